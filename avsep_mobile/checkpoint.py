@@ -1,0 +1,52 @@
+"""Checkpoints: {"config": asdict(cfg), "state_dict": ..., "meta": ...}, and the
+shipped default."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import torch
+
+from .atomic import atomic_write_bytes
+from .model import AVSep, ModelConfig, preset
+
+SHIPPED = Path(__file__).parent / "checkpoints" / "mobile.pt"
+
+
+class CheckpointError(ValueError):
+    pass
+
+
+def save(path, model: AVSep, meta: dict | None = None, **extra) -> None:
+    buf = io.BytesIO()
+    torch.save({"config": model.cfg.to_dict(), "state_dict": model.state_dict(), "meta": meta or {}, **extra}, buf)
+    atomic_write_bytes(Path(path), buf.getvalue())
+
+
+def load_raw(path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} not found: pass --checkpoint PATH or train one with `avsep train`")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:  # torch raises many kinds for a damaged file
+        raise CheckpointError(f"checkpoint {path} is corrupt or not a torch file ({type(e).__name__}): re-download or retrain it") from None
+    if not isinstance(ckpt, dict) or "config" not in ckpt or "state_dict" not in ckpt:
+        raise CheckpointError(f"checkpoint {path} has no config/state_dict: it was not written by avsep")
+    return ckpt
+
+
+def load(path=None, preset_name: str | None = None) -> tuple[AVSep, dict]:
+    """Model from a checkpoint (default: the shipped one), or a fresh preset."""
+    if preset_name is not None and path is None:
+        return AVSep(preset(preset_name)).eval(), {}
+    ckpt = load_raw(path or SHIPPED)
+    cfg = ModelConfig.from_dict(ckpt["config"])
+    model = AVSep(cfg)
+    try:
+        model.load_state_dict(ckpt["state_dict"])
+    except RuntimeError as e:
+        first = str(e).strip().splitlines()[0][:160]
+        raise CheckpointError(f"checkpoint {path} does not match its config ({first}): it is damaged or from another version") from None
+    return model.eval(), ckpt.get("meta", {})

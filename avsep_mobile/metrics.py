@@ -1,0 +1,58 @@
+"""Every quality metric in the project: training losses, eval and parity use these."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor
+
+EPS = 1e-8
+
+
+def si_snr(est: Tensor, ref: Tensor) -> Tensor:
+    """Scale-invariant SNR in dB over the last axis (zero-mean), differentiable."""
+    est = est - est.mean(-1, keepdim=True)
+    ref = ref - ref.mean(-1, keepdim=True)
+    proj = (est * ref).sum(-1, keepdim=True) / (ref.pow(2).sum(-1, keepdim=True) + EPS) * ref
+    noise = est - proj
+    return 10 * torch.log10((proj.pow(2).sum(-1) + EPS) / (noise.pow(2).sum(-1) + EPS))
+
+
+def snr_db(ref, out) -> float:
+    """SNR of `out` against `ref` in dB over all elements (parity: export vs float)."""
+    ref = np.asarray(ref, dtype=np.float64)
+    err = ref - np.asarray(out, dtype=np.float64)
+    num, den = float(np.sum(ref**2)), float(np.sum(err**2))
+    if den == 0.0:
+        return float("inf")
+    return 10.0 * float(np.log10(max(num, 1e-30) / den))
+
+
+def psnr_db(ref, out) -> float:
+    """Peak SNR: peak of `ref` squared over the mean squared error."""
+    ref = np.asarray(ref, dtype=np.float64)
+    mse = float(np.mean((ref - np.asarray(out, dtype=np.float64)) ** 2))
+    peak = float(np.max(np.abs(ref))) ** 2
+    return float("inf") if mse == 0.0 else 10.0 * float(np.log10(max(peak, 1e-30) / mse))
+
+
+def max_abs_err(ref, out) -> float:
+    return float(np.max(np.abs(np.asarray(ref, np.float64) - np.asarray(out, np.float64))))
+
+
+def si_snr_np(est, ref) -> float:
+    return float(si_snr(torch.as_tensor(np.asarray(est, np.float64)), torch.as_tensor(np.asarray(ref, np.float64))))
+
+
+def multires_stft_loss(est: Tensor, ref: Tensor, ffts=(256, 512, 1024)) -> Tensor:
+    """Spectral convergence + log-magnitude L1 at several resolutions, (..., n) inputs."""
+    est, ref = est.reshape(-1, est.shape[-1]), ref.reshape(-1, ref.shape[-1])
+    loss = est.new_zeros(())
+    for n in ffts:
+        win = torch.hann_window(n, device=est.device)
+        e = torch.stft(est, n, n // 4, window=win, return_complex=True).abs()
+        r = torch.stft(ref, n, n // 4, window=win, return_complex=True).abs()
+        sc = torch.linalg.norm(r - e) / (torch.linalg.norm(r) + EPS)
+        mag = (torch.log(e + 1e-5) - torch.log(r + 1e-5)).abs().mean()
+        loss = loss + sc + mag
+    return loss / len(ffts)
