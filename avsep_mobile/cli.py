@@ -1,0 +1,182 @@
+"""`avsep`: the command line. `build_parser()` builds it, `main(argv)` runs it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def _model_args(p: argparse.ArgumentParser, presets: bool = True) -> None:
+    p.add_argument("--checkpoint", type=Path, help="a checkpoint written by avsep (default: the shipped mobile model)")
+    if presets:
+        p.add_argument("--preset", choices=["base", "mobile", "tiny"], help="an untrained preset instead of a checkpoint")
+
+
+def _load_model(args):
+    from . import checkpoint
+
+    return checkpoint.load(args.checkpoint, getattr(args, "preset", None) if args.checkpoint is None else None)
+
+
+def _emit(args, result: dict, text: str) -> int:
+    print(json.dumps(result, indent=2) if getattr(args, "json", False) else text)
+    return 0
+
+
+# ---------------------------------------------------------------- commands
+
+
+def cmd_info(args) -> int:
+    from .info import format_info, model_info
+
+    model, _ = _load_model(args)
+    info = model_info(model, args.speakers, args.chunk_hops)
+    return _emit(args, info, format_info(info))
+
+
+def cmd_train(args) -> int:
+    from .model import preset
+    from .train import TrainConfig, train
+
+    tc = TrainConfig(steps=args.steps, batch=args.batch, seconds=args.seconds, lr=args.lr, seed=args.seed, pool_size=args.pool)
+    path = train(preset(args.preset), tc, args.out)
+    return _emit(args, {"checkpoint": str(path)}, f"wrote {path}")
+
+
+def _eval_examples(args):
+    if args.data is not None:
+        from .data.mixtures import list_examples, read_example
+
+        paths = list_examples(args.data)
+        if not paths:
+            raise ValueError(f"{args.data} holds no mixtures (DIR/<name>/mix.wav): make some with `avsep data make`")
+        return [read_example(p) for p in paths[: args.count]]
+    from .data.mixtures import heldout_examples
+    from .data.speech import build_eval_pool
+
+    return heldout_examples(build_eval_pool(), count=args.count, speakers=args.speakers)
+
+
+def cmd_eval(args) -> int:
+    from .evaluate import evaluate
+
+    model, _ = _load_model(args)
+    res = evaluate(model, _eval_examples(args), progress=not args.json)
+    text = (f"{res['mixtures']} mixtures: SI-SNRi {res['si_snri_db']:.2f} dB "
+            f"(per slot {', '.join(f'{v:.2f}' for v in res['si_snri_db_per_slot'])}), "
+            f"lips swapped {res['si_snri_swapped_db']:.2f} dB, follows own lips {100 * res['follows_own_lips']:.0f}%")
+    return _emit(args, res, text)
+
+
+def cmd_separate(args) -> int:
+    import numpy as np
+    from tqdm import tqdm
+
+    from .atomic import atomic_dir
+    from .audio import read_wav, write_wav
+    from .data.mixtures import read_lips
+    from .pipeline import separate, stream_separate
+
+    mix, notes = read_wav(args.mix)
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    lips, fps = read_lips(args.lips, n_samples=len(mix))
+    model, _ = _load_model(args)
+    if args.phase == "mixture":
+        with tqdm(desc="separate", disable=args.json, dynamic_ncols=True) as bar:
+            def progress(i, n):
+                bar.total = n
+                bar.update(i - bar.n)
+            out = stream_separate(model, mix, lips, fps, chunk_hops=args.chunk_hops, progress=progress)
+    else:  # Griffin-Lim is offline only
+        out = separate(model, mix, lips, fps, chunk_hops=args.chunk_hops, phase=args.phase)
+    files = []
+    with atomic_dir(args.out) as tmp:
+        for i, pcm in enumerate(out["speakers"]):
+            write_wav(tmp / f"speaker{i + 1}.wav", pcm)
+            files.append(str(Path(args.out) / f"speaker{i + 1}.wav"))
+        write_wav(tmp / "residual.wav", out["residual"])
+    return _emit(args, {"files": files, "residual": str(Path(args.out) / "residual.wav")}, "wrote " + ", ".join(files))
+
+
+# ---------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="avsep", description="Audio-visual speech separation for phones.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("info", help="parameters, MACs per second, latency, state tensors")
+    _model_args(p)
+    p.add_argument("--speakers", type=int, default=2)
+    p.add_argument("--chunk-hops", type=int, default=1)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("train", help="train on generated mixtures (torchrun for several GPUs/machines)")
+    p.add_argument("--preset", choices=["base", "mobile", "tiny"], default="mobile")
+    p.add_argument("--out", type=Path, default=Path("runs/mobile"), help="run dir: model.pt, last.pt (resumed if present)")
+    p.add_argument("--steps", type=int, default=4000)
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--seconds", type=float, default=2.5, help="length of each training mixture")
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--pool", type=int, default=400, help="synthesised utterances to mix from")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("eval", help="SI-SNR improvement, lips swapped, and lip following")
+    _model_args(p)
+    p.add_argument("--data", type=Path, help="a dir of mixtures (default: the built-in held-out set)")
+    p.add_argument("--count", type=int, default=50)
+    p.add_argument("--speakers", type=int, default=2, choices=[2, 3])
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("separate", help="separate a mixture with lip tracks, through the streaming path")
+    p.add_argument("mix", type=Path)
+    p.add_argument("--lips", type=Path, required=True, help="lips.npz: lips uint8 [N, T, 88, 88], fps")
+    p.add_argument("--out", type=Path, required=True)
+    _model_args(p, presets=False)
+    p.add_argument("--phase", choices=["mixture", "griffin-lim"], default="mixture")
+    p.add_argument("--chunk-hops", type=int, default=1)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_separate)
+
+    from .data.cli import add_parser as add_data_parser
+
+    add_data_parser(sub)
+    for register in _optional_commands():
+        register(sub)
+    return parser
+
+
+def _optional_commands():
+    """Export and compression commands live beside the model package."""
+    import importlib
+
+    for mod in ("export.cli", "quantize.cli"):
+        try:
+            yield importlib.import_module(mod).add_parsers
+        except ModuleNotFoundError as e:
+            if e.name not in (mod, mod.split(".")[0]):
+                raise
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (ValueError, FileNotFoundError, OSError) as e:
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        print(f"error: {msg}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
