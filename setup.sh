@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Sets up avsep-mobile on a fresh machine: the speech synthesisers the data
+# generator uses (Debian/Ubuntu; on macOS: `brew install espeak-ng`), then the
+# package with its pinned stack (torch 2.13.0 CPU, numpy < 2.4, converters).
+set -euo pipefail
+cd "$(dirname "$0")"
+VOICES="espeak-ng festival festvox-kallpc16k festvox-us-slt-hts"
+if command -v apt-get >/dev/null 2>&1; then
+  missing=$(for p in $VOICES; do dpkg -s "$p" >/dev/null 2>&1 || echo "$p"; done)
+  if [ -n "$missing" ]; then
+    SUDO=$([ "$(id -u)" = 0 ] && echo "" || echo sudo)
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >/dev/null
+  fi
+elif ! command -v espeak-ng >/dev/null 2>&1; then
+  echo "note: espeak-ng not found; install it (brew install espeak-ng) to generate training data" >&2
+fi
+python3 -m pip install -q -e .
