@@ -93,7 +93,7 @@ def batches(tc: TrainConfig, rank: int, world: int, cache_dir=None):
     streams = {
         n: iter(torch.utils.data.DataLoader(
             MixtureStream(pool, seconds=tc.seconds, speakers=n, base_seed=tc.seed * 1_000_003 + n, rank=rank, world_size=world),
-            batch_size=tc.batch, num_workers=0))
+            batch_size=tc.batch, num_workers=1, persistent_workers=True))  # one worker renders while the model trains
         for n in (2, 3)
     }
     rng = np.random.default_rng(tc.seed + 7919 * rank)
@@ -101,7 +101,7 @@ def batches(tc: TrainConfig, rank: int, world: int, cache_dir=None):
         yield next(streams[3 if rng.random() < tc.three_speaker_prob else 2])
 
 
-def train(cfg: ModelConfig, tc: TrainConfig, out_dir, init: AVSep | None = None, data=None, log=print) -> Path:
+def train(cfg: ModelConfig, tc: TrainConfig, out_dir, init: AVSep | None = None, data=None, log=print, on_step=None) -> Path:
     """Train and write out_dir/model.pt (weights + config) and out_dir/last.pt
     (resumable: + optimizer and step). Returns the model.pt path."""
     rank, world, device = _dist_setup()
@@ -122,6 +122,11 @@ def train(cfg: ModelConfig, tc: TrainConfig, out_dir, init: AVSep | None = None,
     if world > 1:
         net = torch.nn.parallel.DistributedDataParallel(net)
     data = data if data is not None else batches(tc, rank, world)
+    log_csv = out_dir / "log.csv"
+    if rank == 0:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        if not log_csv.exists():
+            log_csv.write_text("step,loss,si_snr_db,lr,elapsed_s\n")
     bar = tqdm(total=tc.steps, initial=step, disable=rank != 0, desc="train", dynamic_ncols=True)
     start = time.time() - elapsed
     model.train()
@@ -140,6 +145,11 @@ def train(cfg: ModelConfig, tc: TrainConfig, out_dir, init: AVSep | None = None,
         step += 1
         bar.update(1)
         bar.set_postfix(loss=f"{loss.item():.2f}", si_snr=f"{snr.item():.1f}dB")
+        if on_step is not None:
+            on_step(loss.item())
+        if rank == 0:
+            with open(log_csv, "a") as f:
+                f.write(f"{step},{loss.item():.4f},{snr.item():.3f},{lr_at(step - 1, tc):.6f},{time.time() - start:.1f}\n")
         if rank == 0 and (step % tc.save_every == 0 or step == tc.steps):
             meta = {"steps": step, "train_seconds": time.time() - start, "train_config": vars(tc), "world_size": world,
                     "device": str(device)}
