@@ -442,7 +442,7 @@ class AVSep(nn.Module):
                 shapes[f"fusion{i}_{kind}"] = (speakers, w, 2 * d)
         for i in range(cfg.decoder_layers):
             shapes[f"decoder{i}"] = (speakers + 1, w, 2 * d)
-        shapes["ola"] = (speakers + 1, cfg.stft_context)
+        shapes["ola"] = (speakers, cfg.stft_context)
         return shapes
 
     def zero_state(self, shapes: dict, batch: int = 1) -> dict:
@@ -498,9 +498,12 @@ class AVSep(nn.Module):
         m = F.softplus(self.mask_head(self.mask_norm(q))).reshape(b, s + 1, t, -1) * gate[:, :, None, None]
         masks = m / (m.sum(dim=1, keepdim=True) + 1e-6)  # (B, S+1, T, bins)
         out, new["ola"] = self.stft.synthesise(
-            (masks * re.unsqueeze(1)).reshape(b * (s + 1), t, -1),
-            (masks * im.unsqueeze(1)).reshape(b * (s + 1), t, -1),
+            (masks[:, :s] * re.unsqueeze(1)).reshape(b * s, t, -1),
+            (masks[:, :s] * im.unsqueeze(1)).reshape(b * s, t, -1),
             state["ola"],
         )
-        out = out.reshape(b, s + 1, -1)
-        return {"speakers": out[:, :s], "residual": out[:, s:], "masks": masks}, new
+        out = out.reshape(b, s, -1)
+        # the rest is the delayed mixture minus the speakers (exact, and saves an iSTFT)
+        delayed = torch.cat([state["stft_in"], pcm], dim=1)[:, :n]
+        residual = (delayed - out.sum(dim=1)).unsqueeze(1)
+        return {"speakers": out, "residual": residual, "masks": masks}, new

@@ -1,0 +1,89 @@
+"""`avsep data make|lips`: labelled mixtures and mouth tracks on disk.
+
+Errors are raised as ValueError/OSError; avsep's main() prints them as one
+`error:` line and returns 2."""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from ..atomic import atomic_write_bytes
+from ..audio import read_wav
+from .mixtures import FPS_RANGE
+
+
+def _check_fps(fps: float | None) -> None:
+    if fps is not None and not FPS_RANGE[0] <= fps <= FPS_RANGE[1]:
+        raise ValueError(f"--fps {fps:g} is outside {FPS_RANGE[0]:g}..{FPS_RANGE[1]:g}: pass the camera frame rate")
+
+
+def cmd_make(args) -> int:
+    from tqdm import tqdm
+
+    from .mixtures import make_example, write_example
+    from .speech import build_pool
+
+    if args.count < 1:
+        raise ValueError(f"--count must be at least 1, got {args.count}")
+    if not 0.5 <= args.seconds <= 60:
+        raise ValueError(f"--seconds must be within 0.5..60, got {args.seconds:g}")
+    _check_fps(args.fps)
+    if args.out.exists() and not args.out.is_dir():
+        raise ValueError(f"--out {args.out} is a file: pass a directory")
+    pool = build_pool(args.cache_dir, args.pool, args.seed, progress=not args.json)
+    for i in tqdm(range(args.count), desc="mixtures", disable=args.json, dynamic_ncols=True):
+        # a seed per (run seed, index): runs with different --seed never share a mixture
+        seed = int(np.random.SeedSequence([args.seed, i]).generate_state(1)[0])
+        ex = make_example(pool, seed, args.speakers, args.seconds, args.fps)
+        ex.name = f"mix_{i:06d}"
+        write_example(args.out, ex)
+    result = {"count": args.count, "dir": str(args.out), "seconds": args.seconds, "speakers": args.speakers}
+    text = f"wrote {args.count} mixtures of {args.speakers} speakers, {args.seconds:g} s each, to {args.out}"
+    print(json.dumps(result, indent=2) if args.json else text)
+    return 0
+
+
+def cmd_lips(args) -> int:
+    from .lips import render_lips
+
+    _check_fps(args.fps)
+    speech, notes = read_wav(args.speech)
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    lips = render_lips(speech, 16000, args.fps, args.seed)[None]  # (1, T, 88, 88)
+    buf = io.BytesIO()
+    np.savez_compressed(buf, lips=lips, fps=np.float64(args.fps))
+    atomic_write_bytes(args.out, buf.getvalue())
+    result = {"lips": str(args.out), "frames": lips.shape[1], "fps": args.fps}
+    print(json.dumps(result, indent=2) if args.json else f"wrote {args.out}: {lips.shape[1]} frames at {args.fps:g} fps")
+    return 0
+
+
+def add_parser(subparsers) -> None:
+    data = subparsers.add_parser("data", help="make labelled mixtures, or a mouth track for a speech file")
+    sub = data.add_subparsers(dest="data_command", required=True)
+
+    p = sub.add_parser("make", help="write mixtures as DIR/mix_NNNNNN/{mix.wav, s1.wav.., lips.npz}")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--count", type=int, required=True)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--speakers", type=int, choices=[2, 3], default=2)
+    p.add_argument("--seconds", type=float, default=4.0)
+    p.add_argument("--fps", type=float, help="camera rate (default: 25 or 30, drawn per mixture)")
+    p.add_argument("--pool", type=int, default=200, help="synthesised utterances to mix from")
+    p.add_argument("--cache-dir", type=Path, help="where synthesised speech is cached (default ~/.cache/avsep_mobile)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_make)
+
+    p = sub.add_parser("lips", help="render the mouth track of a clean speech file")
+    p.add_argument("speech", type=Path)
+    p.add_argument("--out", type=Path, required=True, help="lips.npz: lips uint8 [1, T, 88, 88], fps")
+    p.add_argument("--fps", type=float, default=25.0)
+    p.add_argument("--seed", type=int, default=0, help="face, lighting and head motion; not the mouth movement")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_lips)

@@ -1,0 +1,134 @@
+"""Synthetic mouth crops that follow a speech signal.
+
+The speech -> mouth mapping is fixed, the same for every speaker, so a model
+can learn lips -> speech from it:
+  opening  <- short-time level, in dB below the track's own loud level
+              (so it ignores the mixing gain), smoothed over ~30 ms
+  shape    <- spectral centroid: dark, low-centroid sounds (u, o) round the
+              lips (narrow, taller), bright ones (i, e, s) spread them
+Everything else is a per-track nuisance drawn from the seed: skin tone,
+lighting gradient, a constant audio-video lag of up to 40 ms, smooth head
+translation/rotation/scale, lip thickness, and sensor noise.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+CROP = 88
+HOP_S = 0.01  # envelope analysis rate
+OPEN_RANGE_DB = 30.0  # levels this far below the loud level keep the mouth closed
+MAX_LAG_S = 0.04
+
+
+def speech_features(speech: np.ndarray, sample_rate: int, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mouth opening and spread in [0, 1] at the given times (s)."""
+    hop = max(1, int(round(HOP_S * sample_rate)))
+    win = 4 * hop  # 40 ms windows, centred on hop centres
+    x = np.pad(np.asarray(speech, np.float32), (win // 2, win))
+    n = max(1, (len(x) - win) // hop)
+    frames = np.lib.stride_tricks.sliding_window_view(x, win)[: n * hop : hop] * np.hanning(win).astype(np.float32)
+    power = np.abs(np.fft.rfft(frames, axis=1)) ** 2  # (n, win/2+1)
+    level = 10 * np.log10(power.mean(axis=1) + 1e-10)
+    freqs = np.fft.rfftfreq(win, 1 / sample_rate)
+    centroid = (power * freqs).sum(axis=1) / (power.sum(axis=1) + 1e-10)
+
+    loud = np.percentile(level, 98)
+    opening = np.clip((level - loud + OPEN_RANGE_DB) / OPEN_RANGE_DB, 0.0, 1.0)
+    if loud < -80:  # a silent track: 10*log10(1e-10) is -100 dB
+        opening[:] = 0.0
+    # log-frequency spread: 300 Hz -> fully rounded, 3 kHz -> fully spread
+    spread = np.clip(np.log(np.maximum(centroid, 1.0) / 300.0) / math.log(10.0), 0.0, 1.0)
+    spread = np.where(opening > 0.05, spread, 0.5)  # silence: neutral shape
+
+    # articulators are slow: a gaussian of sigma 30 ms, which also makes the
+    # track robust to the +-40 ms lag
+    k = np.exp(-0.5 * (np.arange(-9, 10) / 3.0) ** 2)
+    k /= k.sum()
+    opening = np.convolve(np.pad(opening, 9, mode="edge"), k, "valid")
+    spread = np.convolve(np.pad(spread, 9, mode="edge"), k, "valid")
+    t = np.arange(n) * HOP_S
+    return np.interp(times, t, opening), np.interp(times, t, spread)
+
+
+def video_frames(n_samples: int, fps: float, sample_rate: int = 16000) -> int:
+    """ceil(seconds * fps), immune to float error (9.88 s * 25 fps is 247, not 248)."""
+    return max(1, math.ceil(n_samples / sample_rate * fps - 1e-6))
+
+
+def _drift(rng: np.random.Generator, t: np.ndarray, amp: float) -> np.ndarray:
+    """Smooth random motion: a few sinusoids of 0.05-0.6 Hz with random phases."""
+    f = rng.uniform(0.05, 0.6, 3)
+    ph = rng.uniform(0, 2 * np.pi, 3)
+    a = rng.uniform(0.3, 1.0, 3)
+    return amp * (a[:, None] * np.sin(2 * np.pi * f[:, None] * t + ph[:, None])).sum(0) / a.sum()
+
+
+def _smooth_inside(r: np.ndarray, edge: float) -> np.ndarray:
+    """1 inside an implicit shape (r < 1), 0 outside, with an anti-aliased rim."""
+    return np.clip((1.0 - r) / edge + 0.5, 0.0, 1.0)
+
+
+def render_lips(speech: np.ndarray, sample_rate: int = 16000, fps: float = 25.0, seed: int = 0) -> np.ndarray:
+    """uint8 (T_video, 88, 88) mouth crops, T_video = ceil(len(speech) / sample_rate * fps)."""
+    speech = np.asarray(speech)
+    assert speech.ndim == 1, f"speech must be mono (n,), got {speech.shape}"
+    assert 1 <= fps <= 240, f"fps must be a camera rate, got {fps}"
+    n_frames = video_frames(len(speech), fps, sample_rate)
+    rng = np.random.default_rng([seed, 0x11b5])
+    t = np.arange(n_frames) / fps  # (T,)
+    lag = rng.uniform(-MAX_LAG_S, MAX_LAG_S)
+    opening, spread = speech_features(speech, sample_rate, t + lag)
+
+    # mouth geometry in crop pixels, (T,) each
+    half_w = 25.0 + 8.0 * (spread - 0.5) - 4.0 * opening * (1 - spread)  # rounded + open -> narrower
+    open_h = 1.0 + 24.0 * opening ** 0.8  # inner gap height
+    up_th, lo_th = rng.uniform(5.0, 8.0), rng.uniform(6.5, 10.0)  # lip thickness
+
+    # head motion
+    cx = CROP / 2 + _drift(rng, t, 4.0)
+    cy = CROP / 2 + 2 + _drift(rng, t, 3.0)
+    rot = _drift(rng, t, math.radians(8.0))
+    scale = rng.uniform(0.9, 1.1) * (1 + _drift(rng, t, 0.05))
+
+    yy, xx = np.mgrid[0:CROP, 0:CROP].astype(np.float32)
+    dx = xx[None] - np.float32(cx)[:, None, None]  # (T, 88, 88)
+    dy = yy[None] - np.float32(cy)[:, None, None]
+    c, s = (np.float32(f(rot))[:, None, None] for f in (np.cos, np.sin))
+    inv = np.float32(1 / scale)[:, None, None]
+    u = (c * dx + s * dy) * inv  # mouth frame: u along the lips, v down
+    v = (-s * dx + c * dy) * inv
+    hw, oh = np.float32(half_w)[:, None, None], np.float32(open_h)[:, None, None] / 2
+
+    # inner gap: top and bottom half-ellipses; lips: a taller, wider ellipse around it
+    inner_b = np.where(v < 0, oh, oh * 1.15)
+    inner = _smooth_inside(np.sqrt((u / (0.88 * hw)) ** 2 + (v / inner_b) ** 2), 0.08)
+    outer_b = np.where(v < 0, oh + up_th, oh + lo_th)
+    # a Cupid's bow: the upper lip dips slightly at the middle
+    bow = np.where(v < 0, 1.0 + 0.12 * np.exp(-((u / (0.25 * hw)) ** 2)), 1.0)
+    lips = _smooth_inside(np.sqrt(((u / (1.06 * hw)) ** 2) + (v * bow / outer_b) ** 2), 0.12)
+
+    skin = rng.uniform(95, 205)
+    lip_tone = skin * rng.uniform(0.6, 0.78)
+    img = np.full((n_frames, CROP, CROP), skin, np.float32)
+    img += -10.0 * np.exp(-((dy - 30) / 18.0) ** 2)  # chin shadow
+    img = img * (1 - lips) + lip_tone * lips
+    # inside: dark cavity, upper teeth showing below the upper lip, tongue at the bottom
+    cavity = 25.0 + 10.0 * np.clip(v / np.maximum(oh, 1), -1, 1)
+    teeth_h = np.minimum(0.7 * oh, 4.0)  # a band under the upper lip, at most 4 px
+    teeth = np.clip((teeth_h - oh - v) + 0.5, 0, 1) * _smooth_inside(np.abs(u) / (0.7 * hw), 0.2)
+    teeth *= np.clip((oh - 2.0) / 3.0, 0, 1)  # hidden until the mouth is open enough
+    tongue = _smooth_inside(np.sqrt((u / (0.55 * hw)) ** 2 + ((v - oh) / (0.6 * oh + 1e-3)) ** 2), 0.2)
+    tongue *= np.clip((oh - 4.0) / 4.0, 0, 1)
+    inside = cavity * (1 - teeth) + 215.0 * teeth
+    inside = inside * (1 - tongue) + lip_tone * 0.75 * tongue
+    img = img * (1 - inner) + inside * inner
+
+    # lighting: a linear gradient in a random direction, and per-frame flicker
+    ang = rng.uniform(0, 2 * np.pi)
+    grad = 1 + rng.uniform(0.05, 0.3) * ((xx - CROP / 2) * np.cos(ang) + (yy - CROP / 2) * np.sin(ang)) / CROP
+    img *= grad[None] * (1 + 0.02 * rng.standard_normal(n_frames))[:, None, None]
+    img += rng.standard_normal(img.shape, dtype=np.float32) * rng.uniform(1.5, 6.0)  # sensor noise
+    return np.clip(img, 0, 255).round().astype(np.uint8)

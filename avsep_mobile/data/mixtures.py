@@ -1,0 +1,259 @@
+"""Labelled audio-visual mixtures: generated on the fly for training, held out
+for evaluation, and stored on disk for users.
+
+On-disk layout, one dir per mixture:
+
+    DIR/<name>/mix.wav           16 kHz mono, the mixture
+    DIR/<name>/s1.wav ... sN.wav 16 kHz mono, each clean speaker as heard in
+                                 the mix (same length as mix.wav)
+    DIR/<name>/lips.npz          lips: uint8 [N, T_video, 88, 88], mouth crop of
+                                 speaker i per camera frame; fps: scalar float.
+                                 Frame j is shown at j / fps seconds, and
+                                 T_video = ceil(seconds * fps) (+-2 accepted).
+
+Seeds: training draws example seeds below TRAIN_SEED_LIMIT; the held-out set
+uses seeds from HELDOUT_SEED up, and its own utterance pool, so it never
+repeats a training mixture or sentence.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from scipy.signal import butter, lfilter
+
+from ..atomic import atomic_dir
+from ..audio import AudioError, read_wav, write_wav
+from .lips import CROP, render_lips, video_frames
+from .speech import SAMPLE_RATE, Utterance
+
+TRAIN_SEED_LIMIT = 10_000_000
+HELDOUT_SEED = 10_000_000
+FPS_RANGE = (10.0, 120.0)
+FRAME_SLACK = 2  # camera frame counts may round either way at the ends
+
+
+@dataclass
+class Example:
+    mix: np.ndarray  # (n,) float32
+    sources: np.ndarray  # (N, n) float32, mix = sources.sum(0) + noise
+    lips: np.ndarray  # (N, T_video, 88, 88) uint8
+    fps: float
+    name: str
+
+
+# ---------------------------------------------------------------- generation
+
+
+def _pick(pool: list[Utterance], rng: np.random.Generator, speakers: int) -> list[Utterance]:
+    chosen, voices = [], set()
+    for i in rng.permutation(len(pool)):
+        if pool[i].voice not in voices:
+            chosen.append(pool[i])
+            voices.add(pool[i].voice)
+            if len(chosen) == speakers:
+                return chosen
+    raise ValueError(f"the utterance pool has {len(voices)} distinct voices, fewer than {speakers} speakers: use a bigger pool")
+
+
+def _place(utt: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """The utterance (or a random crop of it) at a random offset in n samples."""
+    out = np.zeros(n, np.float32)
+    # mostly heavily overlapping: start within the first 15%, sometimes up to 50%
+    start = int(rng.uniform(0, 0.15 if rng.random() < 0.8 else 0.5) * n)
+    room = n - start
+    if len(utt) > room:
+        off = int(rng.integers(0, len(utt) - room + 1))
+        out[start:] = utt[off : off + room]
+    else:
+        out[start : start + len(utt)] = utt
+    return out
+
+
+def _noise(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Unit-RMS white, pink or babble-like (speech-band, syllable-rate modulated) noise."""
+    kind = rng.choice(["white", "pink", "babble"])
+    w = rng.standard_normal(n)
+    if kind == "pink":  # Paul Kellet's 1/f filter
+        w = lfilter([0.049922035, -0.095993537, 0.050612699, -0.004408786], [1, -2.494956002, 2.017265875, -0.522189400], w)
+    elif kind == "babble":
+        b, a = butter(2, [150, 3500], btype="band", fs=SAMPLE_RATE)
+        w = lfilter([1.0], [1.0, -0.7], lfilter(b, a, w))  # speech band, tilted toward the low formants
+        t = np.arange(n) / SAMPLE_RATE
+        w *= 1 + 0.5 * sum(np.sin(2 * np.pi * rng.uniform(2, 6) * t + rng.uniform(0, 6.3)) for _ in range(3)) / 3
+    return (w / (np.sqrt(np.mean(w**2)) + 1e-12)).astype(np.float32)
+
+
+def _active_rms(x: np.ndarray) -> float:
+    """RMS over the samples that carry speech, so short utterances are not boosted."""
+    return float(np.sqrt(np.mean(x[np.abs(x) > 1e-4] ** 2))) if np.any(np.abs(x) > 1e-4) else 0.0
+
+
+def make_example(pool: list[Utterance], seed: int, speakers: int = 2, seconds: float = 4.0,
+                 fps: float | None = 25.0) -> Example:
+    """A mixture of `speakers` distinct voices; fps None draws 25 or 30."""
+    if speakers < 1:
+        raise ValueError(f"speakers must be at least 1, got {speakers}")
+    rng = np.random.default_rng([seed, 0x313])
+    n = int(round(seconds * SAMPLE_RATE))
+    if fps is None:
+        fps = float(rng.choice([25.0, 30.0], p=[0.7, 0.3]))
+    sources = np.stack([_place(u.audio, n, rng) for u in _pick(pool, rng, speakers)])
+    rms = np.array([_active_rms(s) for s in sources])
+    gains_db = rng.uniform(-5, 5, speakers)
+    sources *= (10 ** (gains_db / 20) / np.maximum(rms, 1e-6))[:, None] * 0.1
+    speech = sources.sum(0)
+    noise = np.zeros(n, np.float32)
+    if rng.random() < 0.7:
+        snr_db = rng.uniform(10, 30)
+        noise = _noise(rng, n) * _active_rms(speech) * 10 ** (-snr_db / 20)
+    gain = 10 ** (rng.uniform(-12, 6) / 20)  # overall level: quiet to loud recordings
+    sources, noise = sources * gain, noise * gain
+    mix = sources.sum(0) + noise
+    peak = max(np.abs(mix).max(), np.abs(sources).max())
+    if peak > 0.99:  # scale everything, so mix == sum(sources) + noise still holds
+        sources, noise, mix = sources * (0.99 / peak), noise * (0.99 / peak), mix * (0.99 / peak)
+    lips = np.stack([render_lips(s, SAMPLE_RATE, fps, seed=int(rng.integers(2**31))) for s in sources])
+    return Example(mix.astype(np.float32), sources.astype(np.float32), lips, float(fps), f"seed_{seed}")
+
+
+def heldout_examples(pool: list[Utterance], count: int = 50, speakers: int = 2, seconds: float = 4.0,
+                     fps: float = 25.0) -> list[Example]:
+    """The evaluation set: seeds HELDOUT_SEED + i, which training never draws.
+    Pass build_eval_pool() so the sentences are unseen too."""
+    return [make_example(pool, HELDOUT_SEED + i, speakers, seconds, fps) for i in range(count)]
+
+
+# ---------------------------------------------------------------- disk
+
+
+def write_example(root, ex: Example) -> Path:
+    """Write ex to root/ex.name all at once (an existing one is replaced)."""
+    final = Path(root) / ex.name
+    with atomic_dir(final) as tmp:
+        write_wav(tmp / "mix.wav", ex.mix)
+        for i, s in enumerate(ex.sources):
+            write_wav(tmp / f"s{i + 1}.wav", s)
+        buf = io.BytesIO()
+        np.savez_compressed(buf, lips=ex.lips, fps=np.float64(ex.fps))
+        (tmp / "lips.npz").write_bytes(buf.getvalue())
+    return final
+
+
+def read_lips(path, n_samples: int | None = None, speakers: int | None = None) -> tuple[np.ndarray, float]:
+    """lips uint8 (N, T, 88, 88) and fps from a lips.npz, checked against the
+    audio length (n_samples at 16 kHz) and speaker count when given."""
+    path = Path(path)
+    if not path.is_file():
+        raise AudioError(f"{path}: no such file: pass a lips.npz (make one with `avsep data lips SPEECH.wav`)")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files if k in ("lips", "fps")}
+            names = sorted(z.files)
+    except Exception as e:  # zipfile, pickle and OS errors for a damaged or foreign file
+        raise ValueError(f"{path}: not a readable .npz ({type(e).__name__}): write it again with `avsep data lips`") from None
+    if len(arrays) != 2:
+        raise ValueError(f"{path}: needs arrays 'lips' and 'fps', has {names}: write it with `avsep data lips`")
+    lips, fps = arrays["lips"], arrays["fps"]
+    if lips.dtype != np.uint8 or lips.ndim != 4 or lips.shape[2:] != (CROP, CROP) or 0 in lips.shape[:2]:
+        raise ValueError(f"{path}: lips must be uint8 [N, T, {CROP}, {CROP}], got {lips.dtype} {list(lips.shape)}: "
+                         "crop grayscale mouths to 88x88 per frame")
+    if fps.size != 1 or not np.issubdtype(fps.dtype, np.number):
+        raise ValueError(f"{path}: fps must be one number, got {fps.dtype} {list(fps.shape)}")
+    fps = float(fps.reshape(()))
+    if not FPS_RANGE[0] <= fps <= FPS_RANGE[1]:
+        raise ValueError(f"{path}: fps {fps:g} is outside {FPS_RANGE[0]:g}..{FPS_RANGE[1]:g}: store the camera frame rate")
+    if speakers is not None and lips.shape[0] != speakers:
+        raise ValueError(f"{path}: lips has {lips.shape[0]} tracks but there are {speakers} speakers: one track per s*.wav")
+    if n_samples is not None:
+        want = video_frames(n_samples, fps)
+        if abs(lips.shape[1] - want) > FRAME_SLACK:
+            raise ValueError(f"{path}: {lips.shape[1]} frames at {fps:g} fps but the audio needs {want} "
+                             f"({n_samples / SAMPLE_RATE:.2f} s): check the fps or trim audio and video alike")
+    return lips, fps
+
+
+def _source_paths(d: Path) -> list[Path]:
+    found = {int(m.group(1)): p for p in d.iterdir() if (m := re.fullmatch(r"s(\d+)\.wav", p.name))}
+    if not found:
+        raise AudioError(f"{d}: no s1.wav: each mixture dir needs its clean speakers s1.wav ... sN.wav")
+    missing = [i for i in range(1, max(found) + 1) if i not in found]
+    if missing:
+        raise AudioError(f"{d}: s{missing[0]}.wav is missing: sources must be numbered s1.wav ... s{max(found)}.wav")
+    return [found[i] for i in sorted(found)]
+
+
+def read_example(d) -> Example:
+    d = Path(d)
+    if not (d / "mix.wav").is_file():
+        raise AudioError(f"{d}: no mix.wav: a mixture dir holds mix.wav, s1.wav ... sN.wav and lips.npz")
+    mix, _ = read_wav(d / "mix.wav")
+    sources = []
+    for p in _source_paths(d):
+        s, _ = read_wav(p)
+        if len(s) != len(mix):
+            raise AudioError(f"{p}: {len(s)} samples but mix.wav has {len(mix)}: sources must match the mix sample for sample")
+        sources.append(s)
+    lips, fps = read_lips(d / "lips.npz", n_samples=len(mix), speakers=len(sources))
+    return Example(mix, np.stack(sources), lips, fps, d.name)
+
+
+def list_examples(root) -> list[Path]:
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".") and (p / "mix.wav").is_file())
+
+
+# ---------------------------------------------------------------- torch datasets
+
+
+def _as_tensors(ex: Example) -> dict:
+    return {"mix": torch.from_numpy(ex.mix), "sources": torch.from_numpy(ex.sources),
+            "lips": torch.from_numpy(np.ascontiguousarray(ex.lips)), "fps": ex.fps}
+
+
+class MixtureStream(torch.utils.data.IterableDataset):
+    """Endless training mixtures of fixed length and fps (so batches stack).
+
+    Example k of worker w on rank r uses seed base_seed + (k * workers + w) *
+    world_size + r, folded below TRAIN_SEED_LIMIT, so no two ranks or workers
+    repeat each other and none touches the held-out seeds."""
+
+    def __init__(self, pool: list[Utterance], seconds: float = 2.5, speakers: int = 2, base_seed: int = 0,
+                 rank: int = 0, world_size: int = 1, fps: float = 25.0):
+        super().__init__()
+        self.pool, self.seconds, self.speakers, self.fps = pool, seconds, speakers, fps
+        self.base_seed, self.rank, self.world_size = base_seed, rank, world_size
+
+    def seeds(self):
+        info = torch.utils.data.get_worker_info()
+        workers, worker = (info.num_workers, info.id) if info is not None else (1, 0)
+        k = 0
+        while True:
+            yield (self.base_seed + (k * workers + worker) * self.world_size + self.rank) % TRAIN_SEED_LIMIT
+            k += 1
+
+    def __iter__(self):
+        for seed in self.seeds():
+            yield _as_tensors(make_example(self.pool, seed, self.speakers, self.seconds, self.fps))
+
+
+class ExampleDirDataset(torch.utils.data.Dataset):
+    """Mixtures from a user DIR in the on-disk layout, as MixtureStream's dicts."""
+
+    def __init__(self, root):
+        self.paths = list_examples(root)
+        if not self.paths:
+            raise ValueError(f"{root} holds no mixtures (DIR/<name>/mix.wav): make some with `avsep data make`")
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int) -> dict:
+        return _as_tensors(read_example(self.paths[i]))

@@ -1,0 +1,259 @@
+import json
+import math
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from avsep_mobile.audio import AudioError, write_wav
+from avsep_mobile.cli import main
+from avsep_mobile.data.lips import render_lips, video_frames
+from avsep_mobile.data.mixtures import (HELDOUT_SEED, TRAIN_SEED_LIMIT, Example, ExampleDirDataset, MixtureStream,
+                                        heldout_examples, list_examples, make_example, read_example, read_lips,
+                                        write_example)
+from avsep_mobile.data.speech import Utterance, build_pool
+
+POOL_SIZE, POOL_SEED = 6, 0
+MIN_LIP_ENVELOPE_CORR = 0.5  # mouth-open area vs log RMS of the speech, per frame
+PCM16_STEP = 1 / 32767
+
+
+@pytest.fixture(scope="session")
+def cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("speech_cache")
+
+
+@pytest.fixture(scope="session")
+def pool(cache):
+    return build_pool(cache, POOL_SIZE, POOL_SEED, progress=False)
+
+
+@pytest.fixture(scope="session")
+def example(pool):
+    return make_example(pool, seed=3, speakers=2, seconds=3.0)
+
+
+def mouth_open_area(lips: np.ndarray) -> np.ndarray:
+    """Per frame, pixels much darker than the face: the open mouth cavity."""
+    med = np.median(lips.reshape(len(lips), -1), axis=1)
+    return (lips < 0.45 * med[:, None, None]).sum(axis=(1, 2))
+
+
+def log_rms_at_frames(speech: np.ndarray, fps: float, sr: int = 16000) -> np.ndarray:
+    """dB level in 80 ms around each frame: wide enough to span the renderer's +-40 ms lag."""
+    win = int(0.08 * sr)
+    centres = (np.arange(video_frames(len(speech), fps, sr)) / fps * sr).astype(int)
+    padded = np.pad(speech, win)
+    return np.array([10 * np.log10(np.mean(padded[c + win // 2 : c + win + win // 2] ** 2) + 1e-8) for c in centres])
+
+
+# ---------------------------------------------------------------- speech pool
+
+
+def test_pool_is_speech_at_16k_with_voice_ids(pool):
+    assert len(pool) == POOL_SIZE
+    for u in pool:
+        assert u.audio.dtype == np.float32 and u.audio.ndim == 1
+        assert 0.6 * 16000 <= len(u.audio) <= 15 * 16000
+        assert abs(np.abs(u.audio).max() - 0.9) < 1e-3  # peak-normalised
+        assert u.voice.split(":")[0] in ("espeak", "festival") and u.text
+    assert len({u.voice for u in pool}) >= 3
+
+
+def test_pool_cache_matches_fresh_synthesis(pool, cache, tmp_path):
+    assert (cache / f"pool_{POOL_SEED}_{POOL_SIZE}.npz").is_file()
+    fresh = build_pool(tmp_path, POOL_SIZE, POOL_SEED, progress=False)
+    cached = build_pool(cache, POOL_SIZE, POOL_SEED, progress=False)
+    for a, b, c in zip(pool, fresh, cached):
+        assert a.voice == b.voice == c.voice and a.text == b.text == c.text
+        assert np.array_equal(a.audio, b.audio) and np.array_equal(a.audio, c.audio)
+
+
+def test_pool_seed_changes_the_sentences(pool, tmp_path):
+    other = build_pool(tmp_path, 3, POOL_SEED + 1, progress=False)
+    assert not {u.text for u in other} & {u.text for u in pool}
+
+
+# ---------------------------------------------------------------- lips
+
+
+def test_lips_frame_count_and_dtype():
+    for n, fps in [(16000, 25.0), (16001, 25.0), (40000, 30.0), (100, 25.0)]:
+        lips = render_lips(np.zeros(n, np.float32), 16000, fps)
+        assert lips.dtype == np.uint8 and lips.shape == (math.ceil(n / 16000 * fps), 88, 88)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_mouth_opening_follows_the_speech_envelope(pool, seed):
+    speech = np.concatenate([u.audio for u in pool[:3]])
+    lips = render_lips(speech, 16000, 25.0, seed=seed)
+    corr = np.corrcoef(mouth_open_area(lips), log_rms_at_frames(speech, 25.0))[0, 1]
+    assert corr > MIN_LIP_ENVELOPE_CORR, f"mouth area vs envelope correlation {corr:.2f}"
+
+
+def test_mouth_stays_closed_in_silence(pool):
+    speech = np.concatenate([np.zeros(32000, np.float32), pool[0].audio])
+    area = mouth_open_area(render_lips(speech, 16000, 25.0, seed=5))
+    assert area[:45].max() < 0.2 * area[55:].max()
+
+
+def test_seed_changes_the_face_not_the_mouth_movement(pool):
+    speech = pool[1].audio
+    a, b = render_lips(speech, seed=1), render_lips(speech, seed=2)
+    assert np.array_equal(a, render_lips(speech, seed=1))
+    assert np.abs(a.astype(int) - b.astype(int)).mean() > 5  # different face, light, pose
+    assert np.corrcoef(mouth_open_area(a), mouth_open_area(b))[0, 1] > 0.7
+
+
+# ---------------------------------------------------------------- mixtures
+
+
+def test_example_is_deterministic_by_seed(pool, example):
+    again = make_example(pool, seed=3, speakers=2, seconds=3.0)
+    for k in ("mix", "sources", "lips"):
+        assert np.array_equal(getattr(example, k), getattr(again, k))
+    other = make_example(pool, seed=4, speakers=2, seconds=3.0)
+    assert not np.array_equal(example.mix, other.mix)
+
+
+def test_example_shapes_and_mix_is_sources_plus_noise(pool, example):
+    assert example.mix.shape == (48000,) and example.sources.shape == (2, 48000)
+    assert example.lips.shape == (2, 75, 88, 88) and example.lips.dtype == np.uint8 and example.fps == 25.0
+    assert np.abs(example.mix).max() <= 0.99 + 1e-6
+    residual = example.mix - example.sources.sum(0)  # the noise: well below the speech (SNR >= 10 dB)
+    assert np.sqrt(np.mean(residual**2)) < 0.35 * np.sqrt(np.mean(example.sources.sum(0) ** 2))
+    ex3 = make_example(pool, seed=9, speakers=3, seconds=2.0, fps=30.0)
+    assert ex3.sources.shape == (3, 32000) and ex3.lips.shape == (3, 60, 88, 88)
+    assert all(np.abs(s).max() > 0 for s in ex3.sources)
+
+
+def test_speakers_always_have_distinct_voices():
+    same = [Utterance(np.ones(16000, np.float32) * 0.1, "espeak:en+m1:p50:s150", f"t{i}") for i in range(4)]
+    with pytest.raises(ValueError, match="distinct voices"):
+        make_example(same, seed=0, speakers=2)
+    mixed = same + [Utterance(np.ones(16000, np.float32) * 0.1, "festival:kal_diphone", "x")]
+    assert make_example(mixed, seed=0, speakers=2, seconds=1.0).sources.shape == (2, 16000)
+
+
+def test_fps_none_draws_25_or_30(pool):
+    rates = {make_example(pool, seed=s, seconds=1.0, fps=None).fps for s in range(12)}
+    assert rates == {25.0, 30.0}
+
+
+def test_heldout_set_is_deterministic_and_outside_training_seeds(pool):
+    a, b = heldout_examples(pool, count=2), heldout_examples(pool, count=2)
+    assert [e.name for e in a] == [f"seed_{HELDOUT_SEED}", f"seed_{HELDOUT_SEED + 1}"]
+    assert np.array_equal(a[1].mix, b[1].mix)
+    stream = MixtureStream(pool, base_seed=TRAIN_SEED_LIMIT - 3, rank=1, world_size=4)
+    seeds = [s for s, _ in zip(stream.seeds(), range(100))]
+    assert max(seeds) < HELDOUT_SEED and len(set(seeds)) == 100
+
+
+def test_stream_ranks_differ_and_batches_stack(pool):
+    def first(rank):
+        return next(iter(MixtureStream(pool, seconds=1.0, rank=rank, world_size=2)))
+
+    r0, r0_again, r1 = first(0), first(0), first(1)
+    assert torch.equal(r0["mix"], r0_again["mix"]) and not torch.equal(r0["mix"], r1["mix"])
+    batch = next(iter(torch.utils.data.DataLoader(MixtureStream(pool, seconds=1.0, speakers=3), batch_size=2)))
+    assert batch["mix"].shape == (2, 16000) and batch["sources"].shape == (2, 3, 16000)
+    assert batch["lips"].shape == (2, 3, 25, 88, 88) and batch["lips"].dtype == torch.uint8
+    assert batch["fps"].tolist() == [25.0, 25.0]
+
+
+# ---------------------------------------------------------------- disk layout
+
+
+def test_layout_round_trip(tmp_path, example):
+    example = Example(example.mix, example.sources, example.lips, example.fps, "mix_000007")
+    d = write_example(tmp_path, example)
+    assert sorted(os.listdir(d)) == ["lips.npz", "mix.wav", "s1.wav", "s2.wav"]
+    back = read_example(d)
+    assert back.name == "mix_000007" and back.fps == example.fps
+    assert np.array_equal(back.lips, example.lips)
+    assert np.abs(back.mix - example.mix).max() <= PCM16_STEP
+    assert np.abs(back.sources - example.sources).max() <= PCM16_STEP
+    (tmp_path / "not_a_mixture").mkdir()
+    write_example(tmp_path, Example(example.mix, example.sources, example.lips, example.fps, "mix_000002"))
+    assert [p.name for p in list_examples(tmp_path)] == ["mix_000002", "mix_000007"]
+    item = ExampleDirDataset(tmp_path)[1]
+    assert item["sources"].shape == (2, 48000) and item["lips"].dtype == torch.uint8 and item["fps"] == 25.0
+
+
+def _write_lips(d, **arrays):
+    np.savez(d / "lips.npz", **arrays)
+
+
+@pytest.mark.parametrize("arrays,says", [
+    (dict(lips=np.zeros((2, 75, 64, 64), np.uint8), fps=25.0), "88, 88"),
+    (dict(lips=np.zeros((2, 75, 88, 88), np.float32), fps=25.0), "uint8"),
+    (dict(lips=np.zeros((3, 75, 88, 88), np.uint8), fps=25.0), "3 tracks but there are 2 speakers"),
+    (dict(lips=np.zeros((2, 75, 88, 88), np.uint8)), "needs arrays 'lips' and 'fps'"),
+    (dict(lips=np.zeros((2, 75, 88, 88), np.uint8), fps=500.0), "outside 10..120"),
+    (dict(lips=np.zeros((2, 60, 88, 88), np.uint8), fps=25.0), "60 frames at 25 fps but the audio needs 75"),
+])
+def test_bad_lips_are_refused_with_one_line(tmp_path, example, arrays, says):
+    d = write_example(tmp_path, example)
+    _write_lips(d, **arrays)
+    with pytest.raises(ValueError) as e:
+        read_example(d)
+    assert says in str(e.value) and "\n" not in str(e.value)
+
+
+def test_video_length_allows_two_frames_of_rounding(tmp_path, example):
+    d = write_example(tmp_path, example)
+    _write_lips(d, lips=example.lips[:, :-2], fps=25.0)
+    assert read_example(d).lips.shape[1] == 73
+
+
+def test_missing_or_mismatched_files_are_refused(tmp_path, example):
+    d = write_example(tmp_path, example)
+    write_wav(d / "s1.wav", example.sources[0][:-100])
+    with pytest.raises(AudioError, match="sources must match the mix"):
+        read_example(d)
+    os.rename(d / "s2.wav", d / "s3.wav")
+    with pytest.raises(AudioError, match="s2.wav is missing"):
+        read_example(d)
+    os.remove(d / "mix.wav")
+    with pytest.raises(AudioError, match="no mix.wav"):
+        read_example(d)
+    with pytest.raises(AudioError, match="no such file"):
+        read_lips(tmp_path / "nope.npz")
+    (tmp_path / "junk.npz").write_bytes(b"not a zip")
+    with pytest.raises(ValueError, match="not a readable .npz"):
+        read_lips(tmp_path / "junk.npz")
+
+
+# ---------------------------------------------------------------- CLI
+
+
+def test_cli_make_writes_the_layout(tmp_path, cache, pool, capsys):
+    out = tmp_path / "mixes"
+    rc = main(["data", "make", "--out", str(out), "--count", "2", "--seed", str(POOL_SEED), "--pool", str(POOL_SIZE),
+               "--seconds", "1.5", "--cache-dir", str(cache), "--json"])
+    assert rc == 0
+    assert json.loads(capsys.readouterr().out) == {"count": 2, "dir": str(out), "seconds": 1.5, "speakers": 2}
+    assert [p.name for p in list_examples(out)] == ["mix_000000", "mix_000001"]
+    assert read_example(out / "mix_000001").sources.shape == (2, 24000)
+
+
+def test_cli_lips_renders_a_speech_file(tmp_path, pool, capsys):
+    write_wav(tmp_path / "speech.wav", pool[0].audio)
+    assert main(["data", "lips", str(tmp_path / "speech.wav"), "--out", str(tmp_path / "l.npz"), "--fps", "30"]) == 0
+    lips, fps = read_lips(tmp_path / "l.npz", n_samples=len(pool[0].audio), speakers=1)
+    assert fps == 30.0 and lips.shape[0] == 1
+
+
+def test_cli_bad_input_is_one_error_line_and_nothing_written(tmp_path, capsys):
+    bad = np.zeros(16000, np.float32)
+    bad[3] = np.nan
+    from scipy.io import wavfile
+
+    wavfile.write(tmp_path / "nan.wav", 16000, bad)
+    assert main(["data", "lips", str(tmp_path / "nan.wav"), "--out", str(tmp_path / "l.npz")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1
+    assert main(["data", "make", "--out", str(tmp_path / "m"), "--count", "0"]) == 2
+    assert main(["data", "lips", str(tmp_path / "nan.wav"), "--out", str(tmp_path / "l.npz"), "--fps", "5"]) == 2
+    assert sorted(os.listdir(tmp_path)) == ["nan.wav"]
