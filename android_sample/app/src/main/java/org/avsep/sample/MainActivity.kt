@@ -1,0 +1,207 @@
+package org.avsep.sample
+
+import android.Manifest
+import android.content.Intent
+import android.content.pm.PackageManager
+import android.graphics.Bitmap
+import android.graphics.Matrix
+import android.media.AudioAttributes
+import android.media.AudioFormat
+import android.media.AudioTrack
+import android.os.Bundle
+import android.os.SystemClock
+import android.widget.Button
+import android.widget.LinearLayout
+import android.widget.RadioButton
+import android.widget.RadioGroup
+import android.widget.TextView
+import androidx.activity.ComponentActivity
+import androidx.activity.result.contract.ActivityResultContracts
+import androidx.camera.core.CameraSelector
+import androidx.camera.core.ImageAnalysis
+import androidx.camera.core.ImageProxy
+import androidx.camera.core.Preview
+import androidx.camera.lifecycle.ProcessCameraProvider
+import androidx.camera.view.PreviewView
+import androidx.core.content.ContextCompat
+import java.util.Locale
+import java.util.concurrent.ExecutorService
+import java.util.concurrent.Executors
+import java.util.concurrent.TimeUnit
+import kotlin.math.max
+
+/** Live separation: front camera -> mouth crops -> lip_step; microphone -> av_step -> the chosen slot on the speaker. */
+class MainActivity : ComponentActivity() {
+    private lateinit var preview: PreviewView
+    private lateinit var status: TextView
+    private lateinit var slotGroup: RadioGroup
+    private lateinit var startStop: Button
+
+    private var separator: Separator? = null
+    private var cropper: MouthCropper? = null
+    private var audio: AudioCapture? = null
+    private var player: AudioTrack? = null
+    private var camera: ProcessCameraProvider? = null
+    private val frames: ExecutorService = Executors.newSingleThreadExecutor()
+    private val loader: ExecutorService = Executors.newSingleThreadExecutor()
+
+    @Volatile private var slot = 0 // -1 plays the unprocessed microphone
+    @Volatile private var faces = 0
+    private var nextFrameNs = 0L
+    private var busyNs = 0L
+    private var heardSamples = 0L
+    private var lastStatusMs = 0L
+
+    private val permissions = registerForActivityResult(ActivityResultContracts.RequestMultiplePermissions()) { granted ->
+        if (granted.values.all { it }) start() else status.text = "AVSep needs the camera and the microphone."
+    }
+
+    override fun onCreate(savedInstanceState: Bundle?) {
+        super.onCreate(savedInstanceState)
+        preview = PreviewView(this)
+        status = TextView(this).apply { setPadding(32, 16, 32, 16); text = "Loading the model…" }
+        slotGroup = RadioGroup(this).apply { orientation = LinearLayout.HORIZONTAL; setPadding(24, 0, 24, 0) }
+        startStop = Button(this).apply {
+            text = "Start"
+            isEnabled = false
+            setOnClickListener { if (audio == null) requestAndStart() else stop() }
+        }
+        val bench = Button(this).apply {
+            text = "Benchmark"
+            setOnClickListener { stop(); startActivity(Intent(this@MainActivity, BenchmarkActivity::class.java)) }
+        }
+        val buttons = LinearLayout(this).apply { addView(startStop); addView(bench) }
+        setContentView(LinearLayout(this).apply {
+            orientation = LinearLayout.VERTICAL
+            addView(preview, LinearLayout.LayoutParams(LinearLayout.LayoutParams.MATCH_PARENT, 0, 1f))
+            addView(status)
+            addView(slotGroup)
+            addView(buttons)
+        })
+
+        // asset copy, sha256 check and model load take a moment: off the main thread
+        loader.execute {
+            try {
+                val sep = Separator(AssetBundle.install(this))
+                val crop = MouthCropper(this, sep.speakers, sep.manifest.cropSize, sep.manifest.mouthCropScale)
+                runOnUiThread { onLoaded(sep, crop) }
+            } catch (e: Exception) {
+                runOnUiThread { status.text = "Cannot load the bundle: ${e.message}" }
+            }
+        }
+    }
+
+    private fun onLoaded(sep: Separator, crop: MouthCropper) {
+        if (isDestroyed) {
+            crop.close(); sep.close(); return
+        }
+        separator = sep
+        cropper = crop
+        for (s in -1 until sep.speakers) {
+            slotGroup.addView(RadioButton(this).apply {
+                text = if (s < 0) "Mic" else "Speaker ${s + 1}"
+                isChecked = s == slot
+                setOnClickListener { slot = s }
+            })
+        }
+        status.text = String.format(Locale.US, "%s, %s, latency %.0f ms. Headphones avoid feedback.", sep.manifest.target, sep.manifest.precision, sep.manifest.latencyMs)
+        startStop.isEnabled = true
+    }
+
+    private fun requestAndStart() {
+        val needed = arrayOf(Manifest.permission.CAMERA, Manifest.permission.RECORD_AUDIO)
+        if (needed.all { ContextCompat.checkSelfPermission(this, it) == PackageManager.PERMISSION_GRANTED }) start() else permissions.launch(needed)
+    }
+
+    private fun start() {
+        val sep = separator ?: return
+        val crop = cropper ?: return
+        sep.reset()
+        busyNs = 0
+        heardSamples = 0
+        player = AudioTrack.Builder()
+            .setAudioAttributes(AudioAttributes.Builder().setUsage(AudioAttributes.USAGE_MEDIA).setContentType(AudioAttributes.CONTENT_TYPE_SPEECH).build())
+            .setAudioFormat(AudioFormat.Builder().setEncoding(AudioFormat.ENCODING_PCM_FLOAT).setSampleRate(sep.sampleRate).setChannelMask(AudioFormat.CHANNEL_OUT_MONO).build())
+            .setTransferMode(AudioTrack.MODE_STREAM)
+            .setBufferSizeInBytes(sep.sampleRate / 5 * 4)
+            .build()
+            .also { it.play() }
+        bindCamera(sep, crop)
+        audio = AudioCapture(sep.sampleRate, sep.chunkSamples * 2) { pcm -> onAudio(sep, pcm) }.also { it.start() }
+        startStop.text = "Stop"
+    }
+
+    private fun stop() {
+        audio?.stop()
+        audio = null
+        camera?.unbindAll()
+        player?.run { stop(); release() }
+        player = null
+        startStop.text = "Start"
+    }
+
+    private fun bindCamera(sep: Separator, crop: MouthCropper) {
+        val future = ProcessCameraProvider.getInstance(this)
+        future.addListener({
+            val provider = future.get().also { camera = it }
+            val previewUse = Preview.Builder().build().also { it.setSurfaceProvider(preview.surfaceProvider) }
+            val analysis = ImageAnalysis.Builder()
+                .setBackpressureStrategy(ImageAnalysis.STRATEGY_KEEP_ONLY_LATEST)
+                .setOutputImageFormat(ImageAnalysis.OUTPUT_IMAGE_FORMAT_RGBA_8888)
+                .build()
+            analysis.setAnalyzer(frames) { image -> onFrame(sep, crop, image) }
+            provider.unbindAll()
+            provider.bindToLifecycle(this, CameraSelector.DEFAULT_FRONT_CAMERA, previewUse, analysis)
+        }, ContextCompat.getMainExecutor(this))
+    }
+
+    /** Runs lip_step at the manifest's lip_fps whatever the camera rate: the model was trained at that rate. */
+    private fun onFrame(sep: Separator, crop: MouthCropper, image: ImageProxy) = image.use {
+        val ts = it.imageInfo.timestamp
+        if (ts < nextFrameNs) return@use
+        nextFrameNs = max(nextFrameNs + (1e9 / sep.manifest.lipFps).toLong(), ts)
+        val frame = upright(it.toBitmap(), it.imageInfo.rotationDegrees)
+        val mouths = crop.crop(frame, ts / 1_000_000)
+        sep.updateLips(mouths.crops, mouths.active)
+        faces = mouths.faces
+    }
+
+    private fun onAudio(sep: Separator, pcm: FloatArray) {
+        val t0 = SystemClock.elapsedRealtimeNanos()
+        val out = sep.process(pcm)
+        busyNs += SystemClock.elapsedRealtimeNanos() - t0
+        heardSamples += pcm.size
+        val s = slot
+        val play = if (s in out.indices) out[s] else pcm
+        player?.write(play, 0, play.size, AudioTrack.WRITE_NON_BLOCKING)
+
+        val now = SystemClock.elapsedRealtime()
+        if (now - lastStatusMs > 500) {
+            lastStatusMs = now
+            val rtf = busyNs / 1e9 / (heardSamples.toDouble() / sep.sampleRate)
+            val text = String.format(Locale.US, "faces %d   audio RTF %.3f", faces, rtf)
+            runOnUiThread { status.text = text }
+        }
+    }
+
+    private fun upright(bitmap: Bitmap, degrees: Int): Bitmap {
+        if (degrees == 0) return bitmap
+        val m = Matrix().apply { postRotate(degrees.toFloat()) }
+        return Bitmap.createBitmap(bitmap, 0, 0, bitmap.width, bitmap.height, m, true)
+    }
+
+    override fun onPause() {
+        super.onPause()
+        stop()
+    }
+
+    override fun onDestroy() {
+        super.onDestroy()
+        stop()
+        loader.shutdown()
+        frames.shutdown()
+        frames.awaitTermination(1, TimeUnit.SECONDS)
+        cropper?.close()
+        separator?.close()
+    }
+}
