@@ -42,6 +42,9 @@ class ModelConfig:
     d_model: int = 512
     n_heads: int = 8
     ffn_mult: int = 4
+    # structured pruning sets these explicitly; 0 means the dense default
+    ffn_dim: int = 0  # hidden units of every feed-forward (0: ffn_mult * d_model)
+    head_dim: int = 0  # width of one attention head (0: d_model // n_heads)
     audio_channels: tuple = (64, 128, 256, 512)  # causal 2D CNN, each halves the mel axis
     audio_layers: int = 4
     video_channels: tuple = (32, 64, 128, 256)  # per-frame CNN, 88 -> 44 -> 22 -> 11 -> 6 (-> 3)
@@ -59,6 +62,15 @@ class ModelConfig:
     crop_size: int = 88
     # the initial audio-video offset in hop frames (lips move before the sound)
     av_offset_init: float = 3.0
+
+    @property
+    def ffn_hidden(self) -> int:
+        return self.ffn_dim or self.ffn_mult * self.d_model
+
+    @property
+    def attn_dim(self) -> int:
+        """Width of all heads together: the size of a query, and half a kv cache row."""
+        return self.n_heads * (self.head_dim or self.d_model // self.n_heads)
 
     @property
     def n_bins(self) -> int:
@@ -113,16 +125,19 @@ class WindowedAttention(nn.Module):
     positions, so a stream can run for hours).
 
     The cache holds the projected keys and values of the last `window` key frames,
-    concatenated: (N, window, 2 * D).
+    concatenated: (N, window, 2 * heads * head_dim).
     """
 
-    def __init__(self, d: int, heads: int, window: int):
+    def __init__(self, d: int, heads: int, window: int, head_dim: int = 0):
         super().__init__()
-        assert d % heads == 0, f"d_model {d} must be divisible by n_heads {heads}"
-        self.d, self.heads, self.window = d, heads, window
-        self.q = nn.Linear(d, d)
-        self.kv = nn.Linear(d, 2 * d)
-        self.out = nn.Linear(d, d)
+        if not head_dim:
+            assert d % heads == 0, f"d_model {d} must be divisible by n_heads {heads}"
+            head_dim = d // heads
+        self.heads, self.head_dim, self.window = heads, head_dim, window
+        inner = heads * head_dim
+        self.q = nn.Linear(d, inner)
+        self.kv = nn.Linear(d, 2 * inner)
+        self.out = nn.Linear(inner, d)
         # index w of the window is relative distance (window - w) frames into the past
         self.rel_bias = nn.Parameter(torch.zeros(heads, window + 1))
 
@@ -131,15 +146,16 @@ class WindowedAttention(nn.Module):
 
     def forward(self, x: Tensor, mem: Tensor, cache: Tensor) -> tuple[Tensor, Tensor]:
         """Shapes: x (N, T, D) queries, mem (N, T, D) key/value source at the same
-        frames, cache (N, window, 2D) -> y (N, T, D), cache (N, window, 2D)."""
-        n, t, d = x.shape
-        kv = torch.cat([cache, self.kv(mem)], dim=1)  # (N, window + T, 2D)
-        q = self.q(x).reshape(n, t, self.heads, d // self.heads).transpose(1, 2)  # (N, H, T, dh)
+        frames, cache (N, window, 2A) -> y (N, T, D), cache (N, window, 2A),
+        A = heads * head_dim."""
+        n, t, _ = x.shape
+        kv = torch.cat([cache, self.kv(mem)], dim=1)  # (N, window + T, 2A)
+        q = self.q(x).reshape(n, t, self.heads, self.head_dim).transpose(1, 2)  # (N, H, T, dh)
         if t <= 8:  # a streaming chunk: per-frame windows from plain slices, which every converter takes
             y = self._windowed(q, kv)
         else:  # a recording: banded attention in blocks of frames, bounded memory
             y = torch.cat([self._banded(q[:, :, i : i + 256], kv[:, i : i + 256 + self.window]) for i in range(0, t, 256)], dim=2)
-        y = y.transpose(1, 2).reshape(n, t, d)
+        y = y.transpose(1, 2).reshape(n, t, self.heads * self.head_dim)
         return self.out(y), kv[:, t:]
 
     def _windowed(self, q: Tensor, kv: Tensor) -> Tensor:
@@ -172,8 +188,8 @@ class OffsetAttention(WindowedAttention):
     """Cross-modal attention whose bias also prefers a learnable audio-video lag:
     bias(lag) = table(lag) - strength * (lag - offset)^2, lag in hop frames."""
 
-    def __init__(self, d: int, heads: int, window: int, offset_init: float):
-        super().__init__(d, heads, window)
+    def __init__(self, d: int, heads: int, window: int, offset_init: float, head_dim: int = 0):
+        super().__init__(d, heads, window, head_dim)
         self.offset = nn.Parameter(torch.tensor(float(offset_init)))
         self.strength = nn.Parameter(torch.full((heads, 1), -3.0))
         self.register_buffer("lags", torch.arange(window, -1, -1, dtype=torch.float32), persistent=False)
@@ -184,8 +200,8 @@ class OffsetAttention(WindowedAttention):
 
 
 class FeedForward(nn.Sequential):
-    def __init__(self, d: int, mult: int):
-        super().__init__(nn.LayerNorm(d), nn.Linear(d, mult * d), nn.GELU(), nn.Linear(mult * d, d))
+    def __init__(self, d: int, hidden: int):
+        super().__init__(nn.LayerNorm(d), nn.Linear(d, hidden), nn.GELU(), nn.Linear(hidden, d))
 
 
 class SelfAttentionBlock(nn.Module):
@@ -194,8 +210,8 @@ class SelfAttentionBlock(nn.Module):
     def __init__(self, cfg: ModelConfig, window: int):
         super().__init__()
         self.norm = nn.LayerNorm(cfg.d_model)
-        self.attn = WindowedAttention(cfg.d_model, cfg.n_heads, window)
-        self.ffn = FeedForward(cfg.d_model, cfg.ffn_mult)
+        self.attn = WindowedAttention(cfg.d_model, cfg.n_heads, window, cfg.head_dim)
+        self.ffn = FeedForward(cfg.d_model, cfg.ffn_hidden)
 
     def forward(self, x: Tensor, cache: Tensor) -> tuple[Tensor, Tensor]:
         h = self.norm(x)
@@ -371,10 +387,10 @@ class FusionBlock(nn.Module):
         super().__init__()
         d, h, w = cfg.d_model, cfg.n_heads, cfg.attn_window
         self.norm_a, self.norm_v = nn.LayerNorm(d), nn.LayerNorm(d)
-        self.a2v = OffsetAttention(d, h, w, cfg.av_offset_init)
-        self.v2a = OffsetAttention(d, h, w, -cfg.av_offset_init)
+        self.a2v = OffsetAttention(d, h, w, cfg.av_offset_init, cfg.head_dim)
+        self.v2a = OffsetAttention(d, h, w, -cfg.av_offset_init, cfg.head_dim)
         self.self_attn = SelfAttentionBlock(cfg, w)
-        self.ffn_v = FeedForward(d, cfg.ffn_mult)
+        self.ffn_v = FeedForward(d, cfg.ffn_hidden)
 
     def forward(self, a: Tensor, v: Tensor, state: dict, new: dict, i: int) -> tuple[Tensor, Tensor]:
         na, nv = self.norm_a(a), self.norm_v(v)
@@ -389,8 +405,8 @@ class DecoderBlock(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.norm_q, self.norm_m = nn.LayerNorm(cfg.d_model), nn.LayerNorm(cfg.d_model)
-        self.cross = WindowedAttention(cfg.d_model, cfg.n_heads, cfg.attn_window)
-        self.ffn = FeedForward(cfg.d_model, cfg.ffn_mult)
+        self.cross = WindowedAttention(cfg.d_model, cfg.n_heads, cfg.attn_window, cfg.head_dim)
+        self.ffn = FeedForward(cfg.d_model, cfg.ffn_hidden)
 
     def forward(self, q: Tensor, mem: Tensor, cache: Tensor) -> tuple[Tensor, Tensor]:
         y, cache = self.cross(self.norm_q(q), self.norm_m(mem), cache)
@@ -422,26 +438,26 @@ class AVSep(nn.Module):
     # ------------------------------------------------------------ state layout
 
     def lip_state_shapes(self, speakers: int) -> "OrderedDict[str, tuple]":
-        cfg, d = self.cfg, self.cfg.d_model
+        cfg, d, a = self.cfg, self.cfg.d_model, self.cfg.attn_dim
         shapes = OrderedDict(video_tconv=(speakers, d, cfg.video_tconv_kernel - 1))
         for i in range(cfg.video_layers):
-            shapes[f"video_attn{i}"] = (speakers, cfg.video_window, 2 * d)
+            shapes[f"video_attn{i}"] = (speakers, cfg.video_window, 2 * a)
         return shapes
 
     def av_state_shapes(self, speakers: int) -> "OrderedDict[str, tuple]":
-        cfg, d, w = self.cfg, self.cfg.d_model, self.cfg.attn_window
+        cfg, a, w = self.cfg, self.cfg.attn_dim, self.cfg.attn_window
         shapes = OrderedDict(stft_in=(1, cfg.stft_context))
         f, chans = cfg.n_mels, (1,) + tuple(cfg.audio_channels)
         for i in range(len(cfg.audio_channels)):
             shapes[f"audio_conv{i}"] = (1, chans[i], 2, f)
             f = (f + 1) // 2
         for i in range(cfg.audio_layers):
-            shapes[f"audio_attn{i}"] = (1, w, 2 * d)
+            shapes[f"audio_attn{i}"] = (1, w, 2 * a)
         for i in range(cfg.fusion_layers):
             for kind in ("a2v", "v2a", "self"):
-                shapes[f"fusion{i}_{kind}"] = (speakers, w, 2 * d)
+                shapes[f"fusion{i}_{kind}"] = (speakers, w, 2 * a)
         for i in range(cfg.decoder_layers):
-            shapes[f"decoder{i}"] = (speakers + 1, w, 2 * d)
+            shapes[f"decoder{i}"] = (speakers + 1, w, 2 * a)
         shapes["ola"] = (speakers, cfg.stft_context)
         return shapes
 

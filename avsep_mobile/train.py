@@ -101,13 +101,24 @@ def batches(tc: TrainConfig, rank: int, world: int, cache_dir=None):
         yield next(streams[3 if rng.random() < tc.three_speaker_prob else 2])
 
 
-def train(cfg: ModelConfig, tc: TrainConfig, out_dir, init: AVSep | None = None, data=None, log=print, on_step=None) -> Path:
+def separation_objective(tc: TrainConfig):
+    """The default loss: outputs of separate_batch and the batch -> (loss, SI-SNR)."""
+    def objective(outputs, batch):
+        return separation_loss(outputs[0], batch["sources"].to(outputs[0].device), tc.spectral_weight)
+    return objective
+
+
+def train(cfg: ModelConfig, tc: TrainConfig, out_dir, init: AVSep | None = None, data=None, log=print, on_step=None,
+          objective=None) -> Path:
     """Train and write out_dir/model.pt (weights + config) and out_dir/last.pt
-    (resumable: + optimizer and step). Returns the model.pt path."""
+    (resumable: + optimizer and step). Returns the model.pt path. `init` starts
+    from given weights (its own config); `objective` replaces the loss
+    (distillation)."""
     rank, world, device = _dist_setup()
     out_dir = Path(out_dir)
     torch.manual_seed(tc.seed)
     model = (init if init is not None else AVSep(cfg)).to(device)
+    objective = objective or separation_objective(tc)
     opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=1e-2)
     step, elapsed = 0, 0.0
     resume = out_dir / "last.pt"
@@ -132,12 +143,11 @@ def train(cfg: ModelConfig, tc: TrainConfig, out_dir, init: AVSep | None = None,
     model.train()
     while step < tc.steps:
         batch = next(data)
-        mix, src, lips = batch["mix"].to(device), batch["sources"].to(device), batch["lips"].to(device)
+        mix, lips = batch["mix"].to(device), batch["lips"].to(device)
         fps = float(batch["fps"][0])
         for g in opt.param_groups:
             g["lr"] = lr_at(step, tc)
-        est = net(mix, lips, fps)[0]
-        loss, snr = separation_loss(est, src, tc.spectral_weight)
+        loss, snr = objective(net(mix, lips, fps), batch)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
