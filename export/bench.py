@@ -1,0 +1,97 @@
+"""`avsep bench DIR`: real-time factor (processing time / audio time) of each
+step and of the whole stream, replaying the bundle's test vectors, for every
+model in DIR this machine can run, beside the float PyTorch steps."""
+
+from __future__ import annotations
+
+import platform
+import resource
+import statistics
+import time
+from pathlib import Path
+
+import psutil
+
+from avsep_mobile.model import AVSep, ModelConfig
+
+from . import manifest, runners, vectors
+
+
+class _Timed:
+    """Wraps a runner and records the wall time of every call per step."""
+
+    def __init__(self, runner):
+        self.runner, self.kind, self.times = runner, runner.kind, {}
+
+    def __getattr__(self, name):
+        return getattr(self.runner, name)
+
+    def run(self, step, feeds):
+        t0 = time.perf_counter()
+        out = self.runner.run(step, feeds)
+        self.times.setdefault(step, []).append(time.perf_counter() - t0)
+        return out
+
+
+def _float_model(m: dict) -> tuple[AVSep, str]:
+    """The bundle's float model: its checkpoint if still present and unchanged,
+    else random weights of the same config (the same speed)."""
+    from avsep_mobile import checkpoint
+
+    ck = m.get("checkpoint") or {}
+    p = ck.get("path")
+    if p and Path(p).is_file() and manifest.sha256_file(p) == ck.get("sha256"):
+        return checkpoint.load(p)[0], "checkpoint"
+    return AVSep(ModelConfig.from_dict(m["config"])).eval(), "random weights, same config"
+
+
+def _measure(runner, vec: dict, sigs: dict, audio_s: float, repeats: int) -> dict:
+    timed = _Timed(runner)
+    runners.stream(timed, vec, sigs)  # warm-up
+    rtf = {"av_step": [], "lip_step": [], "stream": []}
+    step_ms = {"av_step": [], "lip_step": []}
+    for _ in range(repeats):
+        timed.times = {}
+        t0 = time.perf_counter()
+        runners.stream(timed, vec, sigs)
+        rtf["stream"].append((time.perf_counter() - t0) / audio_s)
+        for step in step_ms:
+            rtf[step].append(sum(timed.times[step]) / audio_s)
+            step_ms[step].append(1000 * statistics.median(timed.times[step]))
+    return {
+        "rtf": {k: round(statistics.median(v), 5) for k, v in rtf.items()},
+        "step_ms": {k: round(statistics.median(v), 4) for k, v in step_ms.items()},
+        "calls": {k: len(timed.times[k]) for k in step_ms},
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "rss_mb": round(psutil.Process().memory_info().rss / 2**20, 1),
+    }
+
+
+def bench(bundle_dir, threads: int = 1, repeats: int = 3) -> dict:
+    bundle_dir = Path(bundle_dir)
+    m = manifest.load(bundle_dir)
+    vec = vectors.load_npz(bundle_dir / Path(m["test_vectors"]).parent / vectors.NPZ)
+    sigs = m["signatures"]
+    audio_s = vec["av_step/pcm"].shape[0] * m["chunk_samples"] / m["sample_rate"]
+    result = {"bundle": str(bundle_dir), "target": m["target"], "precision": m["precision"], "threads": threads,
+              "repeats": repeats, "audio_seconds": audio_s, "host": f"{platform.system()} {platform.machine()} {platform.processor()}".strip(),
+              "models": {}}
+    exported = runners.for_bundle(bundle_dir, m, threads)
+    if exported is None:
+        result["skipped"] = f"{m['target']} models cannot run on {platform.system()}"
+    else:
+        result["models"][exported.kind] = _measure(exported, vec, sigs, audio_s, repeats)
+    model, weights = _float_model(m)
+    torch_runner = runners.TorchRunner(model, m["speakers"], m["chunk_hops"], threads)
+    result["models"]["torch"] = {**_measure(torch_runner, vec, sigs, audio_s, repeats), "weights": weights}
+    return result
+
+
+def format_bench(r: dict) -> str:
+    lines = [f"{r['bundle']} ({r['target']} {r['precision']}), {r['threads']} thread(s), median of {r['repeats']} x {r['audio_seconds']:.2f} s"]
+    if "skipped" in r:
+        lines.append(f"  {r['skipped']}")
+    for kind, v in r["models"].items():
+        lines.append(f"  {kind:7s} RTF stream {v['rtf']['stream']:.4f}  av_step {v['rtf']['av_step']:.4f} ({v['step_ms']['av_step']:.3f} ms/call)"
+                     f"  lip_step {v['rtf']['lip_step']:.4f} ({v['step_ms']['lip_step']:.3f} ms/call)  peak RSS {v['peak_rss_mb']:.0f} MB")
+    return "\n".join(lines)

@@ -1,0 +1,145 @@
+"""`avsep export <target>`: convert, make test vectors, prove parity, and write
+the bundle into dist/<target>/ atomically. A bundle that fails its parity gate
+is never written: the out dir then holds only the parity report."""
+
+from __future__ import annotations
+
+import platform
+import time
+from pathlib import Path
+
+from tqdm import tqdm
+
+from avsep_mobile import signature
+from avsep_mobile.atomic import atomic_dir
+from avsep_mobile.model import AVSep
+
+from . import coreml, manifest, parity, runners, vectors
+from . import onnx as onnx_target
+from . import tflite
+from .steps import check_precision, torch_threads
+
+TARGETS = ("ios", "android", "onnx")
+DEFAULT_PRECISION = {"ios": "fp16", "android": "fp32", "onnx": "fp32"}
+SUPPORTED_PRECISION = {"ios": ("fp32", "fp16"), "android": ("fp32", "fp16"), "onnx": ("fp32",)}
+
+
+def check_args(target: str, precision: str | None, hook=None) -> str:
+    """The precision to use; a one-line ValueError for a bad target or precision."""
+    if target not in TARGETS:
+        raise ValueError(f"unknown target {target!r}: choose one of {', '.join(TARGETS)}")
+    precision = precision or DEFAULT_PRECISION[target]
+    if hook is None:
+        check_precision(precision, SUPPORTED_PRECISION[target])
+    return precision
+
+
+class _GateFailed(Exception):
+    pass
+
+
+def _convert(target, model, speakers, chunk_hops, out_dir, precision, stateful, ios, hook) -> tuple[list[Path], dict, dict]:
+    """(paths, model_files, manifest extras)."""
+    if target == "android":
+        return tflite.convert(model, speakers, chunk_hops, out_dir, precision, quant_config=hook), {s: tflite.MODEL_FILE for s in ("lip_step", "av_step")}, {}
+    if target == "onnx":
+        paths = onnx_target.convert(model, speakers, chunk_hops, out_dir, precision, quantize=hook)
+        return paths, {s: onnx_target.model_file(s) for s in ("lip_step", "av_step")}, {}
+    ios = 18 if stateful else ios
+    paths = coreml.convert(model, speakers, chunk_hops, out_dir, precision, ios=ios, stateful=stateful, quantize=hook)
+    sigs = signature.signatures(model, speakers, chunk_hops)
+    extra = {"coreml": {"deployment_target": f"iOS{ios}", "stateful": stateful,
+                        "model_states": {n: [s.name for s in coreml.held_states(sig, stateful)] for n, sig in sigs.items()}}}
+    return paths, coreml.model_files(ios, stateful), extra
+
+
+def export(target: str, model: AVSep, out_dir=None, *, precision: str | None = None, speakers: int = 2, chunk_hops: int = 1,
+           stateful: bool = False, ios: int = 17, checkpoint: dict | None = None, seconds: float = 3.0, hook=None,
+           progress: bool = True) -> dict:
+    """Export `model` for `target` into out_dir (default dist/<target>).
+
+    hook: a target-specific quantization recipe/callable passed to the
+    converter (see each module's convert); None exports plain float/fp16.
+    Returns the parity report with "out" and "passed".
+    """
+    precision = check_args(target, precision, hook)
+    if speakers < 1 or chunk_hops < 1:
+        raise ValueError(f"--speakers and --chunk-hops must be >= 1 (got {speakers}, {chunk_hops})")
+    if stateful and target != "ios":
+        raise ValueError("--stateful applies to ios only")
+    out_dir = Path(out_dir or Path("dist") / target)
+    sr = model.cfg.sample_rate
+    sigs = signature.signatures(model, speakers, chunk_hops)
+    report: dict = {"target": target, "precision": precision, "host": f"{platform.system()} {platform.machine()}",
+                    "checkpoint": checkpoint or {}, "export_seconds": {}}
+    phases = tqdm(total=3, desc=f"export {target}", disable=not progress, dynamic_ncols=True)
+
+    def bar(desc):
+        b = tqdm(desc=f"  {desc}", disable=not progress, dynamic_ncols=True, leave=False)
+
+        def update(i, n):
+            b.total = n
+            b.update(i - b.n)
+        return b, update
+
+    ref = got = None
+    try:
+        with torch_threads(1), atomic_dir(out_dir) as tmp:
+            t0 = time.perf_counter()
+            phases.set_postfix_str("convert")
+            paths, model_files, extra = _convert(target, model, speakers, chunk_hops, tmp, precision, stateful, ios, hook)
+            report["export_seconds"]["convert"] = round(time.perf_counter() - t0, 1)
+            phases.update()
+
+            t0 = time.perf_counter()
+            phases.set_postfix_str("test vectors")
+            b, update = bar("reference stream")
+            ref = vectors.make(model, speakers, chunk_hops, seconds=seconds, progress=update)
+            b.close()
+            vectors.write(ref, tmp / "test_vectors")
+            report["export_seconds"]["test_vectors"] = round(time.perf_counter() - t0, 1)
+            phases.update()
+
+            t0 = time.perf_counter()
+            phases.set_postfix_str("parity")
+            report["calls"] = {"lip_step": int(ref["lip_step/crops"].shape[0]), "av_step": int(ref["av_step/pcm"].shape[0])}
+            runner = runners.for_bundle(tmp, {"target": target, "model_files": model_files}, threads=1)
+            if runner is None:
+                checks = coreml.check_structure(tmp, model_files, sigs, precision, ios, stateful)
+                report.update(parity.structural(checks, f"CoreML prediction needs macOS (this is {platform.system()})"))
+            else:
+                b, update = bar(f"{runner.kind} stream")
+                got = runners.stream(runner, ref, sigs, progress=update)
+                b.close()
+                report["runner"] = runner.kind
+                report.update(parity.compare(ref, got, precision, sr))
+                if target == "ios":
+                    report["structure"] = coreml.check_structure(tmp, model_files, sigs, precision, ios, stateful)
+                    report["failed"] += [c["check"] for c in report["structure"] if not c["ok"]]
+                    report["passed"] = not report["failed"]
+            report["export_seconds"]["parity"] = round(time.perf_counter() - t0, 1)
+            entries = manifest.file_entries(tmp)
+            report["files_bytes"] = {p.name: entries[p.name]["bytes"] for p in paths}
+            phases.update()
+            parity.write_report(tmp, report, ref, got, sr)
+            if not report["passed"]:
+                raise _GateFailed
+            m = manifest.build(tmp, target, precision, model, speakers, chunk_hops, model_files, checkpoint or {}, extra)
+            manifest.write(tmp, m)
+    except _GateFailed:
+        with atomic_dir(out_dir) as tmp:
+            parity.write_report(tmp, report, ref, got, sr)
+    finally:
+        phases.close()
+    report["out"] = str(out_dir)
+    return report
+
+
+def checkpoint_info(path, preset: str | None) -> dict:
+    if path is None and preset is not None:
+        return {"path": None, "sha256": None, "preset": preset}
+    from avsep_mobile.checkpoint import SHIPPED
+
+    p = Path(path or SHIPPED)
+    return {"path": str(p), "sha256": manifest.sha256_file(p) if p.is_file() else None}
+

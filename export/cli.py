@@ -1,0 +1,90 @@
+"""`avsep export ios|android|onnx`, `avsep verify DIR`, `avsep bench DIR`;
+registered by the main CLI through `add_parsers(subparsers)`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .steps import PRECISIONS
+
+
+def cmd_export(args) -> int:
+    from avsep_mobile import checkpoint
+
+    from .bundle import check_args, checkpoint_info, export
+
+    check_args(args.target, args.precision)  # refuse bad input before any work
+    preset = args.preset if args.checkpoint is None else None
+    model, _ = checkpoint.load(args.checkpoint, preset)
+    report = export(args.target, model, args.out, precision=args.precision, speakers=args.speakers, chunk_hops=args.chunk_hops,
+                    stateful=args.stateful, ios=args.ios_target, checkpoint=checkpoint_info(args.checkpoint, preset),
+                    progress=not args.json)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    elif report["passed"]:
+        print(f"wrote {report['out']}: parity passed ({_summary(report)})")
+    if not report["passed"]:
+        print(f"error: parity gate failed ({', '.join(report['failed'])}); only the report was written to {report['out']}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _summary(r: dict) -> str:
+    if "outputs" not in r:
+        return f"structure only: {r['numerics']}"
+    metric = r["gate"]["metric"]
+    return ", ".join(f"{k} {v[metric]:.1f} dB" for k, v in r["outputs"].items()) + f" {metric}"
+
+
+def cmd_verify(args) -> int:
+    from .manifest import verify
+
+    problems = verify(args.dir)
+    if args.json:
+        print(json.dumps({"dir": str(args.dir), "ok": not problems, "problems": problems}, indent=2))
+    elif problems:
+        for p in problems:
+            print(f"error: {p}", file=sys.stderr)
+    else:
+        print(f"{args.dir}: every file matches the manifest, parity passed")
+    return 1 if problems else 0
+
+
+def cmd_bench(args) -> int:
+    from .bench import bench, format_bench
+
+    if args.repeats < 1 or args.threads < 1:
+        raise ValueError("--repeats and --threads must be >= 1")
+    result = bench(args.dir, threads=args.threads, repeats=args.repeats)
+    print(json.dumps(result, indent=2) if args.json else format_bench(result))
+    return 0
+
+
+def add_parsers(sub) -> None:
+    p = sub.add_parser("export", help="convert to an app bundle (model files, manifest, test vectors, parity report)")
+    p.add_argument("target", metavar="{ios,android,onnx}", help="ios: CoreML; android: LiteRT/TFLite; onnx: ONNX")
+    p.add_argument("--checkpoint", type=Path, help="a checkpoint written by avsep (default: the shipped mobile model)")
+    p.add_argument("--preset", choices=["base", "mobile", "tiny"], help=argparse.SUPPRESS)  # tests: random weights
+    p.add_argument("--out", type=Path, help="bundle dir (default: dist/<target>)")
+    p.add_argument("--precision", choices=PRECISIONS, help="default: fp16 for ios, fp32 otherwise (int8: not yet)")
+    p.add_argument("--chunk-hops", type=int, default=1, help="hops of 10 ms per av_step call")
+    p.add_argument("--speakers", type=int, default=2, help="speaker slots")
+    p.add_argument("--stateful", action="store_true", help="ios: caches as CoreML states (iOS 18, one multifunction package)")
+    p.add_argument("--ios-target", type=int, choices=[17, 18], default=17, help="ios: 17 = two packages, 18 = one multifunction package")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("verify", help="recheck a bundle's sha256s and that its parity report passed")
+    p.add_argument("dir", type=Path)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser("bench", help="real-time factor of a bundle's models vs float PyTorch, on this machine")
+    p.add_argument("dir", type=Path)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_bench)

@@ -1,0 +1,217 @@
+"""iOS: CoreML mlprogram via torch.jit.trace, every input/output named from
+the signature, state as explicit I/O (fp32 in and out, so fed-back state keeps
+one dtype under fp16 compute).
+
+- iOS 17 (default): two packages, AVSepLip.mlpackage and AVSepAV.mlpackage.
+- iOS 18: one multifunction package AVSep.mlpackage, functions lip_step and av_step.
+- stateful (iOS 18, fp16): attention/conv caches become ct.StateType held inside
+  the model; stft_in and ola stay explicit I/O (as fp16 states they cost 25 dB).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import shutil
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from avsep_mobile.model import AVSep
+
+from .steps import check_precision, metadata, sample_inputs, step_modules
+
+SPLIT_FILES = {"lip_step": "AVSepLip.mlpackage", "av_step": "AVSepAV.mlpackage"}
+MULTI_FILE = "AVSep.mlpackage"
+EXPLICIT_STATES = ("stft_in", "ola")  # kept as fp32 I/O in the stateful form
+SPEC_VERSION = {17: 8, 18: 9}
+
+
+def model_files(ios: int = 17, stateful: bool = False) -> dict[str, str]:
+    return {s: MULTI_FILE for s in SPLIT_FILES} if (stateful or ios >= 18) else dict(SPLIT_FILES)
+
+
+def held_states(sig, stateful: bool) -> list:
+    """The states kept inside the model as ct.StateType (none unless stateful)."""
+    return [s for s in sig.states if s.name not in EXPLICIT_STATES] if stateful else []
+
+
+def io_names(sig, stateful: bool) -> tuple[list[str], list[str]]:
+    """The model's explicit input and output names."""
+    held = {s.name for s in held_states(sig, stateful)}
+    ins = [n for n in sig.input_names if n not in held]
+    outs = [n for n in sig.output_names if n.removesuffix("_out") not in held or n in {t.name for t in sig.outputs}]
+    return ins, outs
+
+
+class StatefulStep(nn.Module):
+    """A step whose cache states are top-level fp16 buffers named as in the
+    signature, updated in place with `buf[:] = v` (what ct.StateType maps)."""
+
+    def __init__(self, step: nn.Module):
+        super().__init__()
+        self.step, self.sig = step, step.sig
+        self.held = [s.name for s in held_states(self.sig, True)]
+        self.ins, self.outs = io_names(self.sig, True)
+        for s in held_states(self.sig, True):
+            self.register_buffer(s.name, torch.full(s.shape, s.init, dtype=torch.float16))
+
+    def forward(self, *args):
+        feeds = dict(zip(self.ins, args))
+        feeds.update({n: getattr(self, n).float() for n in self.held})
+        outs = dict(zip(self.sig.output_names, self.step(*[feeds[n] for n in self.sig.input_names])))
+        for n in self.held:
+            getattr(self, n)[:] = outs[n + "_out"].half()
+        return tuple(outs[n] for n in self.outs)
+
+
+def _convert_step(step, precision: str, ios: int, stateful: bool):
+    import coremltools as ct
+
+    sig = step.sig
+    feeds = sample_inputs(sig)
+    module = StatefulStep(step).eval() if stateful else step
+    ins, outs = io_names(sig, stateful)
+    with torch.no_grad():
+        traced = torch.jit.trace(module, tuple(feeds[n] for n in ins), check_trace=False)
+    if stateful:  # tracing ran one step on the buffers: back to the initial state
+        for s in held_states(sig, True):
+            getattr(module, s.name).fill_(s.init)
+    states = [ct.StateType(wrapped_type=ct.TensorType(shape=s.shape, dtype=np.float16), name=s.name) for s in held_states(sig, stateful)]
+    return ct.convert(
+        traced,
+        inputs=[ct.TensorType(name=n, shape=tuple(feeds[n].shape), dtype=np.float32) for n in ins],
+        outputs=[ct.TensorType(name=n, dtype=np.float32) for n in outs],
+        states=states or None,
+        convert_to="mlprogram",
+        minimum_deployment_target=ct.target.iOS18 if ios >= 18 else ct.target.iOS17,
+        compute_precision=ct.precision.FLOAT16 if precision == "fp16" else ct.precision.FLOAT32,
+        skip_model_load=True,  # Linux cannot compile/load; the spec is checked separately
+    )
+
+
+def convert(model: AVSep, speakers: int, chunk_hops: int, out_dir, precision: str = "fp16", ios: int = 17,
+            stateful: bool = False, quantize=None, verbose: bool = False) -> list[Path]:
+    """Write the package(s) into out_dir and return their paths.
+
+    quantize: optional callable(ct.models.MLModel) -> MLModel applied to each
+    converted step (e.g. ct.optimize.coreml.linear_quantize_weights); the hook
+    for compressed exports.
+    """
+    import coremltools as ct
+
+    if quantize is None:
+        check_precision(precision)
+    if stateful and precision != "fp16":
+        raise ValueError("--stateful needs --precision fp16: CoreML states are fp16 only")
+    ios = 18 if stateful else ios
+    if ios not in SPEC_VERSION:
+        raise ValueError(f"iOS target {ios} is not supported: use 17 or 18")
+    out_dir = Path(out_dir)
+    meta = metadata(model, speakers, chunk_hops, precision)
+    meta.update({"avsep.stateful": str(stateful), "avsep.ios": str(ios)})
+    models = {}
+    quiet = contextlib.ExitStack()
+    if not verbose:  # coremltools prints pass-pipeline progress bars on stderr
+        quiet.enter_context(contextlib.redirect_stdout(io.StringIO()))
+        quiet.enter_context(contextlib.redirect_stderr(io.StringIO()))
+    with quiet, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for name, step in step_modules(model, speakers, chunk_hops).items():
+            ml = _convert_step(step, precision, ios, stateful)
+            ml = quantize(ml) if quantize is not None else ml
+            ml.user_defined_metadata.update({**meta, "avsep.function": name})
+            ml.short_description = f"avsep {name}"
+            models[name] = ml
+    if ios < 18:
+        paths = []
+        for name, ml in models.items():
+            ml.save(str(out_dir / SPLIT_FILES[name]))
+            paths.append(out_dir / SPLIT_FILES[name])
+        return paths
+    with tempfile.TemporaryDirectory() as tmp:
+        desc = ct.utils.MultiFunctionDescriptor()
+        for name, ml in models.items():
+            p = Path(tmp) / f"{name}.mlpackage"
+            ml.save(str(p))
+            desc.add_function(str(p), src_function_name="main", target_function_name=name)
+        desc.default_function_name = "av_step"
+        merged = Path(tmp) / MULTI_FILE
+        ct.utils.save_multifunction(desc, str(merged))
+        _set_metadata(merged, {**meta, "avsep.functions": "lip_step,av_step"})
+        shutil.move(str(merged), out_dir / MULTI_FILE)
+    return [out_dir / MULTI_FILE]
+
+
+def _set_metadata(package: Path, meta: dict) -> None:
+    """save_multifunction drops user metadata: write it into the package's spec."""
+    import coremltools as ct
+    from coremltools.libmodelpackage import ModelPackage
+
+    spec_path = ModelPackage(str(package)).getRootModel().path()
+    spec = ct.utils.load_spec(str(package))
+    spec.description.metadata.userDefined.update(meta)
+    Path(spec_path).write_bytes(spec.SerializeToString())
+
+
+def read_spec(path):
+    import coremltools as ct
+
+    return ct.utils.load_spec(str(path))
+
+
+def check_structure(out_dir, files: dict, sigs: dict, precision: str, ios: int, stateful: bool) -> list[dict]:
+    """What Linux can check without predict: each package's spec loads, has the
+    deployment target's spec version, and every input/output/state has the
+    signature's name, shape and dtype. Returns [{"check", "ok", "detail"}]."""
+    import coremltools as ct
+
+    f32 = ct.proto.FeatureTypes_pb2.ArrayFeatureType.FLOAT32
+    f16 = ct.proto.FeatureTypes_pb2.ArrayFeatureType.FLOAT16
+    ios = 18 if stateful else ios
+    checks = []
+
+    def add(check, ok, detail=""):
+        checks.append({"check": check, "ok": bool(ok), "detail": detail})
+
+    for step, sig in sigs.items():
+        path = Path(out_dir) / files[step]
+        try:
+            spec = ct.utils.load_spec(str(path))
+        except Exception as e:  # any load failure is the finding
+            add(f"{step}: spec loads", False, f"{type(e).__name__}: {e}")
+            continue
+        add(f"{step}: spec loads", True, files[step])
+        add(f"{step}: deployment target iOS {ios}", spec.specificationVersion == SPEC_VERSION[ios], f"specificationVersion {spec.specificationVersion}")
+        desc = spec.description
+        if len(desc.functions):
+            fn = [f for f in desc.functions if f.name == step]
+            add(f"{step}: function present", bool(fn), ", ".join(f.name for f in desc.functions))
+            if not fn:
+                continue
+            ins, outs, states = fn[0].input, fn[0].output, fn[0].state
+        else:
+            ins, outs, states = desc.input, desc.output, desc.state
+        add(f"{step}: metadata", desc.metadata.userDefined.get("avsep.signatures") is not None, "user_defined_metadata avsep.*")
+        want_in, want_out = io_names(sig, stateful)
+        spec_of = {t.name: t for t in sig.input_specs + sig.output_specs}
+        for kind, got, want in (("inputs", ins, want_in), ("outputs", outs, want_out)):
+            names = [t.name for t in got]
+            add(f"{step}: {kind} names", sorted(names) == sorted(want), f"{names}")
+            for t in got:
+                if t.name not in spec_of:
+                    continue
+                arr = t.type.multiArrayType
+                shape_ok = list(arr.shape) == list(spec_of[t.name].shape) or (kind == "outputs" and not len(arr.shape))
+                add(f"{step}: {t.name} shape/dtype", shape_ok and arr.dataType == f32, f"{list(arr.shape)} {'float32' if arr.dataType == f32 else arr.dataType}")
+        want_states = {s.name: s for s in held_states(sig, stateful)}
+        add(f"{step}: states", sorted(s.name for s in states) == sorted(want_states), f"{[s.name for s in states]}")
+        for s in states:
+            arr = s.type.stateType.arrayType
+            ok = s.name in want_states and list(arr.shape) == list(want_states[s.name].shape) and arr.dataType == f16
+            add(f"{step}: state {s.name} shape/dtype", ok, f"{list(arr.shape)} fp16={arr.dataType == f16}")
+    return checks

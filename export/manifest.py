@@ -1,0 +1,137 @@
+"""manifest.json: what a bundle holds and how to check it (`avsep verify`).
+
+`files` covers every file of the bundle except manifest.json. An .mlpackage
+directory gets one entry whose sha256 is the sha256 of the lines
+`relpath + "\\0" + sha256hex(file) + "\\n"` over its files in sorted relative-path
+order (the sample apps implement exactly this rule).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+
+from avsep_mobile import signature
+
+FORMAT = "avsep-manifest/1"
+NAME = "manifest.json"
+PACKAGES = {
+    "avsep_mobile": "avsep-mobile", "torch": "torch", "coremltools": "coremltools", "litert_torch": "litert-torch",
+    "ai_edge_litert": "ai-edge-litert", "onnx": "onnx", "onnxruntime": "onnxruntime", "numpy": "numpy",
+}
+
+
+def sha256_file(path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def sha256_dir(path) -> str:
+    path = Path(path)
+    files = sorted((p.relative_to(path).as_posix(), p) for p in path.rglob("*") if p.is_file())
+    h = hashlib.sha256()
+    for rel, p in files:
+        h.update(f"{rel}\0{sha256_file(p)}\n".encode())
+    return h.hexdigest()
+
+
+def _bytes(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else path.stat().st_size
+
+
+def file_entries(bundle_dir) -> dict:
+    """{relpath: {"sha256", "bytes"}} for every file (an .mlpackage as one entry)."""
+    bundle_dir = Path(bundle_dir)
+    entries, packages = {}, [p for p in bundle_dir.rglob("*.mlpackage") if p.is_dir()]
+    for p in packages:
+        entries[p.relative_to(bundle_dir).as_posix()] = {"sha256": sha256_dir(p), "bytes": _bytes(p)}
+    for p in sorted(bundle_dir.rglob("*")):
+        if not p.is_file() or p.name == NAME and p.parent == bundle_dir or any(pkg in p.parents for pkg in packages):
+            continue
+        entries[p.relative_to(bundle_dir).as_posix()] = {"sha256": sha256_file(p), "bytes": p.stat().st_size}
+    return dict(sorted(entries.items()))
+
+
+def versions() -> dict:
+    out = {}
+    for key, dist in PACKAGES.items():
+        try:
+            out[key] = importlib_metadata.version(dist)
+        except importlib_metadata.PackageNotFoundError:
+            out[key] = None
+    out["python"] = platform.python_version()
+    return out
+
+
+def build(bundle_dir, target: str, precision: str, model, speakers: int, chunk_hops: int, model_files: dict,
+          checkpoint: dict, extra: dict | None = None, lip_fps: float = 25.0) -> dict:
+    meta = signature.metadata(model.cfg, speakers, chunk_hops, lip_fps)
+    sigs = signature.signatures(model, speakers, chunk_hops)
+    m = {"format": FORMAT, "target": target, "precision": precision}
+    m.update({k: meta[k] for k in ("sample_rate", "hop_samples", "chunk_hops", "chunk_samples", "speakers", "crop_size",
+                                    "lip_fps", "latency_ms", "output_delay_samples", "flush_hops")})
+    m["model_files"] = model_files
+    m["files"] = file_entries(bundle_dir)
+    m["signatures"] = {n: s.to_json() for n, s in sigs.items()}
+    m["config"] = model.cfg.to_dict()
+    m["checkpoint"] = checkpoint
+    m["versions"] = versions()
+    m["test_vectors"] = "test_vectors/index.json"
+    m["parity_report"] = "parity_report.json"
+    m.update(extra or {})
+    return m
+
+
+def write(bundle_dir, manifest: dict) -> Path:
+    path = Path(bundle_dir) / NAME
+    path.write_text(json.dumps(manifest, indent=2) + "\n")
+    return path
+
+
+def load(bundle_dir) -> dict:
+    path = Path(bundle_dir) / NAME
+    if not path.is_file():
+        raise ValueError(f"{bundle_dir} has no {NAME}: not an avsep export (run `avsep export ...`)")
+    try:
+        m = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path} is not valid JSON ({e.msg} at line {e.lineno})") from None
+    if m.get("format") != FORMAT:
+        raise ValueError(f"{path} has format {m.get('format')!r}, expected {FORMAT!r}")
+    return m
+
+
+def verify(bundle_dir) -> list[str]:
+    """Problems found (empty when the bundle is intact and its parity passed)."""
+    bundle_dir = Path(bundle_dir)
+    m = load(bundle_dir)
+    problems = []
+    for rel, entry in m["files"].items():
+        p = bundle_dir / rel
+        if not p.exists():
+            problems.append(f"{rel}: missing")
+            continue
+        digest = sha256_dir(p) if p.is_dir() else sha256_file(p)
+        if digest != entry["sha256"]:
+            problems.append(f"{rel}: sha256 mismatch")
+    listed = set(m["files"])
+    for rel in file_entries(bundle_dir):
+        if rel not in listed:
+            problems.append(f"{rel}: not in the manifest")
+    for step, f in m.get("model_files", {}).items():
+        if f not in listed:
+            problems.append(f"model file for {step} ({f}) not in the manifest")
+    report = bundle_dir / m.get("parity_report", "parity_report.json")
+    try:
+        passed = json.loads(report.read_text()).get("passed") is True
+    except (OSError, json.JSONDecodeError):
+        passed = False
+    if not passed:
+        problems.append(f"{report.name}: parity gate not passed")
+    return problems

@@ -1,0 +1,226 @@
+"""Run an exported step by name on this machine, and replay test vectors
+through it with the state carried, as an app does.
+
+Every runner has `run(step_name, feeds) -> outputs` (dicts of numpy arrays,
+bound by name, never by position), `input_names(step_name)` (what it takes:
+data inputs plus the explicit states) and `reset()`.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from avsep_mobile.signature import STATE_OUT_SUFFIX
+
+
+class TFLiteRunner:
+    kind = "tflite"
+
+    def __init__(self, path, threads: int | None = None):
+        from ai_edge_litert.interpreter import Interpreter
+
+        self.path = Path(path)
+        self.interpreter = Interpreter(model_path=str(self.path), num_threads=threads)
+        self._runners, self._outputs = {}, {}
+
+    def _runner(self, step: str):
+        if step not in self._runners:
+            if step not in self.interpreter.get_signature_list():
+                raise ValueError(f"{self.path.name} has no signature {step!r}")
+            r = self.interpreter.get_signature_runner(step)
+            self._runners[step] = r
+            # the signature map can point at a stale tensor after static
+            # quantization ("Tensor data is null"): read outputs by output details
+            self._outputs[step] = {name: d["index"] for name, d in r.get_output_details().items()}
+        return self._runners[step]
+
+    def input_names(self, step: str) -> list[str]:
+        return list(self._runner(step).get_input_details())
+
+    def output_names(self, step: str) -> list[str]:
+        self._runner(step)
+        return list(self._outputs[step])
+
+    def run(self, step: str, feeds: dict) -> dict:
+        r = self._runner(step)
+        r(**{n: np.ascontiguousarray(feeds[n], dtype=np.float32) for n in self.input_names(step)})
+        sub = getattr(r, "_subgraph_index", 0)
+        return {name: self.interpreter.get_tensor(i, sub) for name, i in self._outputs[step].items()}
+
+    def reset(self) -> None:
+        pass
+
+
+class ONNXRunner:
+    kind = "onnx"
+
+    def __init__(self, paths: dict, threads: int | None = None):
+        """paths: {step_name: .onnx path}."""
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        if threads:
+            opts.intra_op_num_threads, opts.inter_op_num_threads = threads, 1
+        self.sessions = {n: ort.InferenceSession(str(p), opts, providers=["CPUExecutionProvider"]) for n, p in paths.items()}
+
+    def input_names(self, step: str) -> list[str]:
+        return [i.name for i in self.sessions[step].get_inputs()]
+
+    def output_names(self, step: str) -> list[str]:
+        return [o.name for o in self.sessions[step].get_outputs()]
+
+    def run(self, step: str, feeds: dict) -> dict:
+        s = self.sessions[step]
+        outs = s.run(None, {n: np.ascontiguousarray(feeds[n], dtype=np.float32) for n in self.input_names(step)})
+        return dict(zip(self.output_names(step), outs))
+
+    def reset(self) -> None:
+        pass
+
+
+class CoreMLRunner:
+    """macOS only: CoreML prediction does not exist elsewhere. For a stateful
+    model the cache states live in an MLState per step; only stft_in and ola
+    are explicit inputs."""
+
+    kind = "coreml"
+
+    def __init__(self, paths: dict, compute_units: str = "CPU_ONLY"):
+        if sys.platform != "darwin":
+            raise RuntimeError("CoreML prediction needs macOS")
+        import coremltools as ct
+
+        units = getattr(ct.ComputeUnit, compute_units)
+        self.models = {}
+        for step, p in paths.items():
+            kw = {"function_name": step} if _is_multifunction(p) else {}
+            self.models[step] = ct.models.MLModel(str(p), compute_units=units, **kw)
+        self.reset()
+
+    def reset(self) -> None:
+        self.states = {n: (m.make_state() if _has_states(m) else None) for n, m in self.models.items()}
+
+    def input_names(self, step: str) -> list[str]:
+        return [i.name for i in self.models[step].get_spec().description.input] or _function(self.models[step], step, "input")
+
+    def output_names(self, step: str) -> list[str]:
+        return [o.name for o in self.models[step].get_spec().description.output] or _function(self.models[step], step, "output")
+
+    def run(self, step: str, feeds: dict) -> dict:
+        x = {n: np.ascontiguousarray(feeds[n], dtype=np.float32) for n in self.input_names(step)}
+        st = self.states[step]
+        out = self.models[step].predict(x, state=st) if st is not None else self.models[step].predict(x)
+        return {k: np.asarray(v, np.float32) for k, v in out.items()}
+
+
+class TorchRunner:
+    """The float PyTorch steps behind the same interface (the reference, and
+    the baseline for `avsep bench`)."""
+
+    kind = "torch"
+
+    def __init__(self, model, speakers: int, chunk_hops: int, threads: int | None = None):
+        import torch
+
+        from avsep_mobile.streaming import AVStep, LipStep
+
+        if threads:
+            torch.set_num_threads(threads)
+        self.steps = {"lip_step": LipStep(model, speakers).eval(), "av_step": AVStep(model, speakers, chunk_hops).eval()}
+
+    def input_names(self, step: str) -> list[str]:
+        return self.steps[step].sig.input_names
+
+    def output_names(self, step: str) -> list[str]:
+        return self.steps[step].sig.output_names
+
+    def run(self, step: str, feeds: dict) -> dict:
+        import torch
+
+        with torch.no_grad():
+            outs = self.steps[step](*[torch.from_numpy(np.ascontiguousarray(feeds[n], np.float32)) for n in self.input_names(step)])
+        return {n: o.numpy() for n, o in zip(self.output_names(step), outs)}
+
+    def reset(self) -> None:
+        pass
+
+
+def _is_multifunction(path) -> bool:
+    import coremltools as ct
+
+    return len(ct.utils.load_spec(str(path)).description.functions) > 0
+
+
+def _has_states(model) -> bool:
+    d = model.get_spec().description
+    return len(d.state) > 0 or any(len(f.state) > 0 for f in d.functions)
+
+
+def _function(model, step, kind):
+    for f in model.get_spec().description.functions:
+        if f.name == step:
+            return [t.name for t in getattr(f, kind)]
+    return []
+
+
+def initial_states(signatures: dict) -> dict[str, dict[str, np.ndarray]]:
+    """{step: {state: zeros}} from {step: StepSignature or its to_json() dict}
+    (the manifest's "signatures")."""
+    out = {}
+    for step, sig in signatures.items():
+        states = sig["states"] if isinstance(sig, dict) else [{"name": s.name, "shape": s.shape, "init": s.init} for s in sig.states]
+        out[step] = {s["name"]: np.full(tuple(s["shape"]), s.get("init") or 0.0, np.float32) for s in states}
+    return out
+
+
+def stream(runner, vectors: dict, signatures: dict, closed_loop: bool = True, progress=None) -> dict[str, np.ndarray]:
+    """Replay test vectors through a runner with its state carried: each state
+    output `X_out` is fed back as input `X`. Returns `<step>/<output>` arrays
+    stacked over calls, like the reference in the vectors.
+
+    closed_loop: av_step gets the runner's own lip_emb (as an app does) rather
+    than the reference lip_emb stored in the vectors.
+    signatures: {step: StepSignature or its to_json()}, for the initial states.
+    """
+    runner.reset()
+    state = initial_states(signatures)
+    outs = {"lip_step/lip_emb": [], "av_step/speakers": [], "av_step/residual": []}
+
+    def call(step, data):
+        res = runner.run(step, {**data, **state[step]})
+        for name in state[step]:
+            if name + STATE_OUT_SUFFIX in res:  # a stateful model keeps the rest inside
+                state[step][name] = res[name + STATE_OUT_SUFFIX]
+        return res
+
+    lip_call, emb, next_frame = vectors["av_step/lip_call"], None, 0
+    n = len(lip_call)
+    for c in range(n):
+        while next_frame <= lip_call[c]:
+            emb = call("lip_step", {"crops": vectors["lip_step/crops"][next_frame]})["lip_emb"]
+            outs["lip_step/lip_emb"].append(emb)
+            next_frame += 1
+        held = emb if closed_loop else vectors["av_step/lip_emb"][c]
+        res = call("av_step", {"pcm": vectors["av_step/pcm"][c], "lip_emb": held, "active": vectors["av_step/active"][c]})
+        outs["av_step/speakers"].append(res["speakers"])
+        outs["av_step/residual"].append(res["residual"])
+        if progress is not None:
+            progress(c + 1, n)
+    return {k: np.stack(v) for k, v in outs.items()}
+
+
+def for_bundle(bundle_dir, manifest: dict, threads: int | None = None):
+    """The runner for a bundle's model files, or None where this machine cannot run them."""
+    bundle_dir = Path(bundle_dir)
+    files = {step: bundle_dir / f for step, f in manifest["model_files"].items()}
+    target = manifest["target"]
+    if target == "android":
+        return TFLiteRunner(files["lip_step"], threads)
+    if target == "onnx":
+        return ONNXRunner(files, threads)
+    if target == "ios" and sys.platform == "darwin":
+        return CoreMLRunner(files)
+    return None

@@ -1,0 +1,157 @@
+"""Test vectors: a few seconds of deterministic streamed inputs and the float
+PyTorch reference output of every step call, as `vectors.npz` and as raw
+little-endian float32/int32 `.bin` files listed in `index.json` (for the apps).
+
+Schedule (avsep_mobile.pipeline.held_lip_index): before av_step call c, lip_step
+runs for every camera frame up to lip_call[c]; av_step gets the latest
+lip_emb, held between camera frames.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from avsep_mobile.model import AVSep
+from avsep_mobile.pipeline import held_lip_index
+from avsep_mobile.streaming import Streamer
+
+from .steps import torch_threads
+
+FORMAT = "avsep-test-vectors/1"
+INDEX = "index.json"
+NPZ = "vectors.npz"
+LAYOUT = {  # step -> (inputs, outputs)
+    "lip_step": (("crops",), ("lip_emb",)),
+    "av_step": (("pcm", "lip_emb", "active"), ("speakers", "residual")),
+}
+
+
+def speech_like(seconds: float, sample_rate: int, f0: float, syllable_hz: float, seed: int) -> np.ndarray:
+    """A harmonic tone with vibrato and a syllable-rate amplitude envelope."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * sample_rate)) / sample_rate
+    pitch = f0 * (1 + 0.06 * np.sin(2 * np.pi * 3.1 * t + rng.uniform(0, 2 * np.pi)))
+    phase = 2 * np.pi * np.cumsum(pitch) / sample_rate
+    x = sum(np.sin(h * phase) / h for h in range(1, 12) if h * f0 < sample_rate / 2.5)
+    env = np.clip(np.sin(2 * np.pi * syllable_hz * t + rng.uniform(0, 2 * np.pi)), 0, None) ** 1.5
+    return (x * env / np.max(np.abs(x))).astype(np.float32)
+
+
+def _mouth(envelope: np.ndarray, size: int) -> np.ndarray:
+    """uint8 (T, size, size): a dark ellipse whose opening follows the envelope."""
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) - (size - 1) / 2
+    frames = []
+    for e in envelope:
+        ry, rx = 2 + 0.25 * size * float(e), 0.3 * size
+        inside = (xx / rx) ** 2 + (yy / ry) ** 2 <= 1.0
+        frames.append(np.where(inside, 40, 170).astype(np.uint8))
+    return np.stack(frames)
+
+
+def render_crops(sources: list[np.ndarray], sample_rate: int, fps: float, n_frames: int, size: int) -> np.ndarray:
+    """float32 (S, T, 88, 88) in [0, 1], one mouth track per source."""
+    try:
+        from avsep_mobile.data.lips import render_lips
+    except ImportError:
+        render_lips = None
+    tracks = []
+    for i, src in enumerate(sources):
+        if render_lips is not None:
+            lips = np.asarray(render_lips(src, sample_rate, fps, seed=i))[:n_frames]
+        else:
+            hop = sample_rate / fps
+            env = np.array([np.sqrt(np.mean(src[int(j * hop) : int((j + 1) * hop)] ** 2)) for j in range(n_frames)])
+            lips = _mouth(env / (env.max() + 1e-8), size)
+        tracks.append(lips)
+    return (np.stack(tracks).astype(np.float32) / 255.0).astype(np.float32)
+
+
+@torch.no_grad()
+@torch_threads(1)
+def make(model: AVSep, speakers: int, chunk_hops: int, seconds: float = 3.0, fps: float = 25.0, progress=None) -> dict[str, np.ndarray]:
+    """Inputs and float reference outputs, keyed `<step>/<tensor>` plus `av_step/lip_call`."""
+    cfg = model.cfg
+    sr, chunk = cfg.sample_rate, cfg.hop_length * chunk_hops
+    f0s = [110.0, 205.0, 160.0, 260.0]
+    sources = [speech_like(seconds, sr, f0s[i % 4] * (1 + 0.1 * (i // 4)), 3.0 + 0.7 * i, seed=i) for i in range(speakers)]
+    mix = 0.5 * sum(sources) / speakers
+    n_chunks, n_frames = math.ceil(len(mix) / chunk), int(round(seconds * fps))
+    pcm = np.zeros(n_chunks * chunk, np.float32)
+    pcm[: len(mix)] = mix
+    crops = render_crops(sources, sr, fps, n_frames, cfg.crop_size)  # (S, T, 88, 88)
+    active = np.ones((n_chunks, speakers), np.float32)
+    if speakers > 1:  # the last slot leaves the picture for a while
+        active[int(0.6 * n_chunks) : int(0.75 * n_chunks), -1] = 0.0
+    lip_call = held_lip_index(n_chunks, chunk_hops, cfg.hop_length, sr, fps, n_frames).astype(np.int32)
+
+    st = Streamer(model, speakers, chunk_hops)
+    v = {k: [] for k in ("lip_step/crops", "lip_step/lip_emb", "av_step/pcm", "av_step/lip_emb", "av_step/active", "av_step/speakers", "av_step/residual")}
+    emb, next_frame = None, 0
+    for c in range(n_chunks):
+        while next_frame <= lip_call[c]:
+            x = torch.from_numpy(crops[:, next_frame, None])  # (S, 1, 88, 88)
+            emb = st.lip(x)
+            v["lip_step/crops"].append(x.numpy())
+            v["lip_step/lip_emb"].append(emb.numpy())
+            next_frame += 1
+        p, a = torch.from_numpy(pcm[c * chunk : (c + 1) * chunk])[None], torch.from_numpy(active[c])
+        spk, res = st.av(p, emb, a)
+        for k, x in (("pcm", p), ("lip_emb", emb), ("active", a), ("speakers", spk), ("residual", res)):
+            v[f"av_step/{k}"].append(x.numpy())
+        if progress is not None:
+            progress(c + 1, n_chunks)
+    out = {k: np.stack(x).astype(np.float32) for k, x in v.items()}
+    out["av_step/lip_call"] = lip_call
+    return out
+
+
+def write(vectors: dict[str, np.ndarray], out_dir) -> list[Path]:
+    """vectors.npz, one .bin per tensor and index.json, under out_dir."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(out_dir / NPZ, **{k.replace("/", "."): a for k, a in vectors.items()})
+    index: dict = {"format": FORMAT}
+    paths = [out_dir / NPZ]
+
+    def entry(key):
+        a = vectors[key]
+        rel = f"{key}.bin"
+        (out_dir / rel).parent.mkdir(parents=True, exist_ok=True)
+        (out_dir / rel).write_bytes(np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("<")).tobytes())
+        paths.append(out_dir / rel)
+        return {"file": rel, "shape": list(a.shape), "dtype": str(a.dtype)}
+
+    for step, (ins, outs) in LAYOUT.items():
+        index[step] = {
+            "calls": int(vectors[f"{step}/{ins[0]}"].shape[0]),
+            "inputs": {n: entry(f"{step}/{n}") for n in ins},
+            "outputs": {n: entry(f"{step}/{n}") for n in outs},
+        }
+    index["av_step"]["lip_call"] = entry("av_step/lip_call")
+    (out_dir / INDEX).write_text(json.dumps(index, indent=2))
+    return [out_dir / INDEX] + paths
+
+
+def load_npz(path) -> dict[str, np.ndarray]:
+    with np.load(Path(path)) as z:
+        return {k.replace(".", "/"): z[k] for k in z.files}
+
+
+def load_bins(vector_dir) -> dict[str, np.ndarray]:
+    """Read the .bin files through index.json, as an app does."""
+    vector_dir = Path(vector_dir)
+    index = json.loads((vector_dir / INDEX).read_text())
+    out = {}
+    for step in LAYOUT:
+        entries = {**index[step]["inputs"], **index[step]["outputs"]}
+        if step == "av_step":
+            entries["lip_call"] = index[step]["lip_call"]
+        for name, e in entries.items():
+            a = np.fromfile(vector_dir / e["file"], dtype=np.dtype(e["dtype"]).newbyteorder("<"))
+            out[f"{step}/{name}"] = a.reshape(e["shape"]).astype(e["dtype"])
+    return out

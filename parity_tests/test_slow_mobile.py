@@ -1,0 +1,31 @@
+"""The on-device-sized model (the shipped checkpoint if present, else the
+mobile preset with random weights) exports to android and onnx and passes."""
+
+from __future__ import annotations
+
+import pytest
+
+from avsep_mobile import checkpoint
+from export import bundle, manifest
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("target", ["android", "onnx"])
+def test_mobile_export_passes_parity(target, tmp_path):
+    shipped = checkpoint.SHIPPED.is_file()
+    model, _ = checkpoint.load(None, None if shipped else "mobile")
+    info = bundle.checkpoint_info(None, None if shipped else "mobile")
+    report = bundle.export(target, model, tmp_path / target, checkpoint=info, progress=False)
+    assert report["passed"], report
+    assert manifest.verify(tmp_path / target) == []
+
+
+@pytest.mark.slow
+def test_tflite_fp16_weights_pass_the_fp16_gate(tiny_model, tmp_path):
+    """fp16 weights are stored after the flatbuffer (buffer offsets): the metadata
+    rewrite must keep them readable."""
+    from export import tflite
+
+    report = bundle.export("android", tiny_model, tmp_path / "fp16", precision="fp16", progress=False)
+    assert report["passed"], report
+    assert tflite.read_metadata(tmp_path / "fp16" / tflite.MODEL_FILE)["avsep.precision"] == "fp16"

@@ -1,0 +1,95 @@
+"""`avsep prune`, `avsep distill` (and, from int8.py, `avsep quantize`)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def _batch(args, batch: int = 8, seconds: float = 2.0) -> dict:
+    """Calibration mixtures from the generator (training seeds), or --data."""
+    import torch
+
+    if getattr(args, "data", None) is not None:
+        from avsep_mobile.data.mixtures import ExampleDirDataset
+
+        ds = ExampleDirDataset(args.data)
+        items = [ds[i] for i in range(min(batch, len(ds)))]
+        n = min(x["mix"].shape[-1] for x in items)
+        frames = min(x["lips"].shape[1] for x in items)
+        return {"mix": torch.stack([x["mix"][:n] for x in items]), "sources": torch.stack([x["sources"][:, :n] for x in items]),
+                "lips": torch.stack([x["lips"][:, :frames] for x in items]), "fps": torch.tensor([items[0]["fps"]] * len(items))}
+    from avsep_mobile.data.mixtures import MixtureStream
+    from avsep_mobile.data.speech import build_pool
+
+    stream = MixtureStream(build_pool(progress=False), seconds=seconds, speakers=2, base_seed=424_242)
+    return next(iter(torch.utils.data.DataLoader(stream, batch_size=batch)))
+
+
+def cmd_prune(args) -> int:
+    from avsep_mobile import checkpoint
+
+    from .prune import magnitude_prune, prune_to_budget, sparsity_of
+
+    model, meta = checkpoint.load(args.checkpoint)
+    if args.sparsity is not None:
+        pruned, report = magnitude_prune(model, args.sparsity), {}
+        report["sparsity"] = sparsity_of(pruned)
+    else:
+        pruned, report = prune_to_budget(model, _batch(args), args.macs, log=lambda m: None if args.json else print(m))
+    checkpoint.save(args.out, pruned, {**meta, "pruned": report})
+    report["checkpoint"] = str(args.out)
+    print(json.dumps(report, indent=2) if args.json else f"wrote {args.out}")
+    return 0
+
+
+def cmd_distill(args) -> int:
+    from avsep_mobile import checkpoint
+    from avsep_mobile.model import AVSep, preset
+    from avsep_mobile.train import TrainConfig
+
+    from .distill import distill
+
+    teacher, _ = checkpoint.load(args.teacher)
+    if args.student is not None:
+        student, _ = checkpoint.load(args.student)
+    else:
+        student = AVSep(preset(args.student_preset))
+    tc = TrainConfig(steps=args.steps, batch=args.batch, seconds=args.seconds, lr=args.lr, seed=args.seed, warmup=min(100, args.steps // 10))
+    path = distill(teacher, student.train(), tc, args.out)
+    print(json.dumps({"checkpoint": str(path)}) if args.json else f"wrote {path}")
+    return 0
+
+
+def add_parsers(sub) -> None:
+    p = sub.add_parser("prune", help="structured pruning to a MAC budget, or magnitude pruning to a sparsity")
+    p.add_argument("--checkpoint", type=Path, help="default: the shipped model")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--macs", type=float, default=0.5, help="keep at most this fraction of MACs per second")
+    p.add_argument("--sparsity", type=float, help="instead: zero this fraction of each layer's weights")
+    p.add_argument("--data", type=Path, help="calibration mixtures (default: generated)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_prune)
+
+    p = sub.add_parser("distill", help="train a student from a teacher's outputs and masks")
+    p.add_argument("--teacher", type=Path, required=True)
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--student", type=Path, help="a checkpoint to start from (e.g. a pruned model)")
+    g.add_argument("--student-preset", choices=["base", "mobile", "tiny"], default="mobile")
+    p.add_argument("--out", type=Path, default=Path("runs/distill"))
+    p.add_argument("--steps", type=int, default=1000)
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--seconds", type=float, default=2.0)
+    p.add_argument("--lr", type=float, default=5e-4)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_distill)
+
+    try:
+        from .int8 import add_parser as add_quantize_parser
+    except ModuleNotFoundError as e:
+        if e.name != "quantize.int8":
+            raise
+    else:
+        add_quantize_parser(sub)

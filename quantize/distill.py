@@ -1,0 +1,50 @@
+"""Distillation: a student learns from the clean sources and from a teacher's
+masks and outputs. Used to train `mobile` from a larger model and to win back
+quality after pruning. Runs under torchrun like `avsep train`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from avsep_mobile.metrics import si_snr
+from avsep_mobile.model import AVSep
+from avsep_mobile.train import TrainConfig, separate_batch, separation_loss, train
+
+
+@dataclass
+class DistillWeights:
+    sources: float = 1.0  # -SI-SNR + spectral loss against the clean speakers
+    outputs: float = 0.5  # -SI-SNR against the teacher's separated PCM
+    masks: float = 10.0  # L1 distance to the teacher's masks (values in [0, 1])
+
+
+class DistillObjective:
+    """(student outputs, batch) -> (loss, SI-SNR to the sources); the teacher
+    runs on the same batch without gradients."""
+
+    def __init__(self, teacher: AVSep, tc: TrainConfig, weights: DistillWeights = DistillWeights()):
+        self.teacher, self.tc, self.w = teacher.eval(), tc, weights
+        for p in self.teacher.parameters():
+            p.requires_grad_(False)
+
+    def __call__(self, outputs, batch):
+        est, _, masks, _ = outputs
+        dev = est.device
+        self.teacher.to(dev)
+        with torch.no_grad():
+            t_est, _, t_masks, _ = separate_batch(self.teacher, batch["mix"].to(dev), batch["lips"].to(dev), float(batch["fps"][0]))
+        loss, snr = separation_loss(est, batch["sources"].to(dev), self.tc.spectral_weight)
+        loss = self.w.sources * loss
+        loss = loss - self.w.outputs * si_snr(est, t_est).mean()
+        loss = loss + self.w.masks * F.l1_loss(masks, t_masks)
+        return loss, snr
+
+
+def distill(teacher: AVSep, student: AVSep, tc: TrainConfig, out_dir, data=None, log=print, on_step=None,
+            weights: DistillWeights = DistillWeights()):
+    """Train `student` (weights kept as the starting point) towards `teacher`."""
+    return train(student.cfg, tc, out_dir, init=student, data=data, log=log, on_step=on_step,
+                 objective=DistillObjective(teacher, tc, weights))

@@ -1,0 +1,157 @@
+"""Structured pruning: drop attention heads, feed-forward units and audio conv
+channels by measured importance, down to a MAC budget. The result is a smaller
+dense model with its own config, which trains, distils and exports like any
+other. Unstructured magnitude pruning (for CoreML's sparse weights) is here too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import torch
+from torch import nn
+
+from avsep_mobile.info import model_info
+from avsep_mobile.model import AVSep, CausalConv2d, FeedForward, WindowedAttention
+from avsep_mobile.train import separate_batch
+
+
+@torch.no_grad()
+def measure_importance(model: AVSep, batch: dict) -> dict[str, torch.Tensor]:
+    """Mean activation magnitude times outgoing weight norm, on real mixtures:
+    per head of every attention, per hidden unit of every feed-forward, per
+    channel of every audio conv. Keys are module names."""
+    scores: dict[str, torch.Tensor] = {}
+    hooks = []
+
+    def attn_hook(name, attn: WindowedAttention):
+        def hook(_, inputs):
+            y = inputs[0].reshape(-1, attn.heads, attn.head_dim)  # (frames, H, dh)
+            w = attn.out.weight.reshape(-1, attn.heads, attn.head_dim)  # (D, H, dh)
+            score = y.abs().mean(0).mul(w.norm(dim=0)).sum(-1)  # (H,)
+            scores[name] = scores.get(name, 0) + score
+        return attn.out.register_forward_pre_hook(hook)
+
+    def ffn_hook(name, ff: FeedForward):
+        def hook(_, inputs):
+            h = inputs[0].reshape(-1, inputs[0].shape[-1])  # (frames, hidden)
+            scores[name] = scores.get(name, 0) + h.abs().mean(0) * ff[3].weight.norm(dim=0)
+        return ff[3].register_forward_pre_hook(hook)
+
+    def conv_hook(name, conv: CausalConv2d):
+        def hook(_, __, out):
+            scores[name] = scores.get(name, 0) + out[0].abs().mean(dim=(0, 2, 3))
+        return conv.register_forward_hook(hook)
+
+    for name, mod in model.named_modules():
+        if isinstance(mod, WindowedAttention):
+            hooks.append(attn_hook(name, mod))
+        elif isinstance(mod, FeedForward):
+            hooks.append(ffn_hook(name, mod))
+        elif isinstance(mod, CausalConv2d):
+            hooks.append(conv_hook(name, mod))
+    try:
+        model.eval()
+        separate_batch(model, batch["mix"], batch["lips"], float(batch["fps"][0]))
+    finally:
+        for h in hooks:
+            h.remove()
+    return scores
+
+
+def _top(score: torch.Tensor, k: int) -> torch.Tensor:
+    return torch.sort(torch.topk(score, k).indices).values
+
+
+def shrink(model: AVSep, scores: dict, keep: float) -> AVSep:
+    """A dense copy keeping the `keep` fraction of heads, FFN units and conv
+    channels, the most important ones of each module."""
+    cfg = model.cfg
+    head_dim = cfg.attn_dim // cfg.n_heads
+    n_heads = max(1, round(cfg.n_heads * keep))
+    ffn = max(8, round(cfg.ffn_hidden * keep))
+    chans = tuple(max(4, round(c * keep)) for c in cfg.audio_channels)
+    new_cfg = replace(cfg, n_heads=n_heads, head_dim=head_dim, ffn_dim=ffn, audio_channels=chans)
+    small = AVSep(new_cfg)
+    sd = {k: v.clone() for k, v in model.state_dict().items()}
+
+    def take(key, idx, dim):
+        sd[key] = sd[key].index_select(dim, idx)
+
+    for name, mod in model.named_modules():
+        if isinstance(mod, WindowedAttention):
+            heads = _top(scores[name], n_heads)
+            rows = (heads[:, None] * head_dim + torch.arange(head_dim)).reshape(-1)  # (kept heads * dh,)
+            inner = cfg.attn_dim
+            for k in ("q.weight", "q.bias"):
+                take(f"{name}.{k}", rows, 0)
+            for k in ("kv.weight", "kv.bias"):
+                take(f"{name}.{k}", torch.cat([rows, rows + inner]), 0)
+            take(f"{name}.out.weight", rows, 1)
+            take(f"{name}.rel_bias", heads, 0)
+            if f"{name}.strength" in sd:
+                take(f"{name}.strength", heads, 0)
+        elif isinstance(mod, FeedForward):
+            units = _top(scores[name], ffn)
+            take(f"{name}.1.weight", units, 0)
+            take(f"{name}.1.bias", units, 0)
+            take(f"{name}.3.weight", units, 1)
+    convs = [n for n, m in model.named_modules() if isinstance(m, CausalConv2d)]
+    for i, name in enumerate(convs):
+        keep_c = _top(scores[name], chans[i])
+        for k in ("conv.weight", "conv.bias", "norm.weight", "norm.bias", "norm.running_mean", "norm.running_var"):
+            take(f"{name}.{k}", keep_c, 0)
+        if i + 1 < len(convs):
+            take(f"{convs[i + 1]}.conv.weight", keep_c, 1)
+        else:  # the projection reads (channel, freq) flattened channel-major
+            f = sd["audio.proj.weight"].shape[1] // cfg.audio_channels[-1]
+            take("audio.proj.weight", (keep_c[:, None] * f + torch.arange(f)).reshape(-1), 1)
+    small.load_state_dict(sd)
+    return small.eval()
+
+
+def macs(model: AVSep) -> int:
+    return model_info(model)["macs_per_second"]["total"]
+
+
+def prune_to_budget(model: AVSep, batch: dict, mac_fraction: float, log=print) -> tuple[AVSep, dict]:
+    """The largest uniform keep ratio whose model needs at most `mac_fraction`
+    of the original MACs per second."""
+    scores = measure_importance(model, batch)
+    full = macs(model)
+    chosen, keep = None, 1.0
+    for keep in [x / 20 for x in range(20, 2, -1)]:
+        cand = shrink(model, scores, keep)
+        if macs(cand) <= mac_fraction * full:
+            chosen = cand
+            break
+    if chosen is None:
+        raise ValueError(f"cannot reach {mac_fraction:.0%} of the MACs by pruning heads, FFN units and channels: "
+                         "the STFT and video front end alone cost more; ask for a larger fraction")
+    report = {"keep": keep, "macs_before": full, "macs_after": macs(chosen),
+              "params_before": sum(p.numel() for p in model.parameters()),
+              "params_after": sum(p.numel() for p in chosen.parameters()), "config": chosen.cfg.to_dict()}
+    log(f"kept {keep:.0%} of heads/units/channels: MACs {full / 1e6:.0f}M -> {report['macs_after'] / 1e6:.0f}M/s, "
+        f"params {report['params_before'] / 1e6:.2f}M -> {report['params_after'] / 1e6:.2f}M")
+    return chosen, report
+
+
+@torch.no_grad()
+def magnitude_prune(model: AVSep, sparsity: float) -> AVSep:
+    """Zero the smallest-magnitude weights of every Linear and conv (per layer),
+    for CoreML's sparse weight format; fine-tune or distil afterwards."""
+    if not 0.0 <= sparsity < 1.0:
+        raise ValueError(f"sparsity must be in [0, 1), got {sparsity}")
+    for mod in model.modules():
+        if isinstance(mod, (nn.Linear, nn.Conv1d, nn.Conv2d)) and mod.weight.numel() >= 256:
+            w = mod.weight
+            k = int(sparsity * w.numel())
+            if k:
+                threshold = w.abs().flatten().kthvalue(k).values
+                w.mul_((w.abs() > threshold).to(w.dtype))
+    return model
+
+
+def sparsity_of(model: AVSep) -> float:
+    ws = [m.weight for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d)) and m.weight.numel() >= 256]
+    return float(sum((w == 0).sum() for w in ws) / sum(w.numel() for w in ws))

@@ -1,0 +1,64 @@
+"""Structured pruning gives a really smaller dense model; distillation moves a
+student towards its teacher."""
+
+import numpy as np
+import torch
+
+from avsep_mobile.info import model_info
+from avsep_mobile.model import AVSep, preset
+from avsep_mobile.streaming import Streamer
+from avsep_mobile.train import TrainConfig, separate_batch
+from quantize.distill import DistillObjective, DistillWeights, distill
+from quantize.prune import magnitude_prune, measure_importance, prune_to_budget, shrink, sparsity_of
+from tests.test_cli_and_train import _synthetic_batches
+
+
+def test_shrink_keeping_everything_is_the_same_model():
+    torch.manual_seed(0)
+    model = AVSep(preset("tiny")).eval()
+    batch = next(_synthetic_batches())
+    same = shrink(model, measure_importance(model, batch), 1.0)
+    with torch.no_grad():
+        a = separate_batch(model, batch["mix"], batch["lips"], 25.0)[0]
+        b = separate_batch(same, batch["mix"], batch["lips"], 25.0)[0]
+    assert torch.equal(a, b)
+
+
+def test_pruned_model_is_smaller_and_streams():
+    torch.manual_seed(0)
+    model = AVSep(preset("mobile")).eval()
+    small, report = prune_to_budget(model, next(_synthetic_batches()), 0.6, log=lambda m: None)
+    before, after = model_info(model), model_info(small)
+    assert after["parameters"]["total"] < 0.6 * before["parameters"]["total"]
+    assert after["macs_per_second"]["total"] <= 0.6 * before["macs_per_second"]["total"]
+    assert report["macs_after"] == after["macs_per_second"]["total"]
+    st = Streamer(small, speakers=2)  # its own, smaller state shapes
+    emb = st.lip(torch.rand(2, 1, 88, 88))
+    spk, res = st.av(torch.randn(1, 160) * 0.1, emb, torch.ones(2))
+    assert spk.shape == (2, 160) and torch.isfinite(spk).all()
+
+
+def test_magnitude_pruning_reaches_the_sparsity():
+    model = magnitude_prune(AVSep(preset("tiny")), 0.5)
+    assert 0.45 <= sparsity_of(model) <= 0.55
+
+
+def test_distillation_moves_the_student_towards_the_teacher(tmp_path):
+    torch.manual_seed(0)
+    teacher = AVSep(preset("tiny")).eval()
+    student = AVSep(preset("tiny"))  # different random weights
+    tc = TrainConfig(steps=10, batch=2, seconds=1.0, lr=2e-3, warmup=1, save_every=100)
+    only_teacher = DistillWeights(sources=0.0)  # the loss is then a distance to the teacher
+    objective = DistillObjective(teacher, tc, only_teacher)
+    probe = next(_synthetic_batches(seed=5))
+
+    def teacher_distance(model):
+        with torch.no_grad():
+            return float(objective(separate_batch(model.eval(), probe["mix"], probe["lips"], 25.0), probe)[0])
+
+    before = teacher_distance(student)
+    losses = []
+    distill(teacher, student.train(), tc, tmp_path / "d", data=_synthetic_batches(), log=lambda m: None, on_step=losses.append,
+            weights=only_teacher)
+    assert np.mean(losses[-3:]) < np.mean(losses[:3])
+    assert teacher_distance(student) < before
