@@ -12,17 +12,17 @@ from .pipeline import separate
 
 
 def score_example(model: AVSep, mix: np.ndarray, sources: np.ndarray, lips: np.ndarray, fps: float) -> dict:
-    """SI-SNR improvement of each slot against the speaker whose lips drive it,
-    the same with the lip streams rolled by one slot, and whether every slot
-    is closest to its own speaker."""
+    """SI-SNR improvement of each slot against the speaker whose lips drive it;
+    the same slot scored against the same speaker after the lip streams were
+    rolled by one slot (a model that follows lips drops here); and whether every
+    slot is closest to its own speaker."""
     n = sources.shape[0]
     ref = torch.from_numpy(sources).double()
     base = si_snr(torch.from_numpy(mix).double().expand_as(ref), ref)  # (N,)
     est = torch.from_numpy(separate(model, mix, lips, fps)["speakers"]).double()
     swapped = torch.from_numpy(separate(model, mix, np.roll(lips, 1, axis=0), fps)["speakers"]).double()
-    # slot i of the swapped run carries the lips of speaker i-1
     own = si_snr(est, ref) - base
-    swap = si_snr(swapped, ref.roll(1, dims=0)) - base.roll(1, dims=0)
+    swap = si_snr(swapped, ref) - base  # slot i now carries the lips of speaker i-1
     cross = si_snr(est[:, None], ref[None, :])  # (slot, speaker)
     follows = bool((cross.argmax(dim=1) == torch.arange(n)).all())
     return {"si_snri": own.tolist(), "si_snri_swapped": swap.tolist(), "follows_own_lips": follows}

@@ -68,3 +68,50 @@ def test_training_lowers_the_loss_and_resumes(tmp_path):
     assert len(resumed) == 2  # picked up at step 12
     model, meta = checkpoint.load(path)
     assert meta["steps"] == 14
+
+
+def _write_mixture_dir(root, seed=0):
+    from avsep_mobile.data.mixtures import Example, write_example
+
+    batch = next(_synthetic_batches(seed, batch=1, seconds=1.0))
+    ex = Example(batch["mix"][0].numpy(), batch["sources"][0].numpy(), batch["lips"][0].numpy(), 25.0, f"mix_{seed}")
+    return write_example(root, ex)
+
+
+def test_eval_on_a_mixture_dir_reports_every_figure(tmp_path, capsys):
+    _write_mixture_dir(tmp_path / "mixes")
+    assert main(["eval", "--preset", "tiny", "--data", str(tmp_path / "mixes"), "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["mixtures"] == 1 and len(res["si_snri_db_per_slot"]) == 2
+    assert np.isfinite(res["si_snri_db"]) and np.isfinite(res["si_snri_swapped_db"])
+    assert 0.0 <= res["follows_own_lips"] <= 1.0
+
+
+def test_separate_writes_one_wav_per_slot_and_notes_resampling(tmp_path, capsys):
+    from scipy.io import wavfile
+
+    from avsep_mobile.checkpoint import save
+
+    d = _write_mixture_dir(tmp_path / "mixes")
+    sr, mix = wavfile.read(d / "mix.wav")
+    stereo_32k = np.stack([mix, mix], axis=1).repeat(2, axis=0)  # 32 kHz stereo
+    wavfile.write(tmp_path / "stereo.wav", 32000, stereo_32k)
+    save(tmp_path / "tiny.pt", AVSep(preset("tiny")))
+    argv = ["separate", str(tmp_path / "stereo.wav"), "--lips", str(d / "lips.npz"), "--out", str(tmp_path / "sep"),
+            "--checkpoint", str(tmp_path / "tiny.pt"), "--json"]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert "resampled" in captured.err and "downmix" in captured.err.lower()
+    files = json.loads(captured.out)["files"]
+    assert len(files) == 2
+    sr, out = wavfile.read(files[0])
+    assert sr == 16000 and len(out) == len(mix)
+
+
+def test_separate_refuses_bad_lips_without_writing(tmp_path, capsys):
+    d = _write_mixture_dir(tmp_path / "mixes")
+    np.savez(tmp_path / "bad.npz", lips=np.zeros((2, 5, 64, 64), np.uint8), fps=25.0)
+    argv = ["separate", str(d / "mix.wav"), "--lips", str(tmp_path / "bad.npz"), "--out", str(tmp_path / "sep"), "--checkpoint", "x.pt"]
+    assert main(argv) == 2
+    assert capsys.readouterr().err.startswith("error: ")
+    assert not (tmp_path / "sep").exists()
