@@ -56,3 +56,11 @@ def multires_stft_loss(est: Tensor, ref: Tensor, ffts=(256, 512, 1024)) -> Tenso
         mag = (torch.log(e + 1e-5) - torch.log(r + 1e-5)).abs().mean()
         loss = loss + sc + mag
     return loss / len(ffts)
+
+
+def si_snri_np(est, sources, mix) -> float:
+    """Mean SI-SNR improvement in dB: est (N, n) against sources (N, n), over
+    the mixture (n,) as the estimate of every source."""
+    ref = torch.as_tensor(np.asarray(sources, np.float64))
+    gain = si_snr(torch.as_tensor(np.asarray(est, np.float64)), ref) - si_snr(torch.as_tensor(np.asarray(mix, np.float64)).expand_as(ref), ref)
+    return float(gain.mean())

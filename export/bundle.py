@@ -14,14 +14,15 @@ from avsep_mobile import signature
 from avsep_mobile.atomic import atomic_dir
 from avsep_mobile.model import AVSep
 
-from . import coreml, manifest, parity, runners, vectors
+from . import coreml, manifest, parity, runners, thresholds, vectors
 from . import onnx as onnx_target
 from . import tflite
-from .steps import check_precision, torch_threads
+from .steps import torch_threads
 
 TARGETS = ("ios", "android", "onnx")
-DEFAULT_PRECISION = {"ios": "fp16", "android": "fp32", "onnx": "fp32"}
-SUPPORTED_PRECISION = {"ios": ("fp32", "fp16"), "android": ("fp32", "fp16"), "onnx": ("fp32",)}
+# int8 schemes: quantize.int8 (static W8A8 for TFLite/ONNX, weight-only for CoreML)
+DEFAULT_PRECISION = {"ios": "int8", "android": "int8", "onnx": "fp32"}
+SUPPORTED_PRECISION = {"ios": ("fp32", "fp16", "int8"), "android": ("fp32", "fp16", "int8"), "onnx": ("fp32", "int8")}
 
 
 def check_args(target: str, precision: str | None, hook=None) -> str:
@@ -30,7 +31,8 @@ def check_args(target: str, precision: str | None, hook=None) -> str:
         raise ValueError(f"unknown target {target!r}: choose one of {', '.join(TARGETS)}")
     precision = precision or DEFAULT_PRECISION[target]
     if hook is None:
-        check_precision(precision, SUPPORTED_PRECISION[target])
+        if precision not in SUPPORTED_PRECISION[target]:
+            raise ValueError(f"precision {precision!r} is not supported for {target}: choose {' or '.join(SUPPORTED_PRECISION[target])}")
     return precision
 
 
@@ -55,14 +57,23 @@ def _convert(target, model, speakers, chunk_hops, out_dir, precision, stateful, 
 
 def export(target: str, model: AVSep, out_dir=None, *, precision: str | None = None, speakers: int = 2, chunk_hops: int = 1,
            stateful: bool = False, ios: int = 17, checkpoint: dict | None = None, seconds: float = 3.0, hook=None,
-           progress: bool = True) -> dict:
+           progress: bool = True, gate_mixtures: int = 12, calib_examples=None) -> dict:
     """Export `model` for `target` into out_dir (default dist/<target>).
 
     hook: a target-specific quantization recipe/callable passed to the
-    converter (see each module's convert); None exports plain float/fp16.
+    converter (see each module's convert); None exports plain float/fp16, or
+    for int8 the target's default (quantize.int8.hook_for, calibrated on
+    `calib_examples`, default generated mixtures).
+    gate_mixtures: int8 only: held-out mixtures the task gate (SI-SNR
+    improvement within thresholds.INT8_MAX_SISNRI_DROP_DB of float) streams.
     Returns the parity report with "out" and "passed".
     """
     precision = check_args(target, precision, hook)
+    if precision == "int8" and hook is None:
+        from quantize import int8
+
+        with torch_threads(1):
+            hook = int8.hook_for(target, model, speakers, chunk_hops, calib_examples)
     if speakers < 1 or chunk_hops < 1:
         raise ValueError(f"--speakers and --chunk-hops must be >= 1 (got {speakers}, {chunk_hops})")
     if stateful and target != "ios":
@@ -107,12 +118,21 @@ def export(target: str, model: AVSep, out_dir=None, *, precision: str | None = N
             if runner is None:
                 checks = coreml.check_structure(tmp, model_files, sigs, precision, ios, stateful)
                 report.update(parity.structural(checks, f"CoreML prediction needs macOS (this is {platform.system()})"))
+                if precision == "int8":
+                    report["task"] = {"numerics": "not run: CoreML prediction needs macOS"}
             else:
                 b, update = bar(f"{runner.kind} stream")
                 got = runners.stream(runner, ref, sigs, progress=update)
                 b.close()
                 report["runner"] = runner.kind
                 report.update(parity.compare(ref, got, precision, sr))
+                if precision == "int8":
+                    b, update = bar("int8 task gate")
+                    report["task"] = _int8_task_gate(runner, model, speakers, chunk_hops, gate_mixtures, update)
+                    b.close()
+                    if not report["task"]["passed"]:
+                        report["failed"].append("si_snri_drop_db")
+                        report["passed"] = False
                 if target == "ios":
                     report["structure"] = coreml.check_structure(tmp, model_files, sigs, precision, ios, stateful)
                     report["failed"] += [c["check"] for c in report["structure"] if not c["ok"]]
@@ -124,6 +144,9 @@ def export(target: str, model: AVSep, out_dir=None, *, precision: str | None = N
             parity.write_report(tmp, report, ref, got, sr)
             if not report["passed"]:
                 raise _GateFailed
+            if getattr(hook, "scheme", None):
+                extra = {**extra, "quantization": {"scheme": hook.scheme}}
+                report["quantization"] = hook.scheme
             m = manifest.build(tmp, target, precision, model, speakers, chunk_hops, model_files, checkpoint or {}, extra)
             manifest.write(tmp, m)
     except _GateFailed:
@@ -133,6 +156,21 @@ def export(target: str, model: AVSep, out_dir=None, *, precision: str | None = N
         phases.close()
     report["out"] = str(out_dir)
     return report
+
+
+def _int8_task_gate(runner, model, speakers, chunk_hops, mixtures, progress) -> dict:
+    """SI-SNR improvement of the int8 export vs float on held-out mixtures."""
+    from avsep_mobile.data.mixtures import heldout_examples
+    from avsep_mobile.data.speech import build_eval_pool
+    from quantize import int8
+
+    if mixtures < 1:
+        return {"numerics": "not run: gate_mixtures=0", "passed": True}
+    examples = heldout_examples(build_eval_pool(progress=False), mixtures, speakers, seconds=thresholds.INT8_GATE_SECONDS)
+    task = int8.task_gate(runner, model, speakers, chunk_hops, examples, progress)
+    task["max_drop_db"] = thresholds.INT8_MAX_SISNRI_DROP_DB
+    task["passed"] = task["si_snri_drop_db"] <= thresholds.INT8_MAX_SISNRI_DROP_DB
+    return task
 
 
 def checkpoint_info(path, preset: str | None) -> dict:

@@ -69,7 +69,7 @@ def add_parsers(sub) -> None:
     p.add_argument("--checkpoint", type=Path, help="a checkpoint written by avsep (default: the shipped mobile model)")
     p.add_argument("--preset", choices=["base", "mobile", "tiny"], help=argparse.SUPPRESS)  # tests: random weights
     p.add_argument("--out", type=Path, help="bundle dir (default: dist/<target>)")
-    p.add_argument("--precision", choices=PRECISIONS, help="default: fp16 for ios, fp32 otherwise (int8: not yet)")
+    p.add_argument("--precision", choices=PRECISIONS, help="default: int8 for ios and android, fp32 for onnx")
     p.add_argument("--chunk-hops", type=int, default=1, help="hops of 10 ms per av_step call")
     p.add_argument("--speakers", type=int, default=2, help="speaker slots")
     p.add_argument("--stateful", action="store_true", help="ios: caches as CoreML states (iOS 18, one multifunction package)")

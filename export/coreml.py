@@ -89,7 +89,7 @@ def _convert_step(step, precision: str, ios: int, stateful: bool):
         states=states or None,
         convert_to="mlprogram",
         minimum_deployment_target=ct.target.iOS18 if ios >= 18 else ct.target.iOS17,
-        compute_precision=ct.precision.FLOAT16 if precision == "fp16" else ct.precision.FLOAT32,
+        compute_precision=ct.precision.FLOAT16 if precision in ("fp16", "int8") else ct.precision.FLOAT32,  # int8: int8 weights, fp16 compute
         skip_model_load=True,  # Linux cannot compile/load; the spec is checked separately
     )
 

@@ -18,7 +18,7 @@ PRECISIONS = ("fp32", "fp16", "int8")
 
 def check_precision(precision: str, supported=("fp32", "fp16")) -> None:
     if precision == "int8":
-        raise ValueError("--precision int8 is not implemented yet: it arrives with the compression work (use fp32 or fp16)")
+        raise ValueError("--precision int8 needs a quantization hook (quantize.int8.hook_for; export.bundle passes it)")
     if precision not in supported:
         raise ValueError(f"precision {precision!r} is not supported for this target: choose {' or '.join(supported)}")
 

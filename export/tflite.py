@@ -34,9 +34,13 @@ def convert(model: AVSep, speakers: int, chunk_hops: int, out_dir, precision: st
     """Write `avsep.tflite` into out_dir and return [its path].
 
     quant_config: a litert_torch QuantConfig (e.g. PT2E static int8) that
-    replaces the precision's default; the hook for compressed exports.
+    replaces the precision's default, or a callable(bytes) -> bytes applied to
+    the float flatbuffer (ai-edge-quantizer, quantize.int8); the hook for
+    compressed exports.
     """
-    if quant_config is None:
+    post = quant_config if callable(quant_config) else None
+    quant_config = None if post is not None else quant_config
+    if quant_config is None and post is None:
         check_precision(precision)
     import litert_torch
 
@@ -49,9 +53,12 @@ def convert(model: AVSep, speakers: int, chunk_hops: int, out_dir, precision: st
         quiet.enter_context(contextlib.redirect_stdout(io.StringIO()))
         quiet.enter_context(contextlib.redirect_stderr(io.StringIO()))
     with quiet, torch.no_grad():
-        edge = conv.convert(quant_config=_quant_config(precision, quant_config))
+        edge = conv.convert(quant_config=None if post is not None else _quant_config(precision, quant_config))
+        content = bytes(edge.model_content())
+        if post is not None:
+            content = post(content)
     path = Path(out_dir) / MODEL_FILE
-    path.write_bytes(with_metadata(bytes(edge.model_content()), metadata(model, speakers, chunk_hops, precision)))
+    path.write_bytes(with_metadata(content, metadata(model, speakers, chunk_hops, precision)))
     return [path]
 
 

@@ -23,7 +23,7 @@ def _export(tmp_path_factory, model, target, **kw):
 
 @pytest.fixture(scope="session")
 def android_bundle(tmp_path_factory, tiny_model):
-    return _export(tmp_path_factory, tiny_model, "android")
+    return _export(tmp_path_factory, tiny_model, "android", precision="fp32")
 
 
 @pytest.fixture(scope="session")
@@ -33,9 +33,9 @@ def onnx_bundle(tmp_path_factory, tiny_model):
 
 @pytest.fixture(scope="session")
 def ios_bundle(tmp_path_factory, tiny_model):
-    return _export(tmp_path_factory, tiny_model, "ios")
+    return _export(tmp_path_factory, tiny_model, "ios", precision="fp16")
 
 
 @pytest.fixture(scope="session")
 def ios_stateful_bundle(tmp_path_factory, tiny_model):
-    return _export(tmp_path_factory, tiny_model, "ios", stateful=True)
+    return _export(tmp_path_factory, tiny_model, "ios", precision="fp16", stateful=True)

@@ -58,7 +58,7 @@ def test_failed_gate_writes_only_the_report(monkeypatch, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["export", "android", "--preset", "tiny", "--precision", "int8"], "not implemented yet"),
+    (["export", "android", "--preset", "tiny", "--chunk-hops", "0"], "chunk-hops"),
     (["export", "windows", "--preset", "tiny"], "unknown target"),
     (["export", "onnx", "--preset", "tiny", "--precision", "fp16"], "fp16"),
     (["export", "android", "--checkpoint", "/nonexistent.pt"], "not found"),

@@ -1,0 +1,114 @@
+"""int8 exports stay within the int8 tolerances of float, streamed closed loop,
+and do not drift; the sensitivity report covers every quantizable layer."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from avsep_mobile import signature
+from avsep_mobile.data.mixtures import Example
+from avsep_mobile.metrics import snr_db
+from export import bundle, runners, thresholds, vectors
+from quantize import int8, sensitivity
+
+MIN_STEPS = 100
+
+
+def _calib(model, n=2, seconds=1.5, seed=0):
+    """Small calibration mixtures from the test-vector signal generator (no speech pool)."""
+    out = []
+    for i in range(n):
+        v = vectors.make(model, 2, 1, seconds=seconds)
+        crops = v["lip_step/crops"][:, :, 0]  # (T, S, 88, 88) in [0, 1]
+        mix = v["av_step/pcm"].reshape(-1) * (1.0 + 0.5 * i)
+        lips = (crops.transpose(1, 0, 2, 3) * 255).astype(np.uint8)
+        out.append(Example(mix, np.stack([mix, mix]) * 0.5, lips, 25.0, f"calib{i}"))
+    return out
+
+
+@pytest.fixture(scope="module")
+def int8_bundles(tmp_path_factory, tiny_model):
+    calib = _calib(tiny_model)
+    out = {}
+    for target in ("android", "onnx"):
+        d = tmp_path_factory.mktemp(f"{target}_int8") / "bundle"
+        report = bundle.export(target, tiny_model, d, precision="int8", checkpoint=bundle.checkpoint_info(None, "tiny"),
+                               progress=False, gate_mixtures=0, calib_examples=calib)
+        out[target] = (d, report)
+    return out
+
+
+@pytest.mark.parametrize("target", ["android", "onnx"])
+def test_int8_matches_float_streamed_closed_loop(target, int8_bundles):
+    out, report = int8_bundles[target]
+    assert report["passed"], report
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["precision"] == "int8" and "int8" in m["quantization"]["scheme"]
+    ref = vectors.load_npz(out / "test_vectors" / vectors.NPZ)
+    assert ref["av_step/pcm"].shape[0] >= MIN_STEPS
+    got = runners.stream(runners.for_bundle(out, m), ref, m["signatures"])  # own state and lip_emb fed back
+    for key in ("av_step/speakers", "av_step/residual", "lip_step/lip_emb"):
+        assert snr_db(ref[key], got[key]) >= thresholds.INT8_MIN_SNR_DB, key
+
+
+@pytest.mark.parametrize("target", ["android", "onnx"])
+def test_int8_does_not_drift(target, int8_bundles):
+    """Error at av_step calls 90-100 is no worse than at calls 1-10 by more than the bound."""
+    out, _ = int8_bundles[target]
+    m = json.loads((out / "manifest.json").read_text())
+    ref = vectors.load_npz(out / "test_vectors" / vectors.NPZ)
+    got = runners.stream(runners.for_bundle(out, m), ref, m["signatures"])
+    r, g = ref["av_step/speakers"], got["av_step/speakers"]
+    start, end = snr_db(r[0:10], g[0:10]), snr_db(r[90:100], g[90:100])
+    assert end >= start - thresholds.INT8_MAX_DRIFT_DB, (start, end)
+
+
+@pytest.mark.parametrize("target", ["android", "onnx"])
+def test_int8_binds_by_name(target, int8_bundles, tiny_model):
+    out, _ = int8_bundles[target]
+    m = json.loads((out / "manifest.json").read_text())
+    runner = runners.for_bundle(out, m)
+    sigs = signature.signatures(tiny_model, m["speakers"], m["chunk_hops"])
+    for name, sig in sigs.items():
+        assert sorted(runner.input_names(name)) == sorted(sig.input_names)
+        assert sorted(runner.output_names(name)) == sorted(sig.output_names)
+    feeds = {n: np.full(s["shape"], 0.0, np.float32) for n, s in
+             {t["name"]: t for t in m["signatures"]["av_step"]["inputs"] + m["signatures"]["av_step"]["states"]}.items()}
+    feeds["pcm"] = np.random.default_rng(0).standard_normal(feeds["pcm"].shape).astype(np.float32) * 0.1
+    feeds["active"][:] = 1.0
+    a = runner.run("av_step", feeds)
+    b = runner.run("av_step", {k: feeds[k] for k in reversed(list(feeds))})
+    for k in a:
+        assert a[k].dtype == np.float32 and np.array_equal(a[k], b[k]), k  # states stay float at the interface
+
+
+def test_int8_weights_shrink_the_files(int8_bundles, android_bundle):
+    q = (int8_bundles["android"][0] / "avsep.tflite").stat().st_size
+    f = (android_bundle[0] / "avsep.tflite").stat().st_size
+    assert q < f
+
+
+def test_sensitivity_lists_every_quantizable_layer(tiny_model):
+    torch.manual_seed(0)
+    calib = _calib(tiny_model, n=1, seconds=1.0)
+    scored = _calib(tiny_model, n=1, seconds=1.0)
+    r = sensitivity.sensitivity(tiny_model, calib, examples=scored, progress=False)
+    layers = [n for n, mod in tiny_model.named_modules() if isinstance(mod, (torch.nn.Linear, torch.nn.Conv1d, torch.nn.Conv2d))]
+    assert sorted(r["layers"]) == sorted(layers)
+    for row in r["layers"].values():
+        assert np.isfinite(row["output_snr_db"]) and row["output_snr_db"] > 0
+    assert set(r["keep_float"]) <= set(layers)
+    assert r["combined"]["all"]["output_snr_db"] <= max(v["output_snr_db"] for v in r["layers"].values())
+
+
+def test_fake_quant_is_int8():
+    w = torch.randn(4, 9)
+    q = sensitivity.fake_quant_weight(w)
+    steps = (q / (w.abs().amax(1, keepdim=True) / 127)).round()
+    assert torch.allclose(q / (w.abs().amax(1, keepdim=True) / 127), steps, atol=1e-4) and steps.abs().max() <= 127
+    x = torch.linspace(-1, 3, 1000)
+    assert len(torch.unique(sensitivity.fake_quant_act(x, -1.0, 3.0))) <= 256

@@ -1,0 +1,353 @@
+"""INT8 post-training quantization for every target, calibrated on mixtures
+streamed through the float steps (so calibration sees realistic state), and
+`avsep quantize`.
+
+What each target ships as `--precision int8` (measured on the mobile model,
+see the report in the issue and `avsep quantize --report`):
+
+- android: ai-edge-quantizer on the float .tflite, static int8 (weights per
+  channel, activations per tensor) on FULLY_CONNECTED / CONV_2D /
+  DEPTHWISE_CONV_2D ops that come from a named nn.Linear / nn.Conv of the
+  model. Everything else (the STFT/iSTFT bases, the mel matmul, attention
+  score matmuls, LayerNorm, softmax, gates) stays float, and so does every
+  input and output, states included. Full-int8 recipes quantize LayerNorm and
+  softmax and lose 10 dB (STACK-NOTES). `mode="dynamic"` (weights int8,
+  activations quantized at run time) is the fallback.
+- onnx: onnxruntime `quantize_static`, QDQ, per-channel weights, only the
+  MatMul/Gemm/Conv nodes whose weight is a named nn.Linear / nn.Conv (found by
+  initializer name or value), keep-float layers excluded.
+- ios: weight-only int8 per channel (`linear_quantize_weights`): activation
+  calibration in coremltools runs through `predict`, which Linux lacks.
+
+Layers in `keep_float` (module names, e.g. "mask_head") stay float on every
+target; `quantize.sensitivity` measures which ones deserve it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+
+from avsep_mobile.model import AVSep
+from avsep_mobile.pipeline import held_lip_index
+from avsep_mobile.signature import output_delay_samples
+
+# Layers kept float in the shipped int8 exports; chosen from the sensitivity
+# report of the mobile model (layers whose solo int8 costs more than
+# sensitivity.KEEP_FLOAT_COST_DB of output SNR against the median layer).
+KEEP_FLOAT = ("mask_head",)
+
+TFLITE_OPS = ("FULLY_CONNECTED", "CONV_2D", "DEPTHWISE_CONV_2D")
+# litert-torch names an op's output tensor after its module path,
+# ".../torch.nn.modules.linear.Linear_q;2": only ops of named layers match
+_TFLITE_LAYER_RE = r"torch\.nn\.modules\.(linear\.Linear|conv\.Conv[12]d)_[^/;]*;"
+ONNX_OPS = ("MatMul", "Gemm", "Conv")
+CALIB_SEED = 777_000  # calibration mixtures: training-range seeds, never held out
+
+
+# ---------------------------------------------------------------- streaming examples
+
+
+def example_inputs(model: AVSep, ex, chunk_hops: int = 1) -> dict[str, np.ndarray]:
+    """Streamed inputs for one labelled mixture, in the test-vector layout that
+    export.runners.stream replays (`lip_step/crops`, `av_step/pcm`, ...), padded
+    with the flush hops so every real sample leaves the overlap-add buffer."""
+    cfg = model.cfg
+    chunk = cfg.hop_length * chunk_hops
+    n = len(ex.mix)
+    n_chunks = -(-(n + output_delay_samples(cfg)) // chunk)
+    pcm = np.zeros(n_chunks * chunk, np.float32)
+    pcm[:n] = ex.mix
+    s, n_frames = ex.lips.shape[:2]
+    crops = (ex.lips.astype(np.float32) / 255.0)[:, :, None]  # (S, T, 1, 88, 88)
+    return {
+        "lip_step/crops": np.ascontiguousarray(crops.transpose(1, 0, 2, 3, 4)),  # (T, S, 1, 88, 88)
+        "av_step/pcm": pcm.reshape(n_chunks, 1, chunk),
+        "av_step/active": np.ones((n_chunks, s), np.float32),
+        "av_step/lip_call": held_lip_index(n_chunks, chunk_hops, cfg.hop_length, cfg.sample_rate, ex.fps, n_frames).astype(np.int32),
+    }
+
+
+def separated(model: AVSep, streamed: dict, n: int) -> np.ndarray:
+    """(calls, S, chunk) speakers of runners.stream -> (S, n) aligned with the mixture."""
+    spk = streamed["av_step/speakers"]
+    pcm = spk.transpose(1, 0, 2).reshape(spk.shape[1], -1)
+    d = output_delay_samples(model.cfg)
+    return pcm[:, d : d + n]
+
+
+class Recorder:
+    """Wraps a runner and keeps every call's named feeds (calibration data)."""
+
+    def __init__(self, runner):
+        self.runner, self.kind = runner, runner.kind
+        self.feeds: dict[str, list] = {}
+
+    def __getattr__(self, name):
+        return getattr(self.runner, name)
+
+    def run(self, step, feeds):
+        self.feeds.setdefault(step, []).append({k: np.array(v, np.float32) for k, v in feeds.items()})
+        return self.runner.run(step, feeds)
+
+
+def calibration_examples(count: int = 4, seconds: float = 3.0, data=None) -> list:
+    """Mixtures for calibration: from --data DIR, else generated (training pool)."""
+    from avsep_mobile.data import mixtures
+
+    if data is not None:
+        paths = mixtures.list_examples(data)[:count]
+        if not paths:
+            raise ValueError(f"no mixtures under {data}")
+        return [mixtures.read_example(p) for p in paths]
+    from avsep_mobile.data.speech import build_pool
+
+    pool = build_pool(progress=False)
+    return [mixtures.make_example(pool, CALIB_SEED + i, 2, seconds) for i in range(count)]
+
+
+def calibration_feeds(model: AVSep, speakers: int, chunk_hops: int, examples, max_calls: int = 300) -> dict[str, list[dict]]:
+    """{step: [named feeds]}: the inputs of every call of the float Streamer
+    over the examples, state included, thinned evenly to max_calls per step."""
+    from avsep_mobile import signature
+    from export import runners
+
+    model = model.eval()
+    sigs = signature.signatures(model, speakers, chunk_hops)
+    rec = Recorder(runners.TorchRunner(model, speakers, chunk_hops))
+    for ex in examples:
+        if ex.lips.shape[0] != speakers:
+            raise ValueError(f"calibration mixture has {ex.lips.shape[0]} speakers, the export {speakers}")
+        runners.stream(rec, example_inputs(model, ex, chunk_hops), sigs)
+    out = {}
+    for step, feeds in rec.feeds.items():
+        keep = np.unique(np.linspace(0, len(feeds) - 1, min(max_calls, len(feeds))).round().astype(int))
+        out[step] = [feeds[i] for i in keep]
+    return out
+
+
+# ---------------------------------------------------------------- TFLite
+
+
+def _tflite_scope(module_name: str, model: AVSep) -> str:
+    """A regex matching the TFLite op names of one module: each path component
+    appears as `<Class>_<name>`; ModuleList containers leave no scope."""
+    from torch import nn
+
+    parts, mod = [], model
+    for c in module_name.split("."):
+        mod = mod[int(c)] if c.isdigit() else getattr(mod, c)
+        if not isinstance(mod, nn.ModuleList):
+            parts.append(re.escape(f"_{c}") + "[/;]")
+    return ".*".join(parts)
+
+
+def tflite_hook(calib: dict, model: AVSep, keep_float=KEEP_FLOAT, mode: str = "static"):
+    """bytes -> bytes: quantize a float .tflite (both signatures) with
+    ai-edge-quantizer. mode: "static" (W8A8 on layer ops) or "dynamic"."""
+    if mode not in ("static", "dynamic"):
+        raise ValueError(f"unknown TFLite int8 mode {mode!r}: static or dynamic")
+
+    def apply(content: bytes) -> bytes:
+        from ai_edge_quantizer import algorithm_manager, qtyping, quantizer
+
+        qt = quantizer.Quantizer(bytearray(content))
+        for op in TFLITE_OPS:
+            name = qtyping.TFLOperationName[op]
+            if mode == "static":
+                qt.add_static_config(_TFLITE_LAYER_RE, name, 8, 8)
+            else:
+                qt.add_dynamic_config(_TFLITE_LAYER_RE, name, 8)
+        for layer in keep_float:  # the last matching scope wins
+            for op in TFLITE_OPS:
+                qt.update_quantization_recipe(_tflite_scope(layer, model), qtyping.TFLOperationName[op],
+                                              algorithm_key=algorithm_manager.AlgorithmName.NO_QUANTIZE)
+        result = None
+        if qt.need_calibration:
+            result = qt.calibrate(calib, num_threads=1)
+        return bytes(qt.quantize(result, enable_progress_report=False).quantized_model)
+
+    apply.scheme = f"ai-edge-quantizer {mode} int8 ({', '.join(TFLITE_OPS)} of named layers; keep float: {', '.join(keep_float) or 'none'})"
+    return apply
+
+
+# ---------------------------------------------------------------- ONNX
+
+
+def onnx_layer_nodes(proto, model: AVSep) -> dict[str, str]:
+    """{node name: module name} for MatMul/Gemm/Conv nodes whose weight
+    initializer is a named nn.Linear / nn.Conv weight (by name, else by value)."""
+    from onnx import numpy_helper
+    from torch import nn
+
+    layers = {n: m.weight.detach().numpy() for n, m in model.named_modules() if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d))}
+    inits = {i.name: i for i in proto.graph.initializer}
+    out = {}
+    for node in proto.graph.node:
+        if node.op_type not in ONNX_OPS or len(node.input) < 2 or node.input[1] not in inits:
+            continue
+        w_name = node.input[1]
+        hit = next((n for n in layers if w_name in (f"model.{n}.weight", f"{n}.weight")), None)
+        if hit is None:
+            w = numpy_helper.to_array(inits[w_name])
+            for n, lw in layers.items():
+                if (w.shape == lw.shape and np.array_equal(w, lw)) or (w.ndim == 2 and w.T.shape == lw.shape and np.array_equal(w.T, lw)):
+                    hit = n
+                    break
+        if hit is not None:
+            out[node.name] = hit
+    return out
+
+
+class _Reader:
+    """onnxruntime CalibrationDataReader over recorded named feeds."""
+
+    def __init__(self, feeds: list[dict], names: list[str]):
+        self._it = iter([{n: f[n] for n in names} for f in feeds])
+
+    def get_next(self):
+        return next(self._it, None)
+
+
+def onnx_hook(calib: dict, model: AVSep, keep_float=KEEP_FLOAT):
+    """path -> None: rewrite a float step .onnx in place as QDQ static int8."""
+
+    def apply(path: Path) -> None:
+        import onnx
+        from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+
+        step = Path(path).stem
+        proto = onnx.load(str(path))
+        nodes = onnx_layer_nodes(proto, model)
+        chosen = [n for n, layer in nodes.items() if layer not in keep_float]
+        excluded = [n for n, layer in nodes.items() if layer in keep_float]
+        names = [i.name for i in proto.graph.input]
+        tmp = Path(path).with_suffix(".q.onnx")
+        quantize_static(str(path), str(tmp), _Reader(calib[step], names), quant_format=QuantFormat.QDQ,
+                        op_types_to_quantize=list(ONNX_OPS), nodes_to_quantize=chosen, nodes_to_exclude=excluded,
+                        per_channel=True, activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
+                        calibrate_method=CalibrationMethod.MinMax, extra_options={"ActivationSymmetric": False})
+        q = onnx.load(str(tmp))
+        del q.metadata_props[:]
+        q.metadata_props.extend(proto.metadata_props)
+        onnx.save(q, str(path))
+        tmp.unlink()
+
+    apply.scheme = f"onnxruntime quantize_static QDQ int8 ({', '.join(ONNX_OPS)} of named layers; keep float: {', '.join(keep_float) or 'none'})"
+    return apply
+
+
+# ---------------------------------------------------------------- CoreML
+
+
+def coreml_hook(keep_float=KEEP_FLOAT):
+    """MLModel -> MLModel: int8 weights per channel (activations float)."""
+
+    def apply(ml):
+        import coremltools as ct
+
+        cfg = ct.optimize.coreml.OptimizationConfig(
+            global_config=ct.optimize.coreml.OpLinearQuantizerConfig(mode="linear_symmetric", granularity="per_channel", weight_threshold=512))
+        return ct.optimize.coreml.linear_quantize_weights(ml, config=cfg)
+
+    apply.scheme = "coremltools linear_quantize_weights int8 per channel (weights only)"
+    return apply
+
+
+def hook_for(target: str, model: AVSep, speakers: int, chunk_hops: int, examples=None, keep_float=KEEP_FLOAT, tflite_mode: str = "static"):
+    """The default int8 hook of a target, calibrated on `examples` (default:
+    generated mixtures) streamed through the float model."""
+    if target == "ios":
+        return coreml_hook(keep_float)
+    calib = calibration_feeds(model, speakers, chunk_hops, examples if examples is not None else calibration_examples())
+    if target == "android":
+        return tflite_hook(calib, model, keep_float, tflite_mode)
+    if target == "onnx":
+        return onnx_hook(calib, model, keep_float)
+    raise ValueError(f"unknown target {target!r}")
+
+
+# ---------------------------------------------------------------- task metric and drift
+
+
+def task_gate(runner, model: AVSep, speakers: int, chunk_hops: int, examples, progress=None) -> dict:
+    """Mean SI-SNR improvement of the exported runner and of the float torch
+    steps over labelled mixtures, each streamed with state carried, and the
+    output SNR of the export against float."""
+    from avsep_mobile import metrics, signature
+    from export import runners
+
+    sigs = signature.signatures(model, speakers, chunk_hops)
+    ref_runner = runners.TorchRunner(model, speakers, chunk_hops)
+    rows = []
+    for i, ex in enumerate(examples):
+        vec = example_inputs(model, ex, chunk_hops)
+        n = len(ex.mix)
+        est_f = separated(model, runners.stream(ref_runner, vec, sigs), n)
+        est_q = separated(model, runners.stream(runner, vec, sigs), n)
+        rows.append({"float": metrics.si_snri_np(est_f, ex.sources, ex.mix), "export": metrics.si_snri_np(est_q, ex.sources, ex.mix),
+                     "snr_db": metrics.snr_db(est_f, est_q)})
+        if progress is not None:
+            progress(i + 1, len(examples))
+    f, q = float(np.mean([r["float"] for r in rows])), float(np.mean([r["export"] for r in rows]))
+    return {"mixtures": len(rows), "si_snri_float_db": round(f, 3), "si_snri_export_db": round(q, 3), "si_snri_drop_db": round(f - q, 3),
+            "output_snr_db": round(float(np.mean([r["snr_db"] for r in rows])), 3)}
+
+
+def drift(runner, model: AVSep, speakers: int, chunk_hops: int, examples, window_s: float = 10.0) -> dict:
+    """Closed-loop error at the start vs the end of one long stream (the
+    examples back to back, state never reset): output SNR vs float torch over
+    the first and the last `window_s` seconds."""
+    from avsep_mobile import metrics, signature
+    from avsep_mobile.data.mixtures import Example
+    from export import runners
+
+    mix = np.concatenate([ex.mix for ex in examples])
+    fps = examples[0].fps
+    lips = np.concatenate([ex.lips[:, : int(round(len(ex.mix) / model.cfg.sample_rate * fps))] for ex in examples], axis=1)
+    long = Example(mix, np.zeros((speakers, len(mix)), np.float32), lips, fps, "long")
+    vec = example_inputs(model, long, chunk_hops)
+    sigs = signature.signatures(model, speakers, chunk_hops)
+    ref = separated(model, runners.stream(runners.TorchRunner(model, speakers, chunk_hops), vec, sigs), len(mix))
+    got = separated(model, runners.stream(runner, vec, sigs), len(mix))
+    w = int(window_s * model.cfg.sample_rate)
+    start, end = metrics.snr_db(ref[:, :w], got[:, :w]), metrics.snr_db(ref[:, -w:], got[:, -w:])
+    return {"stream_seconds": round(len(mix) / model.cfg.sample_rate, 1), "window_seconds": window_s,
+            "snr_start_db": round(start, 3), "snr_end_db": round(end, 3), "drift_db": round(start - end, 3)}
+
+
+# ---------------------------------------------------------------- CLI
+
+
+def cmd_quantize(args) -> int:
+    from avsep_mobile import checkpoint
+
+    from .sensitivity import sensitivity, write_report
+
+    model, _ = checkpoint.load(args.checkpoint)
+    if not args.report:
+        raise ValueError("nothing to do: pass --report (int8 exports: `avsep export <target> --precision int8`)")
+    result = sensitivity(model, calib=calibration_examples(args.calib_mixtures, data=args.data), mixtures=args.mixtures,
+                         progress=not args.json)
+    paths = write_report(result, args.out)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(f"wrote {', '.join(str(p) for p in paths)}; keep float: {', '.join(result['keep_float']) or 'none'}")
+    return 0
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("quantize", help="int8: per-layer sensitivity report (int8 exports: avsep export --precision int8)")
+    p.add_argument("--checkpoint", type=Path, help="default: the shipped model")
+    p.add_argument("--report", action="store_true", help="quantize one layer at a time and report the cost of each")
+    p.add_argument("--out", type=Path, default=Path("dist/quantize"))
+    p.add_argument("--data", type=Path, help="calibration mixtures (default: generated)")
+    p.add_argument("--calib-mixtures", type=int, default=4)
+    p.add_argument("--mixtures", type=int, default=4, help="held-out mixtures to score each layer on")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_quantize)
+
