@@ -96,3 +96,26 @@ def test_griffin_lim_runs_and_improves_consistency(tiny_model, av_inputs):
     assert gl.shape == (2, len(mix)) and np.isfinite(gl).all()
     with pytest.raises(ValueError):
         separate(tiny_model, mix, lips, fps, phase="nope")
+
+
+@torch.no_grad()
+def test_lip_embeddings_are_independent_of_stream_position(tiny_model):
+    """The video path too: 10 minutes of 25 fps camera frames, then 2 s."""
+    model, s = tiny_model, 2
+    gen = torch.Generator().manual_seed(4)
+    frames_10min, refill, probe = 15_000, 50, 50
+
+    def crops(start, stop):  # deterministic per-frame content, made on demand to bound memory
+        g = torch.Generator().manual_seed(start)
+        return torch.rand(1, s, stop - start, 1, 88, 88, generator=g)
+
+    probe_crops = torch.rand(1, s, probe, 1, 88, 88, generator=gen)
+    state = model.zero_state(model.lip_state_shapes(s))
+    for a in range(0, frames_10min, 1500):
+        _, state = model.forward_lips(crops(a, a + 1500), state)
+    late, _ = model.forward_lips(probe_crops, state)
+
+    last = crops(frames_10min - 1500, frames_10min)[:, :, -refill:]  # the same frames the stream saw last
+    _, fresh = model.forward_lips(last, model.zero_state(model.lip_state_shapes(s)))
+    early, _ = model.forward_lips(probe_crops, fresh)
+    assert snr_db(late.numpy(), early.numpy()) >= FLOAT_PARITY_DB
