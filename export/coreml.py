@@ -119,11 +119,14 @@ def convert(model: AVSep, speakers: int, chunk_hops: int, out_dir, precision: st
     if not verbose:  # coremltools prints pass-pipeline progress bars on stderr
         quiet.enter_context(contextlib.redirect_stdout(io.StringIO()))
         quiet.enter_context(contextlib.redirect_stderr(io.StringIO()))
+    sparse = zero_fraction(model) >= SPARSE_MIN_ZEROS and (precision != "int8" or ios >= 18)
+    meta["avsep.sparse_weights"] = str(sparse)
     with quiet, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for name, step in step_modules(model, speakers, chunk_hops).items():
             ml = _convert_step(step, precision, ios, stateful)
             ml = quantize(ml) if quantize is not None else ml
+            ml = _store_sparse(ml) if sparse else ml
             ml.user_defined_metadata.update({**meta, "avsep.function": name})
             ml.short_description = f"avsep {name}"
             models[name] = ml
@@ -145,6 +148,24 @@ def convert(model: AVSep, speakers: int, chunk_hops: int, out_dir, precision: st
         _set_metadata(merged, {**meta, "avsep.functions": "lip_step,av_step"})
         shutil.move(str(merged), out_dir / MULTI_FILE)
     return [out_dir / MULTI_FILE]
+
+
+# a magnitude-pruned model (quantize.prune.magnitude_prune) this sparse stores its
+# zeroed weights in CoreML's sparse format; with int8 that needs iOS 18 (joint compression)
+SPARSE_MIN_ZEROS = 0.3
+
+
+def zero_fraction(model: AVSep) -> float:
+    ws = [p for n, p in model.named_parameters() if p.dim() >= 2 and p.numel() >= 256]
+    return float(sum((w == 0).sum() for w in ws) / max(1, sum(w.numel() for w in ws)))
+
+
+def _store_sparse(ml):
+    import coremltools as ct
+
+    config = ct.optimize.coreml.OptimizationConfig(
+        global_config=ct.optimize.coreml.OpThresholdPrunerConfig(threshold=1e-12, minimum_sparsity_percentile=SPARSE_MIN_ZEROS, weight_threshold=256))
+    return ct.optimize.coreml.prune_weights(ml, config)
 
 
 def _set_metadata(package: Path, meta: dict) -> None:

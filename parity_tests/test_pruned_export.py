@@ -33,3 +33,16 @@ def test_pruned_model_exports_and_passes(pruned_tiny, tiny_model, target, precis
     assert m["config"]["n_heads"] == pruned_tiny.cfg.n_heads and m["config"]["ffn_dim"] == pruned_tiny.cfg.ffn_dim
     kv = [s for s in m["signatures"]["av_step"]["states"] if s["name"] == "audio_attn0"][0]
     assert kv["shape"][-1] == 2 * pruned_tiny.cfg.attn_dim  # the caches shrink with the heads
+
+
+def test_magnitude_pruned_model_uses_coreml_sparse_weights(tiny_model, tmp_path):
+    import copy
+
+    from export import coreml
+    from quantize.prune import magnitude_prune
+
+    sparse = magnitude_prune(copy.deepcopy(tiny_model), 0.6)
+    report = bundle.export("ios", sparse, tmp_path / "ios", precision="fp16", progress=False)
+    assert report["passed"], report
+    spec = (tmp_path / "ios" / coreml.SPLIT_FILES["av_step"] / "Data" / "com.apple.CoreML" / "model.mlmodel").read_bytes()
+    assert b"constexpr_sparse_to_dense" in spec
