@@ -7,8 +7,8 @@ out=${1:-figures}; ckpt=${2:-avsep_mobile/checkpoints/mobile.pt}
 mkdir -p "$out"
 export OMP_NUM_THREADS=1
 for p in tiny mobile base; do avsep info --preset "$p" --json > "$out/info_$p.json"; done
-avsep eval --checkpoint "$ckpt" --count 50 --json > "$out/eval_2spk.json"
-avsep eval --checkpoint "$ckpt" --count 20 --speakers 3 --json > "$out/eval_3spk.json"
+[ -f "$out/eval_2spk.json" ] || avsep eval --checkpoint "$ckpt" --count 50 --json > "$out/eval_2spk.json"
+[ -f "$out/eval_3spk.json" ] || avsep eval --checkpoint "$ckpt" --count 20 --speakers 3 --json > "$out/eval_3spk.json"
 for k in 1 4; do
   for prec in fp32 int8; do
     /usr/bin/time -f "%e" -o "$out/time_android_${prec}_k$k.txt" \
@@ -16,7 +16,7 @@ for k in 1 4; do
     avsep bench "$out/dist/android_${prec}_k$k" --threads 1 --json > "$out/bench_android_${prec}_k$k.json"
   done
 done
-for prec in fp32 int8; do
+for prec in fp32; do
   /usr/bin/time -f "%e" -o "$out/time_onnx_$prec.txt" \
     avsep export onnx --checkpoint "$ckpt" --precision "$prec" --out "$out/dist/onnx_$prec" --json > "$out/export_onnx_$prec.json"
   avsep bench "$out/dist/onnx_$prec" --threads 1 --json > "$out/bench_onnx_$prec.json"

@@ -26,7 +26,11 @@ INT8_MAX_DRIFT_DB = 6.0
 INT8_KEEP_FLOAT_MIN_SNR_DB = 30.0
 INT8_KEEP_FLOAT_MAX_DROP_DB = 0.1
 
-GATED_OUTPUTS = ("speakers", "residual", "lip_emb")
+# The residual (delayed mixture minus the speakers) is reported, not gated: it
+# carries the speakers' absolute error over a much smaller signal, so a trained
+# model that leaves little residual shows a low relative SNR there (shipped
+# mobile, TFLite fp32: speakers 69.9 dB, residual 47.8 dB, same max abs error).
+GATED_OUTPUTS = ("speakers", "lip_emb")
 
 
 def gate(precision: str) -> tuple[str, float]:
