@@ -283,8 +283,9 @@ def mel_filterbank(sr: int, n_fft: int, n_mels: int) -> Tensor:
 
 
 class STFT(nn.Module):
-    """STFT and overlap-add iSTFT as convolutions with stored bases, so the
-    exported graph takes and returns PCM and no app ports an FFT.
+    """STFT (a strided conv) and overlap-add iSTFT (a matmul and shifted slices)
+    with stored bases, so the exported graph takes and returns PCM and no app
+    ports an FFT.
 
     Streaming: analysis carries the last 240 input samples, synthesis carries 240
     samples of partial overlap-add; the output is the input delayed by 240 samples.
@@ -306,7 +307,7 @@ class STFT(nn.Module):
         scale[0] = scale[-1] = 1.0  # one-sided spectrum: DC and Nyquist appear once
         synthesis = torch.cat([torch.cos(ang) * scale, -torch.sin(ang) * scale]) / nfft * (win / norm) / cfg.stft_gain
         self.register_buffer("analysis", analysis.float().unsqueeze(1))  # (2B, 1, n)
-        self.register_buffer("synthesis", synthesis.float().unsqueeze(1))  # (2B, 1, n)
+        self.register_buffer("synthesis", synthesis.float().unsqueeze(1))  # (2B, 1, n): the shape checkpoints hold
 
     def analyse(self, pcm: Tensor, buf: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """pcm (N, hop*T), buf (N, 240) -> re, im (N, T, B), buf."""
