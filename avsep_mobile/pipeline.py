@@ -6,7 +6,6 @@ to float precision."""
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import torch
@@ -30,9 +29,7 @@ def _prepare(model: AVSep, mix: np.ndarray, lips: np.ndarray, chunk_hops: int):
     assert mix.ndim == 1, f"mix must be mono (n,), got {mix.shape}"
     assert lips.ndim == 4 and lips.shape[2:] == (cfg.crop_size, cfg.crop_size), f"lips must be (S, T, 88, 88), got {lips.shape}"
     chunk = cfg.hop_length * chunk_hops
-    # flush: enough extra hops that every real sample leaves the overlap-add buffer
-    total = len(mix) + signature.output_delay_samples(cfg)
-    n_chunks = math.ceil(total / chunk)
+    n_chunks = signature.stream_chunks(cfg, len(mix), chunk_hops)
     pcm = np.zeros(n_chunks * chunk, np.float32)
     pcm[: len(mix)] = mix
     crops = torch.from_numpy(np.ascontiguousarray(lips)).float() / 255.0  # (S, T, 88, 88)

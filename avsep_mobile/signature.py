@@ -102,6 +102,13 @@ def output_delay_samples(cfg: ModelConfig) -> int:
     return cfg.stft_context
 
 
+def stream_chunks(cfg: ModelConfig, n_samples: int, chunk_hops: int = 1) -> int:
+    """Chunks of K hops that carry n_samples and the flush behind them, so every
+    real sample leaves the overlap-add buffer."""
+    chunk = cfg.hop_length * chunk_hops
+    return -(-(n_samples + output_delay_samples(cfg)) // chunk)
+
+
 def flush_hops(cfg: ModelConfig) -> int:
     """Hops of silence that push the last real samples out of the overlap-add buffer."""
     return -(-cfg.stft_context // cfg.hop_length)

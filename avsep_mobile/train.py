@@ -48,7 +48,7 @@ def separate_batch(model: AVSep, mix: Tensor, lips: Tensor, fps: float, active: 
     b, n = mix.shape
     s, n_frames = lips.shape[1], lips.shape[2]
     delay = signature.output_delay_samples(cfg)
-    hops = -(-(n + delay) // cfg.hop_length)
+    hops = signature.stream_chunks(cfg, n)
     pcm = torch.nn.functional.pad(mix, (0, hops * cfg.hop_length - n))
     crops = lips.float().div(255.0).unsqueeze(3)  # (B, S, T, 1, 88, 88)
     emb, _ = model.forward_lips(crops, model.zero_state(model.lip_state_shapes(s), b))

@@ -8,23 +8,19 @@ from pathlib import Path
 
 
 def _batch(args, batch: int = 8, seconds: float = 2.0) -> dict:
-    """Calibration mixtures from the generator (training seeds), or --data."""
+    """Calibration mixtures (int8.calibration_examples: generated, or --data) as one batch."""
+    import numpy as np
     import torch
 
-    if getattr(args, "data", None) is not None:
-        from avsep_mobile.data.mixtures import ExampleDirDataset
+    from .int8 import calibration_examples
 
-        ds = ExampleDirDataset(args.data)
-        items = [ds[i] for i in range(min(batch, len(ds)))]
-        n = min(x["mix"].shape[-1] for x in items)
-        frames = min(x["lips"].shape[1] for x in items)
-        return {"mix": torch.stack([x["mix"][:n] for x in items]), "sources": torch.stack([x["sources"][:, :n] for x in items]),
-                "lips": torch.stack([x["lips"][:, :frames] for x in items]), "fps": torch.tensor([items[0]["fps"]] * len(items))}
-    from avsep_mobile.data.mixtures import MixtureStream
-    from avsep_mobile.data.speech import build_pool
-
-    stream = MixtureStream(build_pool(progress=False), seconds=seconds, speakers=2, base_seed=424_242)
-    return next(iter(torch.utils.data.DataLoader(stream, batch_size=batch)))
+    exs = calibration_examples(batch, seconds, getattr(args, "data", None))
+    n = min(len(ex.mix) for ex in exs)
+    frames = min(ex.lips.shape[1] for ex in exs)
+    return {"mix": torch.from_numpy(np.stack([ex.mix[:n] for ex in exs])),
+            "sources": torch.from_numpy(np.stack([ex.sources[:, :n] for ex in exs])),
+            "lips": torch.from_numpy(np.stack([ex.lips[:, :frames] for ex in exs])),
+            "fps": torch.tensor([exs[0].fps] * len(exs))}
 
 
 def cmd_prune(args) -> int:

@@ -33,7 +33,7 @@ import numpy as np
 
 from avsep_mobile.model import AVSep
 from avsep_mobile.pipeline import held_lip_index
-from avsep_mobile.signature import output_delay_samples
+from avsep_mobile.signature import output_delay_samples, stream_chunks
 
 # Layers kept float in the shipped int8 exports; chosen from the sensitivity
 # report of the mobile model (layers whose solo int8 costs more than
@@ -63,7 +63,7 @@ def example_inputs(model: AVSep, ex, chunk_hops: int = 1) -> dict[str, np.ndarra
     cfg = model.cfg
     chunk = cfg.hop_length * chunk_hops
     n = len(ex.mix)
-    n_chunks = -(-(n + output_delay_samples(cfg)) // chunk)
+    n_chunks = stream_chunks(cfg, n, chunk_hops)
     pcm = np.zeros(n_chunks * chunk, np.float32)
     pcm[:n] = ex.mix
     s, n_frames = ex.lips.shape[:2]
