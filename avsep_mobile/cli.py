@@ -71,7 +71,6 @@ def cmd_eval(args) -> int:
 
 
 def cmd_separate(args) -> int:
-    import numpy as np
     from tqdm import tqdm
 
     from .atomic import atomic_dir

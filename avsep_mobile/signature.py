@@ -8,7 +8,7 @@ all read it, and bind tensors by name. A state tensor ``X`` is an input named
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 
 from .model import AVSep, ModelConfig
 

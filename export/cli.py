@@ -16,12 +16,20 @@ def cmd_export(args) -> int:
 
     from .bundle import check_args, checkpoint_info, export
 
-    check_args(args.target, args.precision)  # refuse bad input before any work
+    precision = check_args(args.target, args.precision)  # refuse bad input before any work
+    if args.int8_scheme is not None or args.calib_data is not None:
+        from quantize.int8 import SCHEMES, calibration_examples
+
+        if precision != "int8":
+            raise ValueError("--int8-scheme and --calib-data apply to --precision int8 only")
+        if args.int8_scheme is not None and args.int8_scheme not in SCHEMES[args.target]:
+            raise ValueError(f"int8 scheme {args.int8_scheme!r} is not available for {args.target}: choose {' or '.join(SCHEMES[args.target])}")
     preset = args.preset if args.checkpoint is None else None
     model, _ = checkpoint.load(args.checkpoint, preset)
+    calib = calibration_examples(data=args.calib_data) if args.calib_data is not None else None
     report = export(args.target, model, args.out, precision=args.precision, speakers=args.speakers, chunk_hops=args.chunk_hops,
                     stateful=args.stateful, ios=args.ios_target, checkpoint=checkpoint_info(args.checkpoint, preset),
-                    progress=not args.json)
+                    progress=not args.json, calib_examples=calib, int8_scheme=args.int8_scheme)
     if args.json:
         print(json.dumps(report, indent=2))
     elif report["passed"]:
@@ -69,7 +77,10 @@ def add_parsers(sub) -> None:
     p.add_argument("--checkpoint", type=Path, help="a checkpoint written by avsep (default: the shipped mobile model)")
     p.add_argument("--preset", choices=["base", "mobile", "tiny"], help=argparse.SUPPRESS)  # tests: random weights
     p.add_argument("--out", type=Path, help="bundle dir (default: dist/<target>)")
-    p.add_argument("--precision", choices=PRECISIONS, help="default: int8 for ios and android, fp32 for onnx")
+    p.add_argument("--precision", choices=PRECISIONS, help="default: int8")
+    p.add_argument("--int8-scheme", choices=["dynamic", "static", "w8a8", "weights"],
+                   help="android: dynamic (default) or static; ios: w8a8 (default) or weights; onnx: static")
+    p.add_argument("--calib-data", type=Path, help="int8: calibration mixtures written by `avsep data make` (default: generated)")
     p.add_argument("--chunk-hops", type=int, default=1, help="hops of 10 ms per av_step call")
     p.add_argument("--speakers", type=int, default=2, help="speaker slots")
     p.add_argument("--stateful", action="store_true", help="ios: caches as CoreML states (iOS 18, one multifunction package)")

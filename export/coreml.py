@@ -100,7 +100,8 @@ def convert(model: AVSep, speakers: int, chunk_hops: int, out_dir, precision: st
 
     quantize: optional callable(ct.models.MLModel) -> MLModel applied to each
     converted step (e.g. ct.optimize.coreml.linear_quantize_weights); the hook
-    for compressed exports.
+    for compressed exports. If it has a `torch_model` (quantization made on the
+    torch side, quantize.int8.CoreMLInt8), that model is traced instead.
     """
     import coremltools as ct
 
@@ -112,6 +113,7 @@ def convert(model: AVSep, speakers: int, chunk_hops: int, out_dir, precision: st
     if ios not in SPEC_VERSION:
         raise ValueError(f"iOS target {ios} is not supported: use 17 or 18")
     out_dir = Path(out_dir)
+    model = getattr(quantize, "torch_model", model)
     meta = metadata(model, speakers, chunk_hops, precision)
     meta.update({"avsep.stateful": str(stateful), "avsep.ios": str(ios)})
     models = {}

@@ -28,7 +28,7 @@ def android_bundle(tmp_path_factory, tiny_model):
 
 @pytest.fixture(scope="session")
 def onnx_bundle(tmp_path_factory, tiny_model):
-    return _export(tmp_path_factory, tiny_model, "onnx")
+    return _export(tmp_path_factory, tiny_model, "onnx", precision="fp32")
 
 
 @pytest.fixture(scope="session")

@@ -49,7 +49,7 @@ def test_failed_gate_writes_only_the_report(monkeypatch, tmp_path, capsys):
     out.mkdir()
     (out / "stale.bin").write_bytes(b"old bundle")
     monkeypatch.setattr(thresholds, "FP32_MIN_SNR_DB", 1e6)
-    rc = main(["export", "onnx", "--preset", "tiny", "--out", str(out), "--json"])
+    rc = main(["export", "onnx", "--preset", "tiny", "--precision", "fp32", "--out", str(out), "--json"])
     assert rc != 0
     assert sorted(p.name for p in out.iterdir()) == ["parity_report.json", "parity_report.md", "parity_report.png"]
     assert json.loads((out / "parity_report.json").read_text())["passed"] is False

@@ -13,7 +13,7 @@ from avsep_mobile import signature
 from avsep_mobile.data.mixtures import Example
 from avsep_mobile.metrics import snr_db
 from export import bundle, runners, thresholds, vectors
-from quantize import int8, sensitivity
+from quantize import int8, sensitivity, w8a8
 
 MIN_STEPS = 100
 
@@ -86,6 +86,68 @@ def test_int8_binds_by_name(target, int8_bundles, tiny_model):
         assert a[k].dtype == np.float32 and np.array_equal(a[k], b[k]), k  # states stay float at the interface
 
 
+def _coreml_ops(package) -> list:
+    """(op type, output name, output dtype) of every op in a package's spec."""
+    import coremltools as ct
+
+    spec = ct.utils.load_spec(str(package))
+    out = []
+
+    def walk(block):
+        for op in block.operations:
+            out.append((op.type, op.outputs[0].name if op.outputs else "", op.outputs[0].type.tensorType.dataType if op.outputs else None))
+            for b in op.blocks:
+                walk(b)
+
+    for fn in spec.mlProgram.functions.values():
+        for block in fn.block_specializations.values():
+            walk(block)
+    return out
+
+
+@pytest.fixture(scope="module")
+def ios_w8a8(tmp_path_factory, tiny_model):
+    d = tmp_path_factory.mktemp("ios_int8") / "bundle"
+    report = bundle.export("ios", tiny_model, d, precision="int8", checkpoint=bundle.checkpoint_info(None, "tiny"),
+                           progress=False, gate_mixtures=2, calib_examples=_calib(tiny_model))
+    return d, report
+
+
+def test_ios_int8_is_w8a8_with_float_bases(ios_w8a8):
+    """Layer inputs go through quantize/dequantize, layer weights are stored
+    int8, the STFT/iSTFT bases stay fp16, states stay fp32 at the interface."""
+    import coremltools as ct
+
+    out, report = ios_w8a8
+    assert report["passed"], report
+    assert report["task"]["numerics"].startswith("torch simulation") and report["task"]["mixtures"] == 2
+    assert "W8A8" in json.loads((out / "manifest.json").read_text())["quantization"]["scheme"]
+    ops = _coreml_ops(out / "AVSepAV.mlpackage")
+    types = [t for t, _, _ in ops]
+    assert types.count("quantize") >= 5 and types.count("dequantize") >= 5
+    int8_weights = [n for t, n, _ in ops if t == "constexpr_affine_dequantize"]
+    assert any("attn_q_weight" in n for n in int8_weights) and not any("stft" in n or "mel" in n for n in int8_weights)
+    fp16 = ct.proto.MIL_pb2.DataType.FLOAT16
+    assert any(t == "const" and "stft_analysis" in n and d == fp16 for t, n, d in ops)
+
+
+def test_w8a8_simulation_streams_without_drift(tiny_model):
+    """The torch model the iOS package is traced from, streamed 100+ steps
+    closed loop: within the int8 tolerance of float, no drift."""
+    hook = int8.hook_for("ios", tiny_model, 2, 1, _calib(tiny_model))
+    ref = vectors.make(tiny_model, 2, 1, seconds=3.0)
+    sigs = signature.signatures(tiny_model, 2, 1)
+    got = runners.stream(runners.TorchRunner(hook.torch_model, 2, 1), ref, sigs)
+    r, g = ref["av_step/speakers"], got["av_step/speakers"]
+    assert r.shape[0] >= MIN_STEPS
+    assert snr_db(r, g) >= thresholds.INT8_MIN_SNR_DB
+    assert snr_db(r[90:100], g[90:100]) >= snr_db(r[0:10], g[0:10]) - thresholds.INT8_MAX_DRIFT_DB
+    assert snr_db(r, g) < 200  # really quantized
+    lq = hook.torch_model.audio.layers[0].attn.q
+    w = lq.weight / (lq.weight.abs().amax(1, keepdim=True) / 127)
+    assert torch.allclose(w, w.round(), atol=1e-3)
+
+
 def test_int8_weights_shrink_the_files(int8_bundles, android_bundle):
     q = (int8_bundles["android"][0] / "avsep.tflite").stat().st_size
     f = (android_bundle[0] / "avsep.tflite").stat().st_size
@@ -107,8 +169,8 @@ def test_sensitivity_lists_every_quantizable_layer(tiny_model):
 
 def test_fake_quant_is_int8():
     w = torch.randn(4, 9)
-    q = sensitivity.fake_quant_weight(w)
+    q = w8a8.fake_quant_weight(w)
     steps = (q / (w.abs().amax(1, keepdim=True) / 127)).round()
     assert torch.allclose(q / (w.abs().amax(1, keepdim=True) / 127), steps, atol=1e-4) and steps.abs().max() <= 127
     x = torch.linspace(-1, 3, 1000)
-    assert len(torch.unique(sensitivity.fake_quant_act(x, -1.0, 3.0))) <= 256
+    assert len(torch.unique(w8a8.fake_quant_act(x, -1.0, 3.0))) <= 256

@@ -8,7 +8,7 @@ see the report in the issue and `avsep quantize --report`):
 - android: ai-edge-quantizer on the float .tflite, int8 weights per channel
   on FULLY_CONNECTED / CONV_2D / DEPTHWISE_CONV_2D ops that come from a named
   nn.Linear / nn.Conv of the model; dynamic-range by default (activations
-  quantized at run time: TFLITE_MODE, measured below), static (activations
+  quantized at run time: SCHEMES, measured below), static (activations
   per tensor from calibration) as the option. Everything else (the STFT/iSTFT bases, the mel matmul, attention
   score matmuls, LayerNorm, softmax, gates) stays float, and so does every
   input and output, states included. Full-int8 recipes quantize LayerNorm and
@@ -45,11 +45,10 @@ TFLITE_OPS = ("FULLY_CONNECTED", "CONV_2D", "DEPTHWISE_CONV_2D")
 # ".../torch.nn.modules.linear.Linear_q;2": only ops of named layers match
 _TFLITE_LAYER_RE = r"torch\.nn\.modules\.(linear\.Linear|conv\.Conv[12]d)_[^/;]*;"
 ONNX_OPS = ("MatMul", "Gemm", "Conv")
-# The shipped TFLite scheme. Measured on the (partly trained) mobile model,
-# 3 s test vectors, closed loop: static W8A8 on these ops 17.7 dB speakers SNR
-# vs float (lip_emb 21.5 dB), dynamic-range int8 45.8 dB at about the same file
-# size (0.49x of fp32): dynamic wins on quality; static stays available.
-TFLITE_MODE = "dynamic"
+# TFLite: measured on the (partly trained) mobile model, 3 s test vectors,
+# closed loop: static W8A8 on these ops 17.7 dB speakers SNR vs float (lip_emb
+# 21.5 dB), dynamic-range int8 45.8 dB at about the same file size (0.49x of
+# fp32): dynamic wins on quality and ships (SCHEMES); static stays available.
 CALIB_SEED = 777_000  # calibration mixtures: training-range seeds, never held out
 
 
@@ -106,7 +105,7 @@ def calibration_examples(count: int = 4, seconds: float = 3.0, data=None) -> lis
     if data is not None:
         paths = mixtures.list_examples(data)[:count]
         if not paths:
-            raise ValueError(f"no mixtures under {data}")
+            raise ValueError(f"no mixtures under {data}: write some with `avsep data make --out {data} --count 8`")
         return [mixtures.read_example(p) for p in paths]
     from avsep_mobile.data.speech import build_pool
 
@@ -255,33 +254,83 @@ def onnx_hook(calib: dict, model: AVSep, keep_float=KEEP_FLOAT):
 # ---------------------------------------------------------------- CoreML
 
 
-def coreml_hook(keep_float=KEEP_FLOAT):
-    """MLModel -> MLModel: int8 weights per channel (activations float)."""
+def coreml_weight_names(model: AVSep, keep_float=KEEP_FLOAT) -> set[str]:
+    """MIL const names of the int8 layer weights: jit.trace names a parameter
+    after its path under the step module ("model." + path, dots as "_")."""
+    from . import w8a8
 
-    def apply(ml):
+    return {"model_" + n.replace(".", "_") + "_weight" for n in w8a8.quantizable_layers(model, keep_float)}
+
+
+class CoreMLInt8:
+    """The iOS int8 hook. The quantization is made on the torch side
+    (quantize.w8a8): `torch_model` (BatchNorm folded, layer weights on the
+    int8 grid, and for "w8a8" int8 fake-quant on every layer input) is what
+    coreml.convert traces, and calling the hook on the converted MLModel
+    stores those layer weights as int8 per channel
+    (`linear_quantize_weights`, the same grid, so it is exact). The STFT/iSTFT
+    bases and the mel matrix stay fp16. On Linux, streaming `torch_model`
+    measures these numerics (fp32 compute) where CoreML predict cannot run."""
+
+    def __init__(self, model: AVSep, speakers: int, chunk_hops: int, examples, keep_float=KEEP_FLOAT, scheme: str = "w8a8"):
+        from avsep_mobile import signature
+        from export import runners
+
+        from . import w8a8
+
+        self.keep_float, self.scheme_name = tuple(keep_float), scheme
+        self.weights = coreml_weight_names(model, keep_float)
+        if scheme == "w8a8":
+            sigs = signature.signatures(model, speakers, chunk_hops)
+
+            def calibrate(q):
+                for ex in examples:
+                    runners.stream(runners.TorchRunner(q, speakers, chunk_hops), example_inputs(q, ex, chunk_hops), sigs)
+
+            self.torch_model, self.ranges = w8a8.quantize(model, calibrate, keep_float)
+            what = "W8A8: int8 weights per channel + int8 inputs per tensor (calibrated, torch side)"
+        elif scheme == "weights":
+            self.torch_model, self.ranges = w8a8.quantize(model, lambda q: None, keep_float, activations=False)
+            what = "weight-only int8 per channel"
+        else:
+            raise ValueError(f"unknown iOS int8 scheme {scheme!r}: w8a8 or weights")
+        self.scheme = f"coremltools {what} on named Linear/Conv layers; keep float: {', '.join(keep_float) or 'none'}"
+
+    def __call__(self, ml):
         import coremltools as ct
 
-        cfg = ct.optimize.coreml.OptimizationConfig(
-            global_config=ct.optimize.coreml.OpLinearQuantizerConfig(mode="linear_symmetric", granularity="per_channel", weight_threshold=512))
+        consts = {op.name for f in ml._mil_program.functions.values() for op in f.operations if op.op_type == "const"}
+        chosen = {c for c in consts if c.removesuffix("_to_fp16") in self.weights}
+        if not chosen:
+            raise RuntimeError("no layer weight found by name in the converted program (did coremltools rename its consts?)")
+        int8 = ct.optimize.coreml.OpLinearQuantizerConfig(mode="linear_symmetric", granularity="per_channel", weight_threshold=0)
+        cfg = ct.optimize.coreml.OptimizationConfig(op_name_configs={c: int8 for c in chosen})
         return ct.optimize.coreml.linear_quantize_weights(ml, config=cfg)
 
-    apply.scheme = "coremltools linear_quantize_weights int8 per channel (weights only)"
-    return apply
+
+# The int8 schemes of each target, the shipped default first (measured: see
+# the module docstring and the closing notes).
+SCHEMES = {"android": ("dynamic", "static"), "ios": ("w8a8", "weights"), "onnx": ("static",)}
 
 
-def hook_for(target: str, model: AVSep, speakers: int, chunk_hops: int, examples=None, keep_float=KEEP_FLOAT, tflite_mode: str = TFLITE_MODE):
-    """The default int8 hook of a target, calibrated on `examples` (default:
-    generated mixtures) streamed through the float model."""
+def hook_for(target: str, model: AVSep, speakers: int, chunk_hops: int, examples=None, keep_float=KEEP_FLOAT, scheme: str | None = None):
+    """The int8 hook of a target (scheme: one of SCHEMES[target], default the
+    first), calibrated on `examples` (default: generated mixtures) streamed
+    through the float model."""
+    if target not in SCHEMES:
+        raise ValueError(f"unknown target {target!r}")
+    scheme = scheme or SCHEMES[target][0]
+    if scheme not in SCHEMES[target]:
+        raise ValueError(f"int8 scheme {scheme!r} is not available for {target}: choose {' or '.join(SCHEMES[target])}")
+    needs_data = (target, scheme) in (("android", "static"), ("ios", "w8a8"), ("onnx", "static"))
+    if needs_data and examples is None:
+        examples = calibration_examples()
     if target == "ios":
-        return coreml_hook(keep_float)
-    if target == "android" and tflite_mode == "dynamic":  # no activation ranges to calibrate
-        return tflite_hook({}, model, keep_float, tflite_mode)
-    calib = calibration_feeds(model, speakers, chunk_hops, examples if examples is not None else calibration_examples())
+        return CoreMLInt8(model, speakers, chunk_hops, examples, keep_float, scheme)
+    calib = calibration_feeds(model, speakers, chunk_hops, examples) if needs_data else {}
     if target == "android":
-        return tflite_hook(calib, model, keep_float, tflite_mode)
-    if target == "onnx":
-        return onnx_hook(calib, model, keep_float)
-    raise ValueError(f"unknown target {target!r}")
+        return tflite_hook(calib, model, keep_float, scheme)
+    return onnx_hook(calib, model, keep_float)
 
 
 # ---------------------------------------------------------------- task metric and drift

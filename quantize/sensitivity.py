@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
 from tqdm import tqdm
 
 from avsep_mobile import metrics
@@ -23,27 +22,14 @@ from avsep_mobile.model import AVSep
 from avsep_mobile.pipeline import separate
 from export import thresholds
 
-QUANTIZABLE = (nn.Linear, nn.Conv1d, nn.Conv2d)
+from . import w8a8
+from .w8a8 import fake_quant_act, fake_quant_weight
+
 CAP_DB = 300.0  # an unchanged output has infinite SNR; JSON has no infinity
 
 
 def quantizable_layers(model: AVSep) -> list[str]:
-    return [n for n, m in model.named_modules() if isinstance(m, QUANTIZABLE)]
-
-
-def fake_quant_weight(w: torch.Tensor) -> torch.Tensor:
-    """int8 symmetric per output channel (dim 0), as every target stores it."""
-    scale = w.abs().reshape(w.shape[0], -1).amax(1).clamp_min(1e-12) / 127.0
-    scale = scale.reshape(-1, *([1] * (w.dim() - 1)))
-    return (w / scale).round().clamp(-127, 127) * scale
-
-
-def fake_quant_act(x: torch.Tensor, lo: float, hi: float) -> torch.Tensor:
-    """int8 asymmetric per tensor over the calibrated [lo, hi] (zero included)."""
-    lo, hi = min(lo, 0.0), max(hi, 0.0)
-    scale = max(hi - lo, 1e-12) / 255.0
-    zp = round(-lo / scale) - 128
-    return ((x / scale).round() + zp).clamp(-128, 127).sub(zp) * scale
+    return list(w8a8.quantizable_layers(model))
 
 
 @torch.no_grad()

@@ -4,7 +4,6 @@
 import json
 
 import numpy as np
-import pytest
 import torch
 
 from avsep_mobile import checkpoint

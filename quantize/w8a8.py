@@ -1,0 +1,112 @@
+"""W8A8 made on the torch side, for CoreML: coremltools calibrates activations
+through `predict`, which Linux lacks, and its `optimize.torch` quantizers need
+FX tracing, which the streaming steps (dict states, shape-dependent paths)
+do not survive. So the quantized model is an ordinary AVSep with
+
+- every BatchNorm folded into the conv before it (what the converter would
+  do anyway, done first so the int8 grid is the grid of the folded weight);
+- each named nn.Linear / nn.Conv weight rounded to int8 per output channel,
+  symmetric (scale = max|w| / 127): the grid `linear_quantize_weights`
+  (linear_symmetric, per_channel) stores exactly, so the converted weights
+  are the simulated ones;
+- each such layer's input fake-quantized per tensor, int8 affine, over the
+  range seen while streaming calibration mixtures through the steps (state
+  carried, so calibration sees realistic caches). A forward pre-hook does it,
+  so jit.trace records aten::quantize_per_tensor + aten::dequantize, which
+  coremltools turns into MIL quantize / dequantize ops around the layer.
+
+States, inputs and outputs stay float. Streaming the same model with the
+torch runner measures these numerics here (fp32 compute; CoreML computes
+in fp16).
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+from avsep_mobile.model import AVSep, CausalConv2d
+
+LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d)
+
+
+def fold_batchnorm(model: nn.Module) -> nn.Module:
+    """Fold every eval-mode BatchNorm2d into the Conv2d that feeds it, in place."""
+    for mod in model.modules():
+        if isinstance(mod, CausalConv2d) and isinstance(mod.norm, nn.BatchNorm2d):
+            mod.conv, mod.norm = fuse_conv_bn_eval(mod.conv, mod.norm), nn.Identity()
+        elif isinstance(mod, nn.Sequential):
+            for i in range(1, len(mod)):
+                if isinstance(mod[i], nn.BatchNorm2d) and isinstance(mod[i - 1], nn.Conv2d):
+                    mod[i - 1], mod[i] = fuse_conv_bn_eval(mod[i - 1], mod[i]), nn.Identity()
+    return model
+
+
+def fake_quant_weight(w: Tensor) -> Tensor:
+    """w on the int8 grid every target stores: symmetric per output channel (dim 0)."""
+    scale = w.abs().amax(dim=tuple(range(1, w.dim())), keepdim=True).clamp_min(1e-12) / 127.0
+    return (w / scale).round().clamp(-127, 127) * scale
+
+
+def act_qparams(lo: float, hi: float) -> tuple[float, int]:
+    """(scale, zero point) of int8 affine over the calibrated [lo, hi]; 0 is
+    kept exact (zero padding, silent slots)."""
+    lo, hi = min(lo, 0.0), max(hi, 0.0)
+    scale = max(hi - lo, 1e-12) / 255.0
+    return scale, int(np.clip(round(-lo / scale) - 128, -128, 127))
+
+
+def fake_quant_act(x: Tensor, lo: float, hi: float) -> Tensor:
+    """x through int8 per tensor over [lo, hi] and back."""
+    scale, zp = act_qparams(lo, hi)
+    return ((x / scale).round() + zp).clamp(-128, 127).sub(zp) * scale
+
+
+class InputQuant:
+    """Forward pre-hook of one layer: records the input range while observing,
+    then fake-quantizes the input per tensor (int8, affine)."""
+
+    def __init__(self):
+        self.lo, self.hi = float("inf"), float("-inf")
+        self.scale, self.zero_point = None, None
+
+    def freeze(self) -> None:
+        if not np.isfinite(self.lo):
+            raise ValueError("a quantized layer saw no calibration data")
+        self.scale, self.zero_point = act_qparams(self.lo, self.hi)
+
+    def __call__(self, module, args):
+        x = args[0]
+        if self.scale is None:
+            self.lo, self.hi = min(self.lo, float(x.min())), max(self.hi, float(x.max()))
+            return None
+        q = torch.quantize_per_tensor(x, self.scale, self.zero_point, torch.qint8)  # = fake_quant_act, traceable
+        return (torch.dequantize(q),) + tuple(args[1:])
+
+
+def quantizable_layers(model: AVSep, keep_float=()) -> dict[str, nn.Module]:
+    """{module name: layer} of the named Linear / Conv layers that go int8."""
+    return {n: m for n, m in model.named_modules() if isinstance(m, LAYERS) and not any(n == k or n.startswith(k + ".") for k in keep_float)}
+
+
+def quantize(model: AVSep, calibrate, keep_float=(), activations: bool = True) -> tuple[AVSep, dict]:
+    """A W8A8 copy of `model` (W8 only when not `activations`).
+    calibrate(model) streams calibration data through the copy (its layer
+    inputs are observed). Returns (model, {layer: {"scale", "zero_point"}})."""
+    q = fold_batchnorm(copy.deepcopy(model).eval())
+    layers = quantizable_layers(q, keep_float)
+    hooks = {}
+    with torch.no_grad():
+        for name, layer in layers.items():
+            layer.weight.copy_(fake_quant_weight(layer.weight))
+            if activations:
+                hooks[name] = InputQuant()
+                layer.register_forward_pre_hook(hooks[name])
+        calibrate(q)
+    for h in hooks.values():
+        h.freeze()
+    return q, {n: {"scale": h.scale, "zero_point": h.zero_point} for n, h in hooks.items()}
