@@ -14,8 +14,17 @@ from .model import AVSep, ModelConfig, preset
 SHIPPED = Path(__file__).parent / "checkpoints" / "mobile.pt"
 
 
+# the STFT bases were saved in checkpoints before they became derived buffers
+LEGACY_KEYS = ("stft.analysis", "stft.synthesis")
+
+
 class CheckpointError(ValueError):
     pass
+
+
+def state_dict(ckpt: dict) -> dict:
+    """The model weights of a loaded checkpoint, without legacy keys."""
+    return {k: v for k, v in ckpt["state_dict"].items() if k not in LEGACY_KEYS}
 
 
 def save(path, model: AVSep, meta: dict | None = None, **extra) -> None:
@@ -45,7 +54,7 @@ def load(path=None, preset_name: str | None = None) -> tuple[AVSep, dict]:
     cfg = ModelConfig.from_dict(ckpt["config"])
     model = AVSep(cfg)
     try:
-        model.load_state_dict(ckpt["state_dict"])
+        model.load_state_dict(state_dict(ckpt))
     except RuntimeError as e:
         first = str(e).strip().splitlines()[0][:160]
         raise CheckpointError(f"checkpoint {path} does not match its config ({first}): it is damaged or from another version") from None

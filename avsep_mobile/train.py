@@ -124,7 +124,7 @@ def train(cfg: ModelConfig, tc: TrainConfig, out_dir, init: AVSep | None = None,
     resume = out_dir / "last.pt"
     if resume.exists():
         ck = checkpoint.load_raw(resume)
-        model.load_state_dict(ck["state_dict"])
+        model.load_state_dict(checkpoint.state_dict(ck))
         opt.load_state_dict(ck["optimizer"])
         step, elapsed = ck["step"], ck.get("elapsed_s", 0.0)
         if rank == 0:

@@ -16,7 +16,7 @@ for k in 1 4; do
     avsep bench "$out/dist/android_${prec}_k$k" --threads 1 --json > "$out/bench_android_${prec}_k$k.json"
   done
 done
-for prec in fp32; do
+for prec in fp32 int8; do
   /usr/bin/time -f "%e" -o "$out/time_onnx_$prec.txt" \
     avsep export onnx --checkpoint "$ckpt" --precision "$prec" --out "$out/dist/onnx_$prec" --json > "$out/export_onnx_$prec.json"
   avsep bench "$out/dist/onnx_$prec" --threads 1 --json > "$out/bench_onnx_$prec.json"

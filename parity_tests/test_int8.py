@@ -115,7 +115,7 @@ def ios_w8a8(tmp_path_factory, tiny_model):
 
 def test_ios_int8_is_w8a8_with_float_bases(ios_w8a8):
     """Layer inputs go through quantize/dequantize, layer weights are stored
-    int8, the STFT/iSTFT bases stay fp16, states stay fp32 at the interface."""
+    int8, the STFT constants and the mel matrix stay fp16, states stay fp32 at the interface."""
     import coremltools as ct
 
     out, report = ios_w8a8
@@ -128,7 +128,7 @@ def test_ios_int8_is_w8a8_with_float_bases(ios_w8a8):
     int8_weights = [n for t, n, _ in ops if t == "constexpr_affine_dequantize"]
     assert any("attn_q_weight" in n for n in int8_weights) and not any("stft" in n or "mel" in n for n in int8_weights)
     fp16 = ct.proto.MIL_pb2.DataType.FLOAT16
-    assert any(t == "const" and "stft_analysis" in n and d == fp16 for t, n, d in ops)
+    assert any(t == "const" and "audio_mel" in n and d == fp16 for t, n, d in ops)
 
 
 def test_w8a8_simulation_streams_without_drift(tiny_model):
