@@ -32,7 +32,7 @@ def cmd_prune(args) -> int:
         pruned, report = magnitude_prune(model, args.sparsity), {}
         report["sparsity"] = sparsity_of(pruned)
     else:
-        pruned, report = prune_to_budget(model, _batch(args), args.macs, log=lambda m: None if args.json else print(m))
+        pruned, report = prune_to_budget(model, _batch(args), args.macs, args.blocks, log=lambda m: None if args.json else print(m))
     checkpoint.save(args.out, pruned, {**meta, "pruned": report})
     report["checkpoint"] = str(args.out)
     print(json.dumps(report, indent=2) if args.json else f"wrote {args.out}")
@@ -62,6 +62,7 @@ def add_parsers(sub) -> None:
     p.add_argument("--checkpoint", type=Path, help="default: the shipped model")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--macs", type=float, default=0.5, help="keep at most this fraction of MACs per second")
+    p.add_argument("--blocks", type=int, default=0, help="first remove this many whole transformer blocks, the least important")
     p.add_argument("--sparsity", type=float, help="instead: zero this fraction of each layer's weights")
     p.add_argument("--data", type=Path, help="calibration mixtures (default: generated)")
     p.add_argument("--json", action="store_true")

@@ -9,15 +9,19 @@ see the report in the issue and `avsep quantize --report`):
   on FULLY_CONNECTED / CONV_2D / DEPTHWISE_CONV_2D ops that come from a named
   nn.Linear / nn.Conv of the model; dynamic-range by default (activations
   quantized at run time: SCHEMES, measured below), static (activations
-  per tensor from calibration) as the option. Everything else (the STFT/iSTFT bases, the mel matmul, attention
-  score matmuls, LayerNorm, softmax, gates) stays float, and so does every
-  input and output, states included. Full-int8 recipes quantize LayerNorm and
+  per tensor from calibration) as the option. Everything else (the STFT
+  constants, the mel matmul, attention score matmuls, LayerNorm, softmax,
+  gates) stays float, and so does every input and output, states included. Full-int8 recipes quantize LayerNorm and
   softmax and lose 10 dB (STACK-NOTES).
 - onnx: onnxruntime `quantize_static`, QDQ, per-channel weights, only the
   MatMul/Gemm/Conv nodes whose weight is a named nn.Linear / nn.Conv (found by
   initializer name or value), keep-float layers excluded.
-- ios: weight-only int8 per channel (`linear_quantize_weights`): activation
-  calibration in coremltools runs through `predict`, which Linux lacks.
+- ios: W8A8 made on the torch side (quantize.w8a8: int8 weight grid per
+  channel, int8 fake-quant of every layer input calibrated by streaming, traced
+  into MIL quantize/dequantize ops; weights stored int8 by
+  `linear_quantize_weights`); "weights" (weight-only int8) is the fallback.
+  coremltools' own activation calibration runs through `predict` (macOS only)
+  and its optimize.torch quantizers need FX tracing, which the steps fail.
 
 Layers in `keep_float` (module names, e.g. "mask_head") stay float on every
 target; `quantize.sensitivity` measures which ones deserve it.
@@ -270,7 +274,7 @@ class CoreMLInt8:
     coreml.convert traces, and calling the hook on the converted MLModel
     stores those layer weights as int8 per channel
     (`linear_quantize_weights`, the same grid, so it is exact). The STFT/iSTFT
-    bases and the mel matrix stay fp16. On Linux, streaming `torch_model`
+    constants and the mel matrix stay fp16. On Linux, streaming `torch_model`
     measures these numerics (fp32 compute) where CoreML predict cannot run."""
 
     def __init__(self, model: AVSep, speakers: int, chunk_hops: int, examples, keep_float=KEEP_FLOAT, scheme: str = "w8a8"):

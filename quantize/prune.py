@@ -1,7 +1,8 @@
-"""Structured pruning: drop attention heads, feed-forward units and audio conv
-channels by measured importance, down to a MAC budget. The result is a smaller
-dense model with its own config, which trains, distils and exports like any
-other. Unstructured magnitude pruning (for CoreML's sparse weights) is here too.
+"""Structured pruning: drop whole transformer blocks, then attention heads,
+feed-forward units and audio conv channels, by measured importance, down to a
+MAC budget. The result is a smaller dense model with its own config, which
+trains, distils and exports like any other. Unstructured magnitude pruning
+(for CoreML's sparse weights) is here too.
 """
 
 from __future__ import annotations
@@ -12,8 +13,55 @@ import torch
 from torch import nn
 
 from avsep_mobile.info import model_info
+from avsep_mobile.metrics import si_snr
 from avsep_mobile.model import AVSep, CausalConv2d, FeedForward, WindowedAttention
 from avsep_mobile.train import separate_batch
+
+# the stacks of residual blocks (state dict prefix -> config field); every
+# block is x + f(x), so removing one leaves a working model
+STACKS = {"audio.layers": "audio_layers", "video.layers": "video_layers", "fusion": "fusion_layers", "decoder": "decoder_layers"}
+
+
+def drop_blocks(model: AVSep, names) -> AVSep:
+    """A dense copy without the named blocks ("audio.layers.2", "fusion.0"),
+    the later blocks of each stack renumbered (their states follow)."""
+    cfg, names = model.cfg, set(names)
+    counts, renames = {}, {}
+    for stack, field in STACKS.items():
+        kept = [i for i in range(getattr(cfg, field)) if f"{stack}.{i}" not in names]
+        if not kept:
+            raise ValueError(f"cannot remove every block of {stack}")
+        counts[field] = len(kept)
+        renames.update({f"{stack}.{old}.": f"{stack}.{new}." for new, old in enumerate(kept)})
+    unknown = names - {f"{s}.{i}" for s, f in STACKS.items() for i in range(getattr(cfg, f))}
+    if unknown:
+        raise ValueError(f"no such block: {', '.join(sorted(unknown))}")
+    sd = {}
+    for key, value in model.state_dict().items():
+        stack = next((s for s in STACKS if key.startswith(s + ".")), None)
+        if stack is None:
+            sd[key] = value
+            continue
+        old = f"{stack}.{key[len(stack) + 1 :].split('.')[0]}."
+        if old in renames:
+            sd[renames[old] + key[len(old) :]] = value
+    small = AVSep(replace(cfg, **counts))
+    small.load_state_dict(sd)
+    return small.eval()
+
+
+@torch.no_grad()
+def _si_snr_db(model: AVSep, batch: dict) -> float:
+    speakers = separate_batch(model.eval(), batch["mix"], batch["lips"], float(batch["fps"][0]))[0]
+    return float(si_snr(speakers, batch["sources"]).mean())
+
+
+def block_importance(model: AVSep, batch: dict) -> dict[str, float]:
+    """SI-SNR (dB) the batch loses when each block is removed alone; stacks
+    with one block are left out (each stack keeps at least one)."""
+    base = _si_snr_db(model, batch)
+    return {f"{stack}.{i}": round(base - _si_snr_db(drop_blocks(model, [f"{stack}.{i}"]), batch), 3)
+            for stack, field in STACKS.items() if getattr(model.cfg, field) > 1 for i in range(getattr(model.cfg, field))}
 
 
 @torch.no_grad()
@@ -114,11 +162,20 @@ def macs(model: AVSep) -> int:
     return model_info(model)["macs_per_second"]["total"]
 
 
-def prune_to_budget(model: AVSep, batch: dict, mac_fraction: float, log=print) -> tuple[AVSep, dict]:
-    """The largest uniform keep ratio whose model needs at most `mac_fraction`
-    of the original MACs per second."""
-    scores = measure_importance(model, batch)
+def prune_to_budget(model: AVSep, batch: dict, mac_fraction: float, blocks: int = 0, log=print) -> tuple[AVSep, dict]:
+    """Remove the `blocks` least important transformer blocks, then take the
+    largest uniform keep ratio of heads, FFN units and conv channels whose
+    model needs at most `mac_fraction` of the original MACs per second."""
     full = macs(model)
+    dropped = {}
+    if blocks:
+        importance = block_importance(model, batch)
+        if blocks > len(importance):
+            raise ValueError(f"--blocks {blocks}: only {len(importance)} blocks can go (each stack keeps one)")
+        dropped = dict(sorted(importance.items(), key=lambda kv: kv[1])[:blocks])
+        log("removing blocks (SI-SNR lost alone, dB): " + ", ".join(f"{k} {v:+.2f}" for k, v in dropped.items()))
+        model = drop_blocks(model, dropped)
+    scores = measure_importance(model, batch)
     chosen, keep = None, 1.0
     for keep in [x / 20 for x in range(20, 2, -1)]:
         cand = shrink(model, scores, keep)
@@ -128,7 +185,7 @@ def prune_to_budget(model: AVSep, batch: dict, mac_fraction: float, log=print) -
     if chosen is None:
         raise ValueError(f"cannot reach {mac_fraction:.0%} of the MACs by pruning heads, FFN units and channels: "
                          "the STFT and video front end alone cost more; ask for a larger fraction")
-    report = {"keep": keep, "macs_before": full, "macs_after": macs(chosen),
+    report = {"blocks_removed": dropped, "keep": keep, "macs_before": full, "macs_after": macs(chosen),
               "params_before": sum(p.numel() for p in model.parameters()),
               "params_after": sum(p.numel() for p in chosen.parameters()), "config": chosen.cfg.to_dict()}
     log(f"kept {keep:.0%} of heads/units/channels: MACs {full / 1e6:.0f}M -> {report['macs_after'] / 1e6:.0f}M/s, "

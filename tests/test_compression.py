@@ -9,7 +9,7 @@ from avsep_mobile.model import AVSep, preset
 from avsep_mobile.streaming import Streamer
 from avsep_mobile.train import TrainConfig, separate_batch
 from quantize.distill import DistillObjective, DistillWeights, distill
-from quantize.prune import magnitude_prune, measure_importance, prune_to_budget, shrink, sparsity_of
+from quantize.prune import block_importance, drop_blocks, magnitude_prune, measure_importance, prune_to_budget, shrink, sparsity_of
 from tests.test_cli_and_train import _synthetic_batches
 
 
@@ -36,6 +36,33 @@ def test_pruned_model_is_smaller_and_streams():
     emb = st.lip(torch.rand(2, 1, 88, 88))
     spk, res = st.av(torch.randn(1, 160) * 0.1, emb, torch.ones(2))
     assert spk.shape == (2, 160) and torch.isfinite(spk).all()
+
+
+def test_removing_a_block_that_adds_nothing_keeps_the_output():
+    """Zero the residual outputs of audio block 1 of 3: removing it (and
+    renumbering block 2 and its state) must give exactly the same model."""
+    from dataclasses import replace
+
+    torch.manual_seed(0)
+    model = AVSep(replace(preset("tiny"), audio_layers=3, fusion_layers=2)).eval()
+    blk = model.audio.layers[1]
+    with torch.no_grad():
+        for lin in (blk.attn.out, blk.ffn[3]):
+            lin.weight.zero_()
+            lin.bias.zero_()
+    batch = next(_synthetic_batches())
+    small = drop_blocks(model, ["audio.layers.1"])
+    assert small.cfg.audio_layers == 2 and model_info(small)["macs_per_second"]["total"] < model_info(model)["macs_per_second"]["total"]
+    with torch.no_grad():
+        a = separate_batch(model, batch["mix"], batch["lips"], 25.0)[0]
+        b = separate_batch(small, batch["mix"], batch["lips"], 25.0)[0]
+    assert torch.allclose(a, b, atol=1e-6)
+    scores = block_importance(model, batch)
+    assert sorted(scores) == ["audio.layers.0", "audio.layers.1", "audio.layers.2", "fusion.0", "fusion.1"]
+    assert abs(scores["audio.layers.1"]) < 1e-4  # it really adds nothing
+    pruned, report = prune_to_budget(model, batch, 0.9, blocks=1, log=lambda m: None)
+    assert list(report["blocks_removed"]) == [min(scores, key=scores.get)]  # random weights: any block may matter least
+    assert pruned.cfg.audio_layers + pruned.cfg.fusion_layers == 4
 
 
 def test_magnitude_pruning_reaches_the_sparsity():
