@@ -25,5 +25,7 @@ for prec in fp16 int8; do
   /usr/bin/time -f "%e" -o "$out/time_ios_$prec.txt" \
     avsep export ios --checkpoint "$ckpt" --precision "$prec" --out "$out/dist/ios_$prec" --json > "$out/export_ios_$prec.json"
 done
+avsep export ios --checkpoint "$ckpt" --int8-scheme weights --out "$out/dist/ios_int8_weights" --json > "$out/export_ios_int8_weights.json"
+for b in android_int8_k1 ios_int8; do python3 benchmarks/int8_drift.py "$out/dist/$b" > "$out/drift_$b.json"; done
 du -sb "$out"/dist/*/* | grep -v test_vectors > "$out/sizes.txt"
 echo "figures in $out"

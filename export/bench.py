@@ -33,7 +33,7 @@ class _Timed:
         return out
 
 
-def _float_model(m: dict) -> tuple[AVSep, str]:
+def float_model(m: dict) -> tuple[AVSep, str]:
     """The bundle's float model: its checkpoint if still present and unchanged,
     else random weights of the same config (the same speed)."""
     from avsep_mobile import checkpoint
@@ -81,7 +81,7 @@ def bench(bundle_dir, threads: int = 1, repeats: int = 3) -> dict:
         result["skipped"] = f"{m['target']} models cannot run on {platform.system()}"
     else:
         result["models"][exported.kind] = _measure(exported, vec, sigs, audio_s, repeats)
-    model, weights = _float_model(m)
+    model, weights = float_model(m)
     torch_runner = runners.TorchRunner(model, m["speakers"], m["chunk_hops"], threads)
     result["models"]["torch"] = {**_measure(torch_runner, vec, sigs, audio_s, repeats), "weights": weights}
     return result
