@@ -7,9 +7,10 @@ see the report in the issue and `avsep quantize --report`):
 
 - android: ai-edge-quantizer on the float .tflite, int8 weights per channel
   on FULLY_CONNECTED / CONV_2D / DEPTHWISE_CONV_2D ops that come from a named
-  nn.Linear / nn.Conv of the model; dynamic-range by default (activations
-  quantized at run time: SCHEMES, measured below), static (activations
-  per tensor from calibration) as the option. Everything else (the STFT
+  nn.Linear / nn.Conv of the model; by default dynamic-range int8 for
+  FULLY_CONNECTED (activations quantized at run time) and weight-only int8
+  for the convs (see tflite_hook), static (activations per tensor from
+  calibration) as the option (SCHEMES, measured below). Everything else (the STFT
   constants, the mel matmul, attention score matmuls, LayerNorm, softmax,
   gates) stays float, and so does every input and output, states included. Full-int8 recipes quantize LayerNorm and
   softmax and lose 10 dB (STACK-NOTES).
@@ -156,7 +157,8 @@ def _tflite_scope(module_name: str, model: AVSep) -> str:
 
 def tflite_hook(calib: dict, model: AVSep, keep_float=KEEP_FLOAT, mode: str = "static"):
     """bytes -> bytes: quantize a float .tflite (both signatures) with
-    ai-edge-quantizer. mode: "static" (W8A8 on layer ops) or "dynamic"."""
+    ai-edge-quantizer. mode: "static" (W8A8 on layer ops) or "dynamic"
+    (dynamic-range int8 FULLY_CONNECTED, weight-only int8 convs)."""
     if mode not in ("static", "dynamic"):
         raise ValueError(f"unknown TFLite int8 mode {mode!r}: static or dynamic")
 
@@ -172,8 +174,14 @@ def tflite_hook(calib: dict, model: AVSep, keep_float=KEEP_FLOAT, mode: str = "s
             name = qtyping.TFLOperationName[op]
             if mode == "static":
                 qt.add_static_config(_TFLITE_LAYER_RE, name, 8, 8)
-            else:
+            elif op == "FULLY_CONNECTED":
                 qt.add_dynamic_config(_TFLITE_LAYER_RE, name, 8)
+            else:
+                # convs: int8 storage, fp32 compute (dequantized once at load).
+                # Dynamic-range int8 convs run TFLite's hybrid kernels, slower
+                # than XNNPACK fp32: lip_step 0.29-0.34 ms against 0.15-0.18 ms
+                # this way (fp32: 0.21-0.24 ms), same file size.
+                qt.add_weight_only_config(_TFLITE_LAYER_RE, name, 8)
         for layer in keep_float:  # the last matching scope wins
             for op in TFLITE_OPS:
                 qt.update_quantization_recipe(_tflite_scope(layer, model), qtyping.TFLOperationName[op],
