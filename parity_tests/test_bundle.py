@@ -62,6 +62,9 @@ def test_failed_gate_writes_only_the_report(monkeypatch, tmp_path, capsys):
     (["export", "windows", "--preset", "tiny"], "unknown target"),
     (["export", "onnx", "--preset", "tiny", "--precision", "fp16"], "fp16"),
     (["export", "android", "--checkpoint", "/nonexistent.pt"], "not found"),
+    (["export", "ios", "--preset", "tiny", "--int8-scheme", "static"], "not available for ios"),
+    (["export", "android", "--preset", "tiny", "--precision", "fp32", "--int8-scheme", "dynamic"], "int8 only"),
+    (["export", "android", "--preset", "tiny", "--calib-data", "/nonexistent"], "avsep data make"),
 ])
 def test_bad_input_is_a_one_line_error(argv, message, capsys):
     assert main(argv) == 2
