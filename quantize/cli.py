@@ -44,7 +44,7 @@ def cmd_distill(args) -> int:
     from avsep_mobile.model import AVSep, preset
     from avsep_mobile.train import TrainConfig
 
-    from .distill import distill
+    from .distill import DistillWeights, distill
 
     teacher, _ = checkpoint.load(args.teacher)
     if args.student is not None:
@@ -52,7 +52,7 @@ def cmd_distill(args) -> int:
     else:
         student = AVSep(preset(args.student_preset))
     tc = TrainConfig(steps=args.steps, batch=args.batch, seconds=args.seconds, lr=args.lr, seed=args.seed, warmup=min(100, args.steps // 10))
-    path = distill(teacher, student.train(), tc, args.out)
+    path = distill(teacher, student.train(), tc, args.out, weights=DistillWeights(features=args.features))
     print(json.dumps({"checkpoint": str(path)}) if args.json else f"wrote {path}")
     return 0
 
@@ -79,6 +79,7 @@ def add_parsers(sub) -> None:
     p.add_argument("--seconds", type=float, default=2.0)
     p.add_argument("--lr", type=float, default=5e-4)
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--features", type=float, default=0.0, help="weight of hidden-feature matching (MSE to the teacher's lip embeddings)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_distill)
 

@@ -19,27 +19,35 @@ class DistillWeights:
     sources: float = 1.0  # -SI-SNR + spectral loss against the clean speakers
     outputs: float = 0.5  # -SI-SNR against the teacher's separated PCM
     masks: float = 10.0  # L1 distance to the teacher's masks (values in [0, 1])
+    # hidden-feature matching: MSE to the teacher's lip embeddings; needs the
+    # same d_model (a pruned student keeps it; a smaller preset does not)
+    features: float = 0.0
 
 
 class DistillObjective:
     """(student outputs, batch) -> (loss, SI-SNR to the sources); the teacher
     runs on the same batch without gradients."""
 
-    def __init__(self, teacher: AVSep, tc: TrainConfig, weights: DistillWeights = DistillWeights()):
+    def __init__(self, teacher: AVSep, tc: TrainConfig, weights: DistillWeights = DistillWeights(), student_width: int | None = None):
+        if weights.features and student_width not in (None, teacher.cfg.d_model):
+            raise ValueError(f"feature matching needs the teacher's width ({teacher.cfg.d_model}), the student has {student_width}: "
+                             "use --features 0 for a smaller preset")
         self.teacher, self.tc, self.w = teacher.eval(), tc, weights
         for p in self.teacher.parameters():
             p.requires_grad_(False)
 
     def __call__(self, outputs, batch):
-        est, _, masks, _ = outputs
+        est, _, masks, emb = outputs
         dev = est.device
         self.teacher.to(dev)
         with torch.no_grad():
-            t_est, _, t_masks, _ = separate_batch(self.teacher, batch["mix"].to(dev), batch["lips"].to(dev), float(batch["fps"][0]))
+            t_est, _, t_masks, t_emb = separate_batch(self.teacher, batch["mix"].to(dev), batch["lips"].to(dev), float(batch["fps"][0]))
         loss, snr = separation_loss(est, batch["sources"].to(dev), self.tc.spectral_weight)
         loss = self.w.sources * loss
         loss = loss - self.w.outputs * si_snr(est, t_est).mean()
         loss = loss + self.w.masks * F.l1_loss(masks, t_masks)
+        if self.w.features:
+            loss = loss + self.w.features * F.mse_loss(emb, t_emb)
         return loss, snr
 
 
@@ -47,4 +55,4 @@ def distill(teacher: AVSep, student: AVSep, tc: TrainConfig, out_dir, data=None,
             weights: DistillWeights = DistillWeights()):
     """Train `student` (weights kept as the starting point) towards `teacher`."""
     return train(student.cfg, tc, out_dir, init=student, data=data, log=log, on_step=on_step,
-                 objective=DistillObjective(teacher, tc, weights))
+                 objective=DistillObjective(teacher, tc, weights, student.cfg.d_model))

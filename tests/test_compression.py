@@ -89,3 +89,21 @@ def test_distillation_moves_the_student_towards_the_teacher(tmp_path):
             weights=only_teacher)
     assert np.mean(losses[-3:]) < np.mean(losses[:3])
     assert teacher_distance(student) < before
+
+
+def test_feature_matching_is_the_distance_between_lip_embeddings():
+    import pytest
+    from dataclasses import replace
+
+    torch.manual_seed(0)
+    teacher, student = AVSep(preset("tiny")).eval(), AVSep(preset("tiny")).eval()
+    tc = TrainConfig(steps=1, batch=2, seconds=1.0)
+    objective = DistillObjective(teacher, tc, DistillWeights(sources=0.0, outputs=0.0, masks=0.0, features=1.0), student.cfg.d_model)
+    batch = next(_synthetic_batches(seed=3))
+    with torch.no_grad():
+        out = separate_batch(student, batch["mix"], batch["lips"], 25.0)
+        t_emb = separate_batch(teacher, batch["mix"], batch["lips"], 25.0)[3]
+        loss = objective(out, batch)[0]
+    assert torch.allclose(loss, torch.nn.functional.mse_loss(out[3], t_emb)) and loss > 0
+    with pytest.raises(ValueError, match="width"):
+        DistillObjective(teacher, tc, DistillWeights(features=1.0), replace(preset("tiny"), d_model=48).d_model)
