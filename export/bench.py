@@ -50,6 +50,7 @@ def _measure(runner, vec: dict, sigs: dict, audio_s: float, repeats: int) -> dic
     runners.stream(timed, vec, sigs)  # warm-up
     rtf = {"av_step": [], "lip_step": [], "stream": []}
     step_ms = {"av_step": [], "lip_step": []}
+    every_call = {"av_step": [], "lip_step": []}
     for _ in range(repeats):
         timed.times = {}
         t0 = time.perf_counter()
@@ -58,9 +59,12 @@ def _measure(runner, vec: dict, sigs: dict, audio_s: float, repeats: int) -> dic
         for step in step_ms:
             rtf[step].append(sum(timed.times[step]) / audio_s)
             step_ms[step].append(1000 * statistics.median(timed.times[step]))
+            every_call[step] += timed.times[step]
     return {
         "rtf": {k: round(statistics.median(v), 5) for k, v in rtf.items()},
         "step_ms": {k: round(statistics.median(v), 4) for k, v in step_ms.items()},
+        # the 10th percentile of every call: steadier than the median on a shared machine
+        "step_ms_p10": {k: round(1000 * statistics.quantiles(v, n=10)[0], 4) for k, v in every_call.items()},
         "calls": {k: len(timed.times[k]) for k in step_ms},
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "rss_mb": round(psutil.Process().memory_info().rss / 2**20, 1),
@@ -92,6 +96,6 @@ def format_bench(r: dict) -> str:
     if "skipped" in r:
         lines.append(f"  {r['skipped']}")
     for kind, v in r["models"].items():
-        lines.append(f"  {kind:7s} RTF stream {v['rtf']['stream']:.4f}  av_step {v['rtf']['av_step']:.4f} ({v['step_ms']['av_step']:.3f} ms/call)"
+        lines.append(f"  {kind:7s} RTF stream {v['rtf']['stream']:.4f}  av_step {v['rtf']['av_step']:.4f} ({v['step_ms']['av_step']:.3f} ms/call, p10 {v['step_ms_p10']['av_step']:.3f})"
                      f"  lip_step {v['rtf']['lip_step']:.4f} ({v['step_ms']['lip_step']:.3f} ms/call)  peak RSS {v['peak_rss_mb']:.0f} MB")
     return "\n".join(lines)
