@@ -166,7 +166,7 @@ def prune_to_budget(model: AVSep, batch: dict, mac_fraction: float, blocks: int 
     """Remove the `blocks` least important transformer blocks, then take the
     largest uniform keep ratio of heads, FFN units and conv channels whose
     model needs at most `mac_fraction` of the original MACs per second."""
-    full = macs(model)
+    full, original = macs(model), model
     dropped = {}
     if blocks:
         importance = block_importance(model, batch)
@@ -186,10 +186,12 @@ def prune_to_budget(model: AVSep, batch: dict, mac_fraction: float, blocks: int 
         raise ValueError(f"cannot reach {mac_fraction:.0%} of the MACs by pruning heads, FFN units and channels: "
                          "the STFT and video front end alone cost more; ask for a larger fraction")
     report = {"blocks_removed": dropped, "keep": keep, "macs_before": full, "macs_after": macs(chosen),
-              "params_before": sum(p.numel() for p in model.parameters()),
+              "si_snr_before_db": round(_si_snr_db(original, batch), 3), "si_snr_after_db": round(_si_snr_db(chosen, batch), 3),
+              "params_before": sum(p.numel() for p in original.parameters()),
               "params_after": sum(p.numel() for p in chosen.parameters()), "config": chosen.cfg.to_dict()}
     log(f"kept {keep:.0%} of heads/units/channels: MACs {full / 1e6:.0f}M -> {report['macs_after'] / 1e6:.0f}M/s, "
-        f"params {report['params_before'] / 1e6:.2f}M -> {report['params_after'] / 1e6:.2f}M")
+        f"params {report['params_before'] / 1e6:.2f}M -> {report['params_after'] / 1e6:.2f}M, "
+        f"SI-SNR on the calibration batch {report['si_snr_before_db']:.2f} -> {report['si_snr_after_db']:.2f} dB (distil next)")
     return chosen, report
 
 

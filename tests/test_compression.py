@@ -63,6 +63,8 @@ def test_removing_a_block_that_adds_nothing_keeps_the_output():
     pruned, report = prune_to_budget(model, batch, 0.9, blocks=1, log=lambda m: None)
     assert list(report["blocks_removed"]) == [min(scores, key=scores.get)]  # random weights: any block may matter least
     assert pruned.cfg.audio_layers + pruned.cfg.fusion_layers == 4
+    assert report["params_before"] == sum(p.numel() for p in model.parameters()) > report["params_after"]
+    assert report["si_snr_before_db"] != report["si_snr_after_db"]
 
 
 def test_magnitude_pruning_reaches_the_sparsity():
