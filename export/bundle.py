@@ -118,35 +118,33 @@ def export(target: str, model: AVSep, out_dir=None, *, precision: str | None = N
             if runner is None:
                 checks = coreml.check_structure(tmp, model_files, sigs, precision, ios, stateful)
                 report.update(parity.structural(checks, f"CoreML prediction needs macOS (this is {platform.system()})"))
-                if precision == "int8" and getattr(hook, "torch_model", None) is not None:
-                    # the int8 numerics, simulated by the torch model the package was traced from
-                    b, update = bar("int8 task gate (torch simulation)")
-                    sim = runners.TorchRunner(hook.torch_model, speakers, chunk_hops)
-                    report["task"] = {**_int8_task_gate(sim, model, speakers, chunk_hops, gate_mixtures, update),
-                                      "numerics": "torch simulation of the package's int8 numerics (fp32 compute; CoreML predict needs macOS)"}
-                    b.close()
-                    if not report["task"]["passed"]:
-                        report["failed"].append("si_snri_drop_db")
-                        report["passed"] = False
-                elif precision == "int8":
-                    report["task"] = {"numerics": "not run: CoreML prediction needs macOS"}
             else:
                 b, update = bar(f"{runner.kind} stream")
                 got = runners.stream(runner, ref, sigs, progress=update)
                 b.close()
                 report["runner"] = runner.kind
                 report.update(parity.compare(ref, got, precision, sr))
-                if precision == "int8":
-                    b, update = bar("int8 task gate")
-                    report["task"] = _int8_task_gate(runner, model, speakers, chunk_hops, gate_mixtures, update)
-                    b.close()
-                    if not report["task"]["passed"]:
-                        report["failed"].append("si_snri_drop_db")
-                        report["passed"] = False
                 if target == "ios":
                     report["structure"] = coreml.check_structure(tmp, model_files, sigs, precision, ios, stateful)
                     report["failed"] += [c["check"] for c in report["structure"] if not c["ok"]]
                     report["passed"] = not report["failed"]
+            if precision == "int8":
+                gate_runner, numerics = runner, None
+                if runner is None and getattr(hook, "torch_model", None) is not None:
+                    # the int8 numerics, simulated by the torch model the package was traced from
+                    gate_runner = runners.TorchRunner(hook.torch_model, speakers, chunk_hops)
+                    numerics = "torch simulation of the package's int8 numerics (fp32 compute; CoreML predict needs macOS)"
+                if gate_runner is None:
+                    report["task"] = {"numerics": "not run: CoreML prediction needs macOS"}
+                else:
+                    b, update = bar("int8 task gate" + (" (torch simulation)" if numerics else ""))
+                    report["task"] = _int8_task_gate(gate_runner, model, speakers, chunk_hops, gate_mixtures, update)
+                    b.close()
+                    if numerics:
+                        report["task"]["numerics"] = numerics
+                    if not report["task"]["passed"]:
+                        report["failed"].append("si_snri_drop_db")
+                        report["passed"] = False
             report["export_seconds"]["parity"] = round(time.perf_counter() - t0, 1)
             entries = manifest.file_entries(tmp)
             report["files_bytes"] = {p.name: entries[p.name]["bytes"] for p in paths}

@@ -119,19 +119,25 @@ def calibration_examples(count: int = 4, seconds: float = 3.0, data=None) -> lis
     return [mixtures.make_example(pool, CALIB_SEED + i, 2, seconds) for i in range(count)]
 
 
-def calibration_feeds(model: AVSep, speakers: int, chunk_hops: int, examples, max_calls: int = 300) -> dict[str, list[dict]]:
-    """{step: [named feeds]}: the inputs of every call of the float Streamer
-    over the examples, state included, thinned evenly to max_calls per step."""
+def stream_examples(runner, model: AVSep, speakers: int, chunk_hops: int, examples) -> None:
+    """Stream each calibration mixture through `runner` (state carried within a mixture)."""
     from avsep_mobile import signature
     from export import runners
 
-    model = model.eval()
     sigs = signature.signatures(model, speakers, chunk_hops)
-    rec = Recorder(runners.TorchRunner(model, speakers, chunk_hops))
     for ex in examples:
         if ex.lips.shape[0] != speakers:
             raise ValueError(f"calibration mixture has {ex.lips.shape[0]} speakers, the export {speakers}")
-        runners.stream(rec, example_inputs(model, ex, chunk_hops), sigs)
+        runners.stream(runner, example_inputs(model, ex, chunk_hops), sigs)
+
+
+def calibration_feeds(model: AVSep, speakers: int, chunk_hops: int, examples, max_calls: int = 300) -> dict[str, list[dict]]:
+    """{step: [named feeds]}: the inputs of every call of the float Streamer
+    over the examples, state included, thinned evenly to max_calls per step."""
+    from export import runners
+
+    rec = Recorder(runners.TorchRunner(model.eval(), speakers, chunk_hops))
+    stream_examples(rec, model, speakers, chunk_hops, examples)
     out = {}
     for step, feeds in rec.feeds.items():
         keep = np.unique(np.linspace(0, len(feeds) - 1, min(max_calls, len(feeds))).round().astype(int))
@@ -283,24 +289,17 @@ class CoreMLInt8:
     measures these numerics (fp32 compute) where CoreML predict cannot run."""
 
     def __init__(self, model: AVSep, speakers: int, chunk_hops: int, examples, keep_float=KEEP_FLOAT, scheme: str = "w8a8"):
-        from avsep_mobile import signature
         from export import runners
 
         from . import w8a8
 
-        self.keep_float, self.scheme_name = tuple(keep_float), scheme
         self.weights = coreml_weight_names(model, keep_float)
         if scheme == "w8a8":
-            sigs = signature.signatures(model, speakers, chunk_hops)
-
-            def calibrate(q):
-                for ex in examples:
-                    runners.stream(runners.TorchRunner(q, speakers, chunk_hops), example_inputs(q, ex, chunk_hops), sigs)
-
-            self.torch_model, self.ranges = w8a8.quantize(model, calibrate, keep_float)
+            self.torch_model = w8a8.quantize(
+                model, lambda q: stream_examples(runners.TorchRunner(q, speakers, chunk_hops), q, speakers, chunk_hops, examples), keep_float)
             what = "W8A8: int8 weights per channel + int8 inputs per tensor (calibrated, torch side)"
         elif scheme == "weights":
-            self.torch_model, self.ranges = w8a8.quantize(model, lambda q: None, keep_float, activations=False)
+            self.torch_model = w8a8.quantize(model, lambda q: None, keep_float, activations=False)
             what = "weight-only int8 per channel"
         else:
             raise ValueError(f"unknown iOS int8 scheme {scheme!r}: w8a8 or weights")

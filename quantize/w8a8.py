@@ -93,20 +93,19 @@ def quantizable_layers(model: AVSep, keep_float=()) -> dict[str, nn.Module]:
     return {n: m for n, m in model.named_modules() if isinstance(m, LAYERS) and not any(n == k or n.startswith(k + ".") for k in keep_float)}
 
 
-def quantize(model: AVSep, calibrate, keep_float=(), activations: bool = True) -> tuple[AVSep, dict]:
+def quantize(model: AVSep, calibrate, keep_float=(), activations: bool = True) -> AVSep:
     """A W8A8 copy of `model` (W8 only when not `activations`).
     calibrate(model) streams calibration data through the copy (its layer
-    inputs are observed). Returns (model, {layer: {"scale", "zero_point"}})."""
+    inputs are observed)."""
     q = fold_batchnorm(copy.deepcopy(model).eval())
-    layers = quantizable_layers(q, keep_float)
-    hooks = {}
+    hooks = []
     with torch.no_grad():
-        for name, layer in layers.items():
+        for layer in quantizable_layers(q, keep_float).values():
             layer.weight.copy_(fake_quant_weight(layer.weight))
             if activations:
-                hooks[name] = InputQuant()
-                layer.register_forward_pre_hook(hooks[name])
+                hooks.append(InputQuant())
+                layer.register_forward_pre_hook(hooks[-1])
         calibrate(q)
-    for h in hooks.values():
+    for h in hooks:
         h.freeze()
-    return q, {n: {"scale": h.scale, "zero_point": h.zero_point} for n, h in hooks.items()}
+    return q
