@@ -147,21 +147,12 @@ def build_parser() -> argparse.ArgumentParser:
     from .data.cli import add_parser as add_data_parser
 
     add_data_parser(sub)
-    for register in _optional_commands():
-        register(sub)
+    from .export.cli import add_parsers as add_export_parsers
+    from .quantize.cli import add_parsers as add_quantize_parsers
+
+    add_export_parsers(sub)
+    add_quantize_parsers(sub)
     return parser
-
-
-def _optional_commands():
-    """Export and compression commands live beside the model package."""
-    import importlib
-
-    for mod in ("export.cli", "quantize.cli"):
-        try:
-            yield importlib.import_module(mod).add_parsers
-        except ModuleNotFoundError as e:
-            if e.name not in (mod, mod.split(".")[0]):
-                raise
 
 
 def main(argv=None) -> int:

@@ -26,9 +26,9 @@ def main(argv=None) -> int:
 
     from avsep_mobile.data.mixtures import heldout_examples
     from avsep_mobile.data.speech import build_eval_pool
-    from export import manifest, runners, thresholds
-    from export.bench import float_model
-    from quantize import int8
+    from avsep_mobile.export import manifest, runners, thresholds
+    from avsep_mobile.export.bench import float_model
+    from avsep_mobile.quantize import int8
 
     torch.set_num_threads(1)
     m = manifest.load(args.bundle)

@@ -70,7 +70,7 @@ def export(target: str, model: AVSep, out_dir=None, *, precision: str | None = N
     """
     precision = check_args(target, precision, hook)
     if precision == "int8" and hook is None:
-        from quantize import int8
+        from avsep_mobile.quantize import int8
 
         with torch_threads(1):
             hook = int8.hook_for(target, model, speakers, chunk_hops, calib_examples, scheme=int8_scheme)
@@ -170,7 +170,7 @@ def _int8_task_gate(runner, model, speakers, chunk_hops, mixtures, progress) -> 
     """SI-SNR improvement of the int8 export vs float on held-out mixtures."""
     from avsep_mobile.data.mixtures import heldout_examples
     from avsep_mobile.data.speech import build_eval_pool
-    from quantize import int8
+    from avsep_mobile.quantize import int8
 
     if mixtures < 1:
         return {"numerics": "not run: gate_mixtures=0", "passed": True}

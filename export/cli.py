@@ -18,7 +18,7 @@ def cmd_export(args) -> int:
 
     precision = check_args(args.target, args.precision)  # refuse bad input before any work
     if args.int8_scheme is not None or args.calib_data is not None:
-        from quantize.int8 import SCHEMES, calibration_examples
+        from avsep_mobile.quantize.int8 import SCHEMES, calibration_examples
 
         if precision != "int8":
             raise ValueError("--int8-scheme and --calib-data apply to --precision int8 only")

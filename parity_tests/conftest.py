@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from avsep_mobile.model import AVSep, preset
-from export import bundle
+from avsep_mobile.export import bundle
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ import pytest
 
 from avsep_mobile import signature
 from avsep_mobile.metrics import psnr_db
-from export import coreml, manifest, runners, thresholds, vectors
+from avsep_mobile.export import coreml, manifest, runners, thresholds, vectors
 
 
 def test_coreml_structure_matches_signature(ios_bundle, tiny_model):

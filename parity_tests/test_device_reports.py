@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from export import thresholds
+from avsep_mobile.export import thresholds
 
 REPORTS = sorted((Path(__file__).parent / "device_reports").glob("*.json"))
 FORMAT = "avsep-device-report/1"

@@ -11,9 +11,9 @@ import torch
 from avsep_mobile import signature
 from avsep_mobile.metrics import snr_db
 from avsep_mobile.streaming import call_by_name
-from export import onnx as onnx_target
-from export import runners, thresholds, tflite, vectors
-from export.steps import sample_inputs, step_modules
+from avsep_mobile.export import onnx as onnx_target
+from avsep_mobile.export import runners, thresholds, tflite, vectors
+from avsep_mobile.export.steps import sample_inputs, step_modules
 
 MIN_STEPS = 100
 

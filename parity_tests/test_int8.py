@@ -12,8 +12,8 @@ import torch
 from avsep_mobile import signature
 from avsep_mobile.data.mixtures import Example
 from avsep_mobile.metrics import snr_db
-from export import bundle, runners, thresholds, vectors
-from quantize import int8, sensitivity, w8a8
+from avsep_mobile.export import bundle, runners, thresholds, vectors
+from avsep_mobile.quantize import int8, sensitivity, w8a8
 
 MIN_STEPS = 100
 

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from avsep_mobile.info import model_info
-from export import bundle
-from quantize.prune import measure_importance, shrink
+from avsep_mobile.export import bundle
+from avsep_mobile.quantize.prune import measure_importance, shrink
 
 
 @pytest.fixture(scope="module")
@@ -37,8 +37,8 @@ def test_pruned_model_exports_and_passes(pruned_tiny, tiny_model, target, precis
 def test_magnitude_pruned_model_uses_coreml_sparse_weights(tiny_model, tmp_path):
     import copy
 
-    from export import coreml
-    from quantize.prune import magnitude_prune
+    from avsep_mobile.export import coreml
+    from avsep_mobile.quantize.prune import magnitude_prune
 
     sparse = magnitude_prune(copy.deepcopy(tiny_model), 0.6)
     report = bundle.export("ios", sparse, tmp_path / "ios", precision="fp16", progress=False)

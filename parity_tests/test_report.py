@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from export import bundle
-from quantize import report
+from avsep_mobile.export import bundle
+from avsep_mobile.quantize import report
 
 
 def test_report_compares_float_and_int8(monkeypatch, tmp_path, tiny_model):

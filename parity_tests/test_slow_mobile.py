@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from avsep_mobile import checkpoint
-from export import bundle, manifest
+from avsep_mobile.export import bundle, manifest
 
 
 @pytest.mark.slow
@@ -24,7 +24,7 @@ def test_mobile_export_passes_parity(target, tmp_path):
 def test_tflite_fp16_weights_pass_the_fp16_gate(tiny_model, tmp_path):
     """fp16 weights are stored after the flatbuffer (buffer offsets): the metadata
     rewrite must keep them readable."""
-    from export import tflite
+    from avsep_mobile.export import tflite
 
     report = bundle.export("android", tiny_model, tmp_path / "fp16", precision="fp16", progress=False)
     assert report["passed"], report

@@ -122,7 +122,7 @@ def calibration_examples(count: int = 4, seconds: float = 3.0, data=None) -> lis
 def stream_examples(runner, model: AVSep, speakers: int, chunk_hops: int, examples) -> None:
     """Stream each calibration mixture through `runner` (state carried within a mixture)."""
     from avsep_mobile import signature
-    from export import runners
+    from avsep_mobile.export import runners
 
     sigs = signature.signatures(model, speakers, chunk_hops)
     for ex in examples:
@@ -134,7 +134,7 @@ def stream_examples(runner, model: AVSep, speakers: int, chunk_hops: int, exampl
 def calibration_feeds(model: AVSep, speakers: int, chunk_hops: int, examples, max_calls: int = 300) -> dict[str, list[dict]]:
     """{step: [named feeds]}: the inputs of every call of the float Streamer
     over the examples, state included, thinned evenly to max_calls per step."""
-    from export import runners
+    from avsep_mobile.export import runners
 
     rec = Recorder(runners.TorchRunner(model.eval(), speakers, chunk_hops))
     stream_examples(rec, model, speakers, chunk_hops, examples)
@@ -289,7 +289,7 @@ class CoreMLInt8:
     measures these numerics (fp32 compute) where CoreML predict cannot run."""
 
     def __init__(self, model: AVSep, speakers: int, chunk_hops: int, examples, keep_float=KEEP_FLOAT, scheme: str = "w8a8"):
-        from export import runners
+        from avsep_mobile.export import runners
 
         from . import w8a8
 
@@ -350,7 +350,7 @@ def task_gate(runner, model: AVSep, speakers: int, chunk_hops: int, examples, pr
     steps over labelled mixtures, each streamed with state carried, and the
     output SNR of the export against float."""
     from avsep_mobile import metrics, signature
-    from export import runners
+    from avsep_mobile.export import runners
 
     sigs = signature.signatures(model, speakers, chunk_hops)
     ref_runner = runners.TorchRunner(model, speakers, chunk_hops)
@@ -375,7 +375,7 @@ def drift(runner, model: AVSep, speakers: int, chunk_hops: int, examples, window
     the first and the last `window_s` seconds."""
     from avsep_mobile import metrics, signature
     from avsep_mobile.data.mixtures import Example
-    from export import runners
+    from avsep_mobile.export import runners
 
     mix = np.concatenate([ex.mix for ex in examples])
     fps = examples[0].fps

@@ -16,8 +16,8 @@ VARIANTS = (("android", "fp32"), ("android", "fp16"), ("android", "int8"), ("onn
 
 def _row(name: str, model, target: str, precision: str, bundle_dir: Path, checkpoint: dict, gate_mixtures: int) -> dict:
     from avsep_mobile.info import model_info
-    from export import bundle
-    from export.bench import bench
+    from avsep_mobile.export import bundle
+    from avsep_mobile.export.bench import bench
 
     r = bundle.export(target, model, bundle_dir, precision=precision, checkpoint=checkpoint, progress=False, gate_mixtures=gate_mixtures)
     info = model_info(model)
@@ -90,7 +90,7 @@ def write(result: dict, out_dir) -> list[Path]:
 
 def cmd_report(args) -> int:
     from avsep_mobile import checkpoint
-    from export.bundle import checkpoint_info
+    from avsep_mobile.export.bundle import checkpoint_info
 
     cks = {"float": args.checkpoint, "pruned": args.pruned, "distilled": args.distilled}
     models = {label: (checkpoint.load(path)[0], checkpoint_info(path, None)) for label, path in cks.items() if label == "float" or path is not None}

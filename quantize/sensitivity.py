@@ -20,7 +20,7 @@ from tqdm import tqdm
 from avsep_mobile import metrics
 from avsep_mobile.model import AVSep
 from avsep_mobile.pipeline import separate
-from export import thresholds
+from avsep_mobile.export import thresholds
 
 from . import w8a8
 from .w8a8 import fake_quant_act, fake_quant_weight

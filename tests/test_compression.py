@@ -8,8 +8,8 @@ from avsep_mobile.info import model_info
 from avsep_mobile.model import AVSep, preset
 from avsep_mobile.streaming import Streamer
 from avsep_mobile.train import TrainConfig, separate_batch
-from quantize.distill import DistillObjective, DistillWeights, distill
-from quantize.prune import block_importance, drop_blocks, magnitude_prune, measure_importance, prune_to_budget, shrink, sparsity_of
+from avsep_mobile.quantize.distill import DistillObjective, DistillWeights, distill
+from avsep_mobile.quantize.prune import block_importance, drop_blocks, magnitude_prune, measure_importance, prune_to_budget, shrink, sparsity_of
 from tests.test_cli_and_train import _synthetic_batches
 
 
