@@ -58,11 +58,16 @@ def video_frames(n_samples: int, fps: float, sample_rate: int = 16000) -> int:
     return max(1, math.ceil(n_samples / sample_rate * fps - 1e-6))
 
 
-def _drift(rng: np.random.Generator, t: np.ndarray, amp: float) -> np.ndarray:
+def _drift_params(rng: np.random.Generator, amp: float) -> tuple:
     """Smooth random motion: a few sinusoids of 0.05-0.6 Hz with random phases."""
     f = rng.uniform(0.05, 0.6, 3)
     ph = rng.uniform(0, 2 * np.pi, 3)
     a = rng.uniform(0.3, 1.0, 3)
+    return f, ph, a, amp
+
+
+def _drift(params: tuple, t: np.ndarray) -> np.ndarray:
+    f, ph, a, amp = params
     return amp * (a[:, None] * np.sin(2 * np.pi * f[:, None] * t + ph[:, None])).sum(0) / a.sum()
 
 
@@ -71,64 +76,93 @@ def _smooth_inside(r: np.ndarray, edge: float) -> np.ndarray:
     return np.clip((1.0 - r) / edge + 0.5, 0.0, 1.0)
 
 
+class MouthRenderer:
+    """Draws mouth crops from per-frame (opening, spread) in [0, 1]: the one
+    renderer behind the training data and the landmark bridge for real video.
+
+    The per-track nuisances are drawn from the seed once; call `frames` with
+    consecutive stretches of a track (frame times in seconds) to render it in
+    pieces: head motion is a function of time, so pieces join smoothly.
+    """
+
+    def __init__(self, seed: int = 0):
+        rng = np.random.default_rng([seed, 0x11b5])
+        self.lag = rng.uniform(-MAX_LAG_S, MAX_LAG_S)  # used by render_lips; drawn first to keep the seed's sequence
+        self.up_th, self.lo_th = rng.uniform(5.0, 8.0), rng.uniform(6.5, 10.0)  # lip thickness
+        self._cx, self._cy = _drift_params(rng, 4.0), _drift_params(rng, 3.0)
+        self._rot = _drift_params(rng, math.radians(8.0))
+        self._scale0 = rng.uniform(0.9, 1.1)
+        self._scale = _drift_params(rng, 0.05)
+        self.skin = rng.uniform(95, 205)
+        self.lip_tone = self.skin * rng.uniform(0.6, 0.78)
+        self._ang, self._grad = rng.uniform(0, 2 * np.pi), rng.uniform(0.05, 0.3)
+        self._noise_amp = None  # drawn on the first call, after its noise (the seed's order)
+        self._rng = rng
+
+    def frames(self, opening: np.ndarray, spread: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """uint8 (T, 88, 88) for opening, spread, t of shape (T,)."""
+        rng, n_frames = self._rng, len(t)
+        opening, spread, t = (np.asarray(v, np.float64) for v in (opening, spread, t))
+        # mouth geometry in crop pixels, (T,) each
+        half_w = 25.0 + 8.0 * (spread - 0.5) - 4.0 * opening * (1 - spread)  # rounded + open -> narrower
+        open_h = 1.0 + 24.0 * opening ** 0.8  # inner gap height
+
+        # head motion
+        cx = CROP / 2 + _drift(self._cx, t)
+        cy = CROP / 2 + 2 + _drift(self._cy, t)
+        rot = _drift(self._rot, t)
+        scale = self._scale0 * (1 + _drift(self._scale, t))
+
+        yy, xx = np.mgrid[0:CROP, 0:CROP].astype(np.float32)
+        dx = xx[None] - np.float32(cx)[:, None, None]  # (T, 88, 88)
+        dy = yy[None] - np.float32(cy)[:, None, None]
+        c, s = (np.float32(f(rot))[:, None, None] for f in (np.cos, np.sin))
+        inv = np.float32(1 / scale)[:, None, None]
+        u = (c * dx + s * dy) * inv  # mouth frame: u along the lips, v down
+        v = (-s * dx + c * dy) * inv
+        hw, oh = np.float32(half_w)[:, None, None], np.float32(open_h)[:, None, None] / 2
+
+        # inner gap: top and bottom half-ellipses; lips: a taller, wider ellipse around it
+        inner_b = np.where(v < 0, oh, oh * 1.15)
+        inner = _smooth_inside(np.sqrt((u / (0.88 * hw)) ** 2 + (v / inner_b) ** 2), 0.08)
+        outer_b = np.where(v < 0, oh + self.up_th, oh + self.lo_th)
+        # a Cupid's bow: the upper lip dips slightly at the middle
+        bow = np.where(v < 0, 1.0 + 0.12 * np.exp(-((u / (0.25 * hw)) ** 2)), 1.0)
+        lips = _smooth_inside(np.sqrt(((u / (1.06 * hw)) ** 2) + (v * bow / outer_b) ** 2), 0.12)
+
+        skin, lip_tone = self.skin, self.lip_tone
+        img = np.full((n_frames, CROP, CROP), skin, np.float32)
+        img += -10.0 * np.exp(-((dy - 30) / 18.0) ** 2)  # chin shadow
+        img = img * (1 - lips) + lip_tone * lips
+        # inside: dark cavity, upper teeth showing below the upper lip, tongue at the bottom
+        cavity = 25.0 + 10.0 * np.clip(v / np.maximum(oh, 1), -1, 1)
+        teeth_h = np.minimum(0.7 * oh, 4.0)  # a band under the upper lip, at most 4 px
+        teeth = np.clip((teeth_h - oh - v) + 0.5, 0, 1) * _smooth_inside(np.abs(u) / (0.7 * hw), 0.2)
+        teeth *= np.clip((oh - 2.0) / 3.0, 0, 1)  # hidden until the mouth is open enough
+        tongue = _smooth_inside(np.sqrt((u / (0.55 * hw)) ** 2 + ((v - oh) / (0.6 * oh + 1e-3)) ** 2), 0.2)
+        tongue *= np.clip((oh - 4.0) / 4.0, 0, 1)
+        inside = cavity * (1 - teeth) + 215.0 * teeth
+        inside = inside * (1 - tongue) + lip_tone * 0.75 * tongue
+        img = img * (1 - inner) + inside * inner
+
+        # lighting: a linear gradient in a random direction, and per-frame flicker
+        ang = self._ang
+        grad = 1 + self._grad * ((xx - CROP / 2) * np.cos(ang) + (yy - CROP / 2) * np.sin(ang)) / CROP
+        img *= grad[None] * (1 + 0.02 * rng.standard_normal(n_frames))[:, None, None]
+        noise = rng.standard_normal(img.shape, dtype=np.float32)
+        if self._noise_amp is None:
+            self._noise_amp = rng.uniform(1.5, 6.0)
+        img += noise * self._noise_amp  # sensor noise
+        return np.clip(img, 0, 255).round().astype(np.uint8)
+
+
 def render_lips(speech: np.ndarray, sample_rate: int = 16000, fps: float = 25.0, seed: int = 0) -> np.ndarray:
     """uint8 (T_video, 88, 88) mouth crops, T_video = ceil(len(speech) / sample_rate * fps)."""
     speech = np.asarray(speech)
     assert speech.ndim == 1, f"speech must be mono (n,), got {speech.shape}"
     assert 1 <= fps <= 240, f"fps must be a camera rate, got {fps}"
     n_frames = video_frames(len(speech), fps, sample_rate)
-    rng = np.random.default_rng([seed, 0x11b5])
+    renderer = MouthRenderer(seed)
     t = np.arange(n_frames) / fps  # (T,)
-    lag = rng.uniform(-MAX_LAG_S, MAX_LAG_S)
-    opening, spread = speech_features(speech, sample_rate, t + lag)
-
-    # mouth geometry in crop pixels, (T,) each
-    half_w = 25.0 + 8.0 * (spread - 0.5) - 4.0 * opening * (1 - spread)  # rounded + open -> narrower
-    open_h = 1.0 + 24.0 * opening ** 0.8  # inner gap height
-    up_th, lo_th = rng.uniform(5.0, 8.0), rng.uniform(6.5, 10.0)  # lip thickness
-
-    # head motion
-    cx = CROP / 2 + _drift(rng, t, 4.0)
-    cy = CROP / 2 + 2 + _drift(rng, t, 3.0)
-    rot = _drift(rng, t, math.radians(8.0))
-    scale = rng.uniform(0.9, 1.1) * (1 + _drift(rng, t, 0.05))
-
-    yy, xx = np.mgrid[0:CROP, 0:CROP].astype(np.float32)
-    dx = xx[None] - np.float32(cx)[:, None, None]  # (T, 88, 88)
-    dy = yy[None] - np.float32(cy)[:, None, None]
-    c, s = (np.float32(f(rot))[:, None, None] for f in (np.cos, np.sin))
-    inv = np.float32(1 / scale)[:, None, None]
-    u = (c * dx + s * dy) * inv  # mouth frame: u along the lips, v down
-    v = (-s * dx + c * dy) * inv
-    hw, oh = np.float32(half_w)[:, None, None], np.float32(open_h)[:, None, None] / 2
-
-    # inner gap: top and bottom half-ellipses; lips: a taller, wider ellipse around it
-    inner_b = np.where(v < 0, oh, oh * 1.15)
-    inner = _smooth_inside(np.sqrt((u / (0.88 * hw)) ** 2 + (v / inner_b) ** 2), 0.08)
-    outer_b = np.where(v < 0, oh + up_th, oh + lo_th)
-    # a Cupid's bow: the upper lip dips slightly at the middle
-    bow = np.where(v < 0, 1.0 + 0.12 * np.exp(-((u / (0.25 * hw)) ** 2)), 1.0)
-    lips = _smooth_inside(np.sqrt(((u / (1.06 * hw)) ** 2) + (v * bow / outer_b) ** 2), 0.12)
-
-    skin = rng.uniform(95, 205)
-    lip_tone = skin * rng.uniform(0.6, 0.78)
-    img = np.full((n_frames, CROP, CROP), skin, np.float32)
-    img += -10.0 * np.exp(-((dy - 30) / 18.0) ** 2)  # chin shadow
-    img = img * (1 - lips) + lip_tone * lips
-    # inside: dark cavity, upper teeth showing below the upper lip, tongue at the bottom
-    cavity = 25.0 + 10.0 * np.clip(v / np.maximum(oh, 1), -1, 1)
-    teeth_h = np.minimum(0.7 * oh, 4.0)  # a band under the upper lip, at most 4 px
-    teeth = np.clip((teeth_h - oh - v) + 0.5, 0, 1) * _smooth_inside(np.abs(u) / (0.7 * hw), 0.2)
-    teeth *= np.clip((oh - 2.0) / 3.0, 0, 1)  # hidden until the mouth is open enough
-    tongue = _smooth_inside(np.sqrt((u / (0.55 * hw)) ** 2 + ((v - oh) / (0.6 * oh + 1e-3)) ** 2), 0.2)
-    tongue *= np.clip((oh - 4.0) / 4.0, 0, 1)
-    inside = cavity * (1 - teeth) + 215.0 * teeth
-    inside = inside * (1 - tongue) + lip_tone * 0.75 * tongue
-    img = img * (1 - inner) + inside * inner
-
-    # lighting: a linear gradient in a random direction, and per-frame flicker
-    ang = rng.uniform(0, 2 * np.pi)
-    grad = 1 + rng.uniform(0.05, 0.3) * ((xx - CROP / 2) * np.cos(ang) + (yy - CROP / 2) * np.sin(ang)) / CROP
-    img *= grad[None] * (1 + 0.02 * rng.standard_normal(n_frames))[:, None, None]
-    img += rng.standard_normal(img.shape, dtype=np.float32) * rng.uniform(1.5, 6.0)  # sensor noise
-    return np.clip(img, 0, 255).round().astype(np.uint8)
+    opening, spread = speech_features(speech, sample_rate, t + renderer.lag)
+    return renderer.frames(opening, spread, t)
