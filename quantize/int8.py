@@ -105,7 +105,7 @@ class Recorder:
 
 
 def calibration_examples(count: int = 4, seconds: float = 3.0, data=None) -> list:
-    """Mixtures for calibration: from --data DIR, else generated (training pool)."""
+    """Mixtures for calibration: from --data DIR, else made from the speech shipped in the package."""
     from avsep_mobile.data import mixtures
 
     if data is not None:
@@ -113,10 +113,9 @@ def calibration_examples(count: int = 4, seconds: float = 3.0, data=None) -> lis
         if not paths:
             raise ValueError(f"no mixtures under {data}: write some with `avsep data make --out {data} --count 8`")
         return [mixtures.read_example(p) for p in paths]
-    from avsep_mobile.data.speech import build_pool
+    from avsep_mobile import calibration
 
-    pool = build_pool(progress=False)
-    return [mixtures.make_example(pool, CALIB_SEED + i, 2, seconds) for i in range(count)]
+    return calibration.calibration_examples(count, 2, seconds)  # no speech synthesiser needed
 
 
 def stream_examples(runner, model: AVSep, speakers: int, chunk_hops: int, examples) -> None:

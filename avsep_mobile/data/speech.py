@@ -196,7 +196,9 @@ def _make_utterance(spk: _Speaker, seed: int, index: int) -> Utterance:
 
 def _check_engines(need_festival: bool) -> None:
     if shutil.which("espeak-ng") is None:
-        raise FileNotFoundError("espeak-ng is not installed: `apt-get install espeak-ng`")
+        raise FileNotFoundError("speech synthesis (`avsep data make`, training, the built-in eval set) needs espeak-ng, "
+                                "which is not on PATH: `sudo apt-get install espeak-ng` (Debian/Ubuntu) or "
+                                "`brew install espeak-ng` (macOS); int8 exports do not need it")
     if need_festival and shutil.which("text2wave") is None:
         raise FileNotFoundError("festival voices are installed but text2wave is not: `apt-get install festival`")
 
