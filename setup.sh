@@ -4,7 +4,9 @@
 # package with its pinned stack (torch 2.13.0 CPU, numpy < 2.4, converters).
 set -euo pipefail
 cd "$(dirname "$0")"
-VOICES="espeak-ng festival festvox-kallpc16k festvox-us-slt-hts"
+# festvox-*: the training pool's festival voices; flite: the held-out voice family
+VOICES="espeak-ng festival festvox-kdlpc16k festvox-italp16k festvox-itapc16k
+  festvox-suopuhe-lj festvox-suopuhe-mv festvox-czech-dita festvox-czech-machac festvox-ca-ona-hts flite"
 if command -v apt-get >/dev/null 2>&1; then
   missing=$(for p in $VOICES; do dpkg -s "$p" >/dev/null 2>&1 || echo "$p"; done)
   if [ -n "$missing" ]; then

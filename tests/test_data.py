@@ -12,11 +12,13 @@ from avsep_mobile.data.lips import render_lips, video_frames
 from avsep_mobile.data.mixtures import (HELDOUT_SEED, TRAIN_SEED_LIMIT, Example, ExampleDirDataset, MixtureStream,
                                         heldout_examples, list_examples, make_example, read_example, read_lips,
                                         write_example)
-from avsep_mobile.data.speech import Utterance, build_pool
+from avsep_mobile.data import speech
+from avsep_mobile.data.speech import (Utterance, build_pool, build_unseen_voice_pool, installed_voices, pool_dir)
 
 POOL_SIZE, POOL_SEED = 6, 0
 MIN_LIP_ENVELOPE_CORR = 0.5  # mouth-open area vs log RMS of the speech, per frame
-PCM16_STEP = 1 / 32767
+# written as x * 32767, read back as / 32768: half a step of rounding plus up to one of scale
+PCM16_TOL = 1.5 / 32767
 
 
 @pytest.fixture(scope="session")
@@ -62,7 +64,7 @@ def test_pool_is_speech_at_16k_with_voice_ids(pool):
 
 
 def test_pool_cache_matches_fresh_synthesis(pool, cache, tmp_path):
-    assert (cache / f"pool_{POOL_SEED}_{POOL_SIZE}.npz").is_file()
+    assert (pool_dir(cache, POOL_SIZE, POOL_SEED) / "audio.npy").is_file()
     fresh = build_pool(tmp_path, POOL_SIZE, POOL_SEED, progress=False)
     cached = build_pool(cache, POOL_SIZE, POOL_SEED, progress=False)
     for a, b, c in zip(pool, fresh, cached):
@@ -73,6 +75,60 @@ def test_pool_cache_matches_fresh_synthesis(pool, cache, tmp_path):
 def test_pool_seed_changes_the_sentences(pool, tmp_path):
     other = build_pool(tmp_path, 3, POOL_SEED + 1, progress=False)
     assert not {u.text for u in other} & {u.text for u in pool}
+
+
+def test_training_never_sees_the_heldout_voice_family():
+    voices = installed_voices()
+    rng = np.random.default_rng(0)
+    fast, festival = speech._speakers(rng, 10**6, "train", voices)  # every training speaker there is
+    train_voices = {s.voice for s in fast + festival}
+    heldout, _ = speech._speakers(rng, 10, "heldout", voices)
+    assert len(heldout) >= 2 and all(s.engine == "flite" for s in heldout)
+    assert not train_voices & {s.voice for s in heldout}
+    # festival's kal and slt are the same people as flite's kal16 and slt
+    assert not {"festival:kal_diphone", "festival:cmu_us_slt_arctic_hts"} & train_voices
+    assert {s.engine for s in fast + festival} <= {"espeak", "festival"}
+
+
+def test_unseen_voice_pool_is_flite_speech(tmp_path):
+    pool = build_unseen_voice_pool(tmp_path, 4, progress=False)
+    assert len(pool) == 4 and all(u.voice.startswith("flite:") for u in pool)
+    assert all(len(u.audio) >= 0.6 * 16000 and abs(np.abs(u.audio).max() - 0.9) < 1e-3 for u in pool)
+
+
+def _slow_fake_synthesis(count, seed, progress, workers, family, voices):
+    """Stands in for the synthesisers: records who built, and takes long enough to overlap."""
+    with open(os.environ["AVSEP_TEST_BUILD_LOG"], "a") as f:
+        f.write(f"{os.getpid()}\n")
+    import time
+
+    time.sleep(1.0)
+    return [Utterance(np.full(16000, 0.5, np.float32), f"v{i}", f"t{seed} {i}") for i in range(count)]
+
+
+def _build_in_child(cache_dir, queue):
+    pool = build_pool(cache_dir, 3, 5, progress=False)
+    queue.put([u.text for u in pool])
+
+
+def test_concurrent_builders_synthesise_the_pool_once(tmp_path, monkeypatch):
+    import multiprocessing
+
+    monkeypatch.setattr(speech, "synthesise_pool", _slow_fake_synthesis)
+    monkeypatch.setenv("AVSEP_TEST_BUILD_LOG", str(tmp_path / "builds.txt"))
+    ctx = multiprocessing.get_context("fork")  # the children inherit the stand-in
+    queue = ctx.Queue()
+    procs = [ctx.Process(target=_build_in_child, args=(tmp_path / "cache", queue)) for _ in range(3)]
+    for p in procs:
+        p.start()
+    results = [queue.get(timeout=60) for _ in procs]
+    for p in procs:
+        p.join(timeout=60)
+    assert all(p.exitcode == 0 for p in procs)
+    assert len((tmp_path / "builds.txt").read_text().split()) == 1  # one built, the others waited and loaded
+    assert results[0] == results[1] == results[2] == ["t5 0", "t5 1", "t5 2"]
+    names = sorted(p.name for p in (tmp_path / "cache").iterdir())
+    assert len(names) == 2 and names[1].startswith("pool-") and names[0] == f".{names[1]}.lock"  # no temporaries left
 
 
 # ---------------------------------------------------------------- lips
@@ -172,8 +228,8 @@ def test_layout_round_trip(tmp_path, example):
     back = read_example(d)
     assert back.name == "mix_000007" and back.fps == example.fps
     assert np.array_equal(back.lips, example.lips)
-    assert np.abs(back.mix - example.mix).max() <= PCM16_STEP
-    assert np.abs(back.sources - example.sources).max() <= PCM16_STEP
+    assert np.abs(back.mix - example.mix).max() <= PCM16_TOL
+    assert np.abs(back.sources - example.sources).max() <= PCM16_TOL
     (tmp_path / "not_a_mixture").mkdir()
     write_example(tmp_path, Example(example.mix, example.sources, example.lips, example.fps, "mix_000002"))
     assert [p.name for p in list_examples(tmp_path)] == ["mix_000002", "mix_000007"]

@@ -76,7 +76,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--seconds", type=float, default=4.0)
     p.add_argument("--fps", type=float, help="camera rate (default: 25 or 30, drawn per mixture)")
     p.add_argument("--pool", type=int, default=200, help="synthesised utterances to mix from")
-    p.add_argument("--cache-dir", type=Path, help="where synthesised speech is cached (default ~/.cache/avsep_mobile)")
+    p.add_argument("--cache-dir", type=Path, help="where synthesised speech is cached (default ~/.cache/avsep, or $AVSEP_CACHE)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_make)
 

@@ -1,20 +1,33 @@
 """A pool of real synthesised speech from many voices, cached on disk.
 
-Speakers are espeak-ng voices (language x variant, each with its own pitch and
-rate) plus a minority of festival voices, which sound more natural but take
-~0.5 s per sentence. Text is pseudo-sentences: English words for English
-voices, syllables from per-language letter sets for the rest, so each voice
-reads with its own language's rules. Everything follows from the seed, so a
-pool is rebuilt identically on any machine with the same voices installed.
+Voices come in families. Training uses espeak-ng (language x variant, each
+with its own pitch and rate), mbrola's diphone voices through espeak-ng where
+installed, and festival's diphone/HTS voices. One family is held out and only
+evaluated: flite's CMU ARCTIC speakers (awb, rms, slt, kal), so `avsep eval`
+can report voices no model was trained on; festival's kal_diphone and
+cmu_us_slt_arctic_hts are the same two people, so training skips them.
+
+Text is pseudo-sentences: English words for English voices, syllables from
+per-language letter sets for the rest, so each voice reads with its own
+language's rules. Everything follows from the seed and the installed voices,
+so a pool is rebuilt identically on any machine with the same voices.
+
+A pool is built once into CACHE/pool-<hash>/ (hash of everything that decides
+its content), under a file lock, so several ranks or runs that ask for it at
+once synthesise it once; readers memory-map its int16 audio.
 """
 
 from __future__ import annotations
 
-import io
+import fcntl
+import hashlib
+import json
 import os
 import shutil
 import subprocess
 import tempfile
+import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,24 +35,35 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from ..atomic import atomic_write_bytes
+from ..atomic import atomic_dir
 from ..audio import read_wav
 
 SAMPLE_RATE = 16000
-DEFAULT_CACHE = Path(os.environ.get("AVSEP_CACHE", Path.home() / ".cache" / "avsep_mobile"))
-# eval utterances come from their own pool, so their sentences are never trained on
+DEFAULT_CACHE = Path(os.environ.get("AVSEP_CACHE", Path.home() / ".cache" / "avsep"))
+POOL_VERSION = 2  # bump when synthesis changes, so old caches are not reused
+# eval utterances come from their own pools, so their sentences are never trained on
 EVAL_POOL_SEED = 999_983
-FESTIVAL_SHARE = 0.1  # festival is ~20x slower than espeak-ng
+UNSEEN_VOICE_POOL_SEED = 999_979
+FAMILIES = ("train", "heldout")
+FESTIVAL_SHARE = 0.2  # festival is ~10x slower than espeak-ng; its voices are cut from recordings
 MIN_SECONDS = 0.6  # shorter results (a voice that skipped most of the text) are re-drawn
 
-ESPEAK_LANGS = ("en", "en-us", "en-gb-x-rp", "en-gb-scotland", "en-029", "de", "fr", "es", "es-419", "it", "pt",
-                "pt-br", "nl", "pl", "sv", "da", "nb", "fi", "cs", "hu", "ro", "tr", "id", "hr", "ca")
+ESPEAK_LANGS = ("en", "en-us", "en-gb-x-rp", "en-gb-scotland", "en-029", "en-us-nyc", "en-gb-x-gbclan", "de", "fr",
+                "fr-be", "es", "es-419", "it", "pt", "pt-br", "nl", "pl", "sv", "da", "nb", "fi", "cs", "sk", "sl",
+                "hu", "ro", "tr", "id", "hr", "ca", "et", "lv", "af", "cy", "eu", "sw", "is")
 ESPEAK_VARIANTS = ("m1", "m2", "m3", "m4", "m5", "m6", "m7", "f1", "f2", "f3", "f4", "f5", "klatt", "klatt2",
                    "klatt4", "Andy", "Annie", "aunty", "belinda", "benjamin", "david", "ed", "linda", "max",
                    "michel", "paul", "quincy", "rob", "steph", "travis", "victor", "grandma", "grandpa")
-# festival voice -> package that provides it; only the installed ones are used
-FESTIVAL_VOICES = {"kal_diphone": "festvox-kallpc16k", "cmu_us_slt_arctic_hts": "festvox-us-slt-hts",
-                   "ked_diphone": "festvox-kdlpc16k", "rab_diphone": "festvox-rablpc16k"}
+# training festival voice -> (language of its text, Debian package); only installed ones are used
+FESTIVAL_VOICES = {"ked_diphone": ("en", "festvox-kdlpc16k"), "lp_diphone": ("it", "festvox-italp16k"),
+                   "pc_diphone": ("it", "festvox-itapc16k"), "hy_fi_mv_diphone": ("fi", "festvox-suopuhe-mv"),
+                   "suo_fi_lj_diphone": ("fi", "festvox-suopuhe-lj"), "czech_dita": ("cs", "festvox-czech-dita"),
+                   "czech_machac": ("cs", "festvox-czech-machac"), "upc_ca_ona_hts": ("ca", "festvox-ca-ona-hts")}
+# mbrola voice -> espeak-ng language (Debian contrib/non-free: mbrola, mbrola-us1, ...)
+MBROLA_VOICES = {"us1": "en-us", "us2": "en-us", "us3": "en-us", "en1": "en", "de1": "de", "de2": "de", "fr1": "fr",
+                 "fr4": "fr", "es1": "es", "it3": "it", "nl2": "nl", "pl1": "pl", "sw1": "sv"}
+# the held-out family: flite's CMU ARCTIC voices (Debian package flite)
+FLITE_VOICES = ("awb", "rms", "slt", "kal16")
 
 WORDS = """the be to of and a in that have it for not on with he as you do at this but his by from they we say
 her she or an will my one all would there their what so up out if about who get which go me when make can like
@@ -98,8 +122,8 @@ class Utterance:
 @dataclass(frozen=True)
 class _Speaker:
     voice: str
-    engine: str  # "espeak" or "festival"
-    name: str  # espeak "lang+variant" or festival voice
+    engine: str  # "espeak", "festival" or "flite"
+    name: str  # espeak "lang+variant" or "mb-us1", festival or flite voice
     lang: str
     pitch: int
     rate: int
@@ -110,17 +134,43 @@ def installed_festival_voices() -> list[str]:
     return [v for v in FESTIVAL_VOICES if any(root.glob(f"*/{v}"))]
 
 
-def _speakers(rng: np.random.Generator, count: int) -> list[_Speaker]:
-    """Distinct (language, variant) espeak speakers, then the festival voices."""
+def installed_mbrola_voices() -> list[str]:
+    return [v for v in MBROLA_VOICES if Path(f"/usr/share/mbrola/{v}/{v}").is_file()]
+
+
+def installed_flite_voices() -> list[str]:
+    if shutil.which("flite") is None:
+        return []
+    listed = subprocess.run(["flite", "-lv"], capture_output=True, text=True, timeout=30).stdout.split()
+    return [v for v in FLITE_VOICES if v in listed]
+
+
+def installed_voices() -> dict[str, list[str]]:
+    """The engines' voices this machine has, which (with the seed) decide a pool."""
+    return {"festival": installed_festival_voices(), "mbrola": installed_mbrola_voices(),
+            "flite": installed_flite_voices()}
+
+
+def _speakers(rng: np.random.Generator, count: int, family: str, voices: dict) -> tuple[list[_Speaker], list[_Speaker]]:
+    """(fast speakers, festival speakers) of a family. Training: distinct
+    (language, variant) espeak speakers and four pitch/rate versions of each
+    mbrola voice, then the festival voices. Held out: the flite voices."""
+    if family == "heldout":
+        if len(voices["flite"]) < 2:
+            raise FileNotFoundError("the held-out voices need flite: `apt-get install flite`")
+        return [_Speaker(f"flite:{v}", "flite", v, "en", 0, 0) for v in voices["flite"]], []
     combos = [(lang, var) for lang in ESPEAK_LANGS for var in ESPEAK_VARIANTS]
     pick = rng.choice(len(combos), size=min(count, len(combos)), replace=False)
-    out = []
+    fast = []
     for k in pick:
         lang, var = combos[k]
         pitch, rate = int(rng.integers(20, 81)), int(rng.integers(120, 201))
-        out.append(_Speaker(f"espeak:{lang}+{var}:p{pitch}:s{rate}", "espeak", f"{lang}+{var}", lang, pitch, rate))
-    out += [_Speaker(f"festival:{v}", "festival", v, "en", 0, 0) for v in installed_festival_voices()]
-    return out
+        fast.append(_Speaker(f"espeak:{lang}+{var}:p{pitch}:s{rate}", "espeak", f"{lang}+{var}", lang, pitch, rate))
+    for v in voices["mbrola"]:
+        for _ in range(4):
+            pitch, rate = int(rng.integers(30, 71)), int(rng.integers(130, 191))
+            fast.append(_Speaker(f"mbrola:{v}:p{pitch}:s{rate}", "espeak", f"mb-{v}", MBROLA_VOICES[v], pitch, rate))
+    return fast, [_Speaker(f"festival:{v}", "festival", v, FESTIVAL_VOICES[v][0], 0, 0) for v in voices["festival"]]
 
 
 def _sentence(rng: np.random.Generator, lang: str) -> str:
@@ -170,13 +220,15 @@ def trim_silence(x: np.ndarray, sample_rate: int = SAMPLE_RATE, floor_db: float 
 
 def _synthesise(spk: _Speaker, text: str, rate_jitter: int, tmp: Path) -> np.ndarray:
     wav = tmp / "out.wav"
+    (tmp / "in.txt").write_text(text)
     if spk.engine == "espeak":
         cmd = ["espeak-ng", "-v", spk.name, "-p", str(spk.pitch), "-s", str(spk.rate + rate_jitter), "-w", str(wav), text]
-        subprocess.run(cmd, check=True, capture_output=True, timeout=60)
+    elif spk.engine == "flite":
+        cmd = ["flite", "-voice", spk.name, "--setf", f"duration_stretch={1 - rate_jitter / 50:.2f}",
+               "-f", str(tmp / "in.txt"), "-o", str(wav)]
     else:
-        (tmp / "in.txt").write_text(text)
         cmd = ["text2wave", "-eval", f"(voice_{spk.name})", "-o", str(wav), str(tmp / "in.txt")]
-        subprocess.run(cmd, check=True, capture_output=True, timeout=120)
+    subprocess.run(cmd, check=True, capture_output=True, timeout=120)
     x, _ = read_wav(wav, SAMPLE_RATE)  # espeak-ng writes 22.05 kHz, HTS voices 32 kHz
     return x
 
@@ -194,63 +246,119 @@ def _make_utterance(spk: _Speaker, seed: int, index: int) -> Utterance:
     raise RuntimeError(f"voice {spk.voice} produced no usable speech: check `espeak-ng --voices` / festival voices")
 
 
-def _check_engines(need_festival: bool) -> None:
-    if shutil.which("espeak-ng") is None:
-        raise FileNotFoundError("speech synthesis (`avsep data make`, training, the built-in eval set) needs espeak-ng, "
-                                "which is not on PATH: `sudo apt-get install espeak-ng` (Debian/Ubuntu) or "
-                                "`brew install espeak-ng` (macOS); int8 exports do not need it")
-    if need_festival and shutil.which("text2wave") is None:
+def _check_engines(speakers: list[_Speaker]) -> None:
+    engines = {s.engine for s in speakers}
+    if "espeak" in engines and shutil.which("espeak-ng") is None:
+        raise FileNotFoundError("espeak-ng is not installed: `apt-get install espeak-ng`")
+    if "festival" in engines and shutil.which("text2wave") is None:
         raise FileNotFoundError("festival voices are installed but text2wave is not: `apt-get install festival`")
 
 
-def synthesise_pool(count: int, seed: int, progress: bool = True, workers: int = 2) -> list[Utterance]:
+def synthesise_pool(count: int, seed: int, progress: bool = True, workers: int | None = None, family: str = "train",
+                    voices: dict | None = None) -> list[Utterance]:
+    if family not in FAMILIES:
+        raise ValueError(f"voice family must be one of {FAMILIES}, got {family!r}")
+    voices = installed_voices() if voices is None else voices
     rng = np.random.default_rng([seed, 0x5eec4])
-    speakers = _speakers(rng, max(8, count // 3))  # ~3 utterances per espeak speaker
-    espeak = [s for s in speakers if s.engine == "espeak"]
-    festival = [s for s in speakers if s.engine == "festival"]
-    _check_engines(bool(festival))
+    fast, festival = _speakers(rng, max(8, count // 3), family, voices)  # ~3 utterances per espeak speaker
+    _check_engines(fast + festival)
     plan = [festival[rng.integers(len(festival))] if festival and rng.random() < FESTIVAL_SHARE
-            else espeak[rng.integers(len(espeak))] for _ in range(count)]
-    # threads suffice: the work happens in the synthesiser subprocesses
-    with ThreadPoolExecutor(workers) as ex:
+            else fast[rng.integers(len(fast))] for _ in range(count)]
+    # threads suffice: the work happens in the synthesisers' own processes, one per thread
+    with ThreadPoolExecutor(workers or os.cpu_count() or 2) as ex:
         jobs = ex.map(lambda args: _make_utterance(*args), [(spk, seed, i) for i, spk in enumerate(plan)])
-        return list(tqdm(jobs, total=count, desc="synthesise speech", disable=not progress, dynamic_ncols=True))
+        return list(tqdm(jobs, total=count, desc=f"synthesise speech ({family})", disable=not progress, dynamic_ncols=True))
 
 
-def _save(path: Path, pool: list[Utterance], voices: list[str]) -> None:
-    buf = io.BytesIO()
-    # int16 halves the cache; the synthesisers' own output is 16-bit anyway
-    np.savez(buf, audio=np.concatenate([np.round(u.audio * 32767).astype(np.int16) for u in pool]),
-             lengths=np.array([len(u.audio) for u in pool], np.int64), voice=np.array([u.voice for u in pool]),
-             text=np.array([u.text for u in pool]), festival=np.array(voices, dtype=str))
-    atomic_write_bytes(path, buf.getvalue())
+class Pool(Sequence):
+    """Utterances over one int16 array (memory-mapped from the cache, so ranks
+    and loader workers share its pages); items are float32 Utterances."""
+
+    def __init__(self, pcm: np.ndarray, lengths: np.ndarray, voices: np.ndarray, texts: np.ndarray, meta: dict | None = None):
+        self.pcm, self.voices, self.texts, self.meta = pcm, voices, texts, meta or {}
+        self.starts = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+
+    @classmethod
+    def of(cls, utterances: list[Utterance], meta: dict | None = None) -> "Pool":
+        # int16 halves the cache; the synthesisers' own output is 16-bit anyway
+        pcm = np.concatenate([np.round(u.audio * 32767).astype(np.int16) for u in utterances])
+        return cls(pcm, np.array([len(u.audio) for u in utterances], np.int64),
+                   np.array([u.voice for u in utterances]), np.array([u.text for u in utterances]), meta)
+
+    def __len__(self) -> int:
+        return len(self.voices)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        if not -len(self) <= i < len(self):
+            raise IndexError(i)
+        i %= len(self)
+        pcm = self.pcm[self.starts[i] : self.starts[i + 1]]
+        return Utterance((pcm / 32767).astype(np.float32), str(self.voices[i]), str(self.texts[i]))
+
+    def seconds(self) -> float:
+        return float(self.starts[-1]) / SAMPLE_RATE
+
+    def save(self, d: Path) -> None:
+        np.save(d / "audio.npy", self.pcm)
+        np.savez(d / "index.npz", lengths=np.diff(self.starts), voice=self.voices, text=self.texts)
+        (d / "meta.json").write_text(json.dumps(self.meta, indent=1))
+
+    @classmethod
+    def load(cls, d: Path) -> "Pool":
+        with np.load(d / "index.npz", allow_pickle=False) as z:
+            lengths, voices, texts = z["lengths"], z["voice"], z["text"]
+        pcm = np.load(d / "audio.npy", mmap_mode="r", allow_pickle=False)
+        if pcm.dtype != np.int16 or len(pcm) != lengths.sum():
+            raise ValueError(f"{d}: audio does not match its index")
+        return cls(pcm, lengths, voices, texts, json.loads((d / "meta.json").read_text()))
 
 
-def _load(path: Path, voices: list[str]) -> list[Utterance] | None:
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            if list(z["festival"]) != voices:  # voices installed since: rebuild so the pool matches a fresh one
-                return None
-            audio = (z["audio"] / 32767).astype(np.float32)
-            ends = np.cumsum(z["lengths"])
-            return [Utterance(a, str(v), str(t)) for a, v, t in zip(np.split(audio, ends[:-1]), z["voice"], z["text"])]
-    except (OSError, ValueError, KeyError):  # a damaged cache is just rebuilt
-        return None
+def pool_key(count: int, seed: int, family: str = "train", voices: dict | None = None) -> dict:
+    """Everything that decides a pool's content."""
+    return {"version": POOL_VERSION, "count": count, "seed": seed, "family": family,
+            "voices": installed_voices() if voices is None else voices,
+            "espeak": [ESPEAK_LANGS, ESPEAK_VARIANTS], "festival_share": FESTIVAL_SHARE}
 
 
-def build_pool(cache_dir=None, count: int = 400, seed: int = 0, progress: bool = True) -> list[Utterance]:
-    """count utterances for seed, from cache_dir/pool_<seed>_<count>.npz if present."""
+def pool_dir(cache_dir, count: int, seed: int, family: str = "train", voices: dict | None = None) -> Path:
+    digest = hashlib.sha256(json.dumps(pool_key(count, seed, family, voices), sort_keys=True).encode()).hexdigest()
+    return Path(cache_dir or DEFAULT_CACHE) / f"pool-{digest[:16]}"
+
+
+def build_pool(cache_dir=None, count: int = 400, seed: int = 0, progress: bool = True, family: str = "train",
+               workers: int | None = None) -> Pool:
+    """count utterances of a voice family for seed, synthesised once into
+    cache_dir/pool-<hash>/ and loaded from there afterwards."""
     if count < 1:
         raise ValueError(f"pool size must be at least 1, got {count}")
-    path = Path(cache_dir or DEFAULT_CACHE) / f"pool_{seed}_{count}.npz"
-    voices = installed_festival_voices()
-    if path.is_file() and (pool := _load(path, voices)) is not None:
-        return pool
-    pool = synthesise_pool(count, seed, progress)
-    _save(path, pool, voices)
-    return pool
+    voices = installed_voices()
+    d = pool_dir(cache_dir, count, seed, family, voices)
+    d.parent.mkdir(parents=True, exist_ok=True)
+    # one builder at a time; the others wait here and then load its result
+    with open(d.parent / f".{d.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (d / "meta.json").is_file():
+            try:
+                return Pool.load(d)
+            except (OSError, ValueError, KeyError):  # a damaged cache is just rebuilt
+                pass
+        start = time.time()
+        utterances = synthesise_pool(count, seed, progress, workers, family, voices)
+        pool = Pool.of(utterances, {**pool_key(count, seed, family, voices), "build_seconds": round(time.time() - start, 1),
+                                    "distinct_voices": len({u.voice for u in utterances}),
+                                    "audio_seconds": round(sum(len(u.audio) for u in utterances) / SAMPLE_RATE, 1)})
+        with atomic_dir(d) as tmp:
+            pool.save(tmp)
+        return Pool.load(d)
 
 
-def build_eval_pool(cache_dir=None, count: int = 120, progress: bool = True) -> list[Utterance]:
-    """Utterances whose sentences no training pool contains (voices may repeat)."""
+def build_eval_pool(cache_dir=None, count: int = 120, progress: bool = True) -> Pool:
+    """Training-family voices reading sentences that no training pool contains."""
     return build_pool(cache_dir, count, EVAL_POOL_SEED, progress)
+
+
+def build_unseen_voice_pool(cache_dir=None, count: int = 120, progress: bool = True) -> Pool:
+    """The held-out voice family, which no training pool contains."""
+    return build_pool(cache_dir, count, UNSEEN_VOICE_POOL_SEED, progress, family="heldout")
