@@ -105,6 +105,8 @@ def cmd_separate(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="avsep", description="Audio-visual speech separation for phones.")
+    # read anywhere on the command line by main(), so `avsep export ios --verbose` works too
+    parser.add_argument("-v", "--verbose", action="store_true", help="show third-party warnings and log lines (hidden by default)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("info", help="parameters, MACs per second, latency, state tensors")
@@ -156,16 +158,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError, OSError) as e:
-        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        print(f"error: {msg}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 130
+    from .quiet import quiet
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    verbose = any(a in VERBOSE_FLAGS for a in argv)
+    with quiet(verbose):
+        args = build_parser().parse_args([a for a in argv if a not in VERBOSE_FLAGS])
+        try:
+            return int(args.func(args) or 0)
+        except (ValueError, FileNotFoundError, OSError) as e:
+            msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            print(f"error: {msg}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print("error: interrupted", file=sys.stderr)
+            return 130
+
+
+VERBOSE_FLAGS = ("-v", "--verbose")
 
 
 if __name__ == "__main__":

@@ -7,17 +7,25 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from . import signature
 from .model import AVSep
-from .streaming import AVStep, LipStep, initial_state
+from .streaming import step_modules
 
 
 def count_params(module: torch.nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
+def weight_sparsity(model: torch.nn.Module) -> float:
+    """Fraction of exact zeros in the Linear / Conv weights of 256+ elements
+    (what magnitude pruning zeroes and CoreML's sparse format stores)."""
+    layers = (torch.nn.Linear, torch.nn.Conv1d, torch.nn.Conv2d)
+    ws = [m.weight for m in model.modules() if isinstance(m, layers) and m.weight.numel() >= 256]
+    return float(sum((w == 0).sum() for w in ws) / max(1, sum(w.numel() for w in ws)))
+
+
 @torch.no_grad()
 def step_macs(step: torch.nn.Module, sig: signature.StepSignature) -> int:
     """Multiply-accumulates of one call (matmuls and convolutions), counted by torch."""
-    inputs = [torch.zeros(t.shape) for t in sig.inputs] + list(initial_state(sig).values())
+    inputs = [torch.zeros(t.shape) for t in sig.inputs] + [torch.from_numpy(v) for v in signature.initial_state(sig).values()]
     with FlopCounterMode(display=False) as counter:
         step(*inputs)
     return counter.get_total_flops() // 2
@@ -25,7 +33,8 @@ def step_macs(step: torch.nn.Module, sig: signature.StepSignature) -> int:
 
 def model_info(model: AVSep, speakers: int = 2, chunk_hops: int = 1, lip_fps: float = 25.0) -> dict:
     cfg = model.cfg
-    lip, av = LipStep(model, speakers).eval(), AVStep(model, speakers, chunk_hops).eval()
+    steps = step_modules(model, speakers, chunk_hops)
+    lip, av = steps["lip_step"], steps["av_step"]
     chunks_per_s = cfg.sample_rate / (cfg.hop_length * chunk_hops)
     audio_macs = step_macs(av, av.sig) * chunks_per_s
     video_macs = step_macs(lip, lip.sig) * lip_fps

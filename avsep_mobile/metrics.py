@@ -7,6 +7,12 @@ import torch
 from torch import Tensor
 
 EPS = 1e-8
+CAP_DB = 300.0  # an exact match has infinite SNR; JSON has no infinity
+
+
+def capped_db(x: float) -> float:
+    """A dB figure for a report: rounded, infinity capped at CAP_DB."""
+    return round(min(float(x), CAP_DB), 3)
 
 
 def si_snr(est: Tensor, ref: Tensor) -> Tensor:

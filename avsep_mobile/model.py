@@ -26,6 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .stft import STFT, mel_filterbank
+
 
 @dataclass
 class ModelConfig:
@@ -85,11 +87,16 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "ModelConfig":
-        known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+        """The config saved in a checkpoint; a key this version does not know
+        means the checkpoint is from another version: refuse it."""
+        unknown = sorted(set(d) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise ValueError(f"unknown config keys {', '.join(unknown)}: the checkpoint is from another avsep-mobile version")
+        d = dict(d)
         for k in ("audio_channels", "video_channels"):
-            if k in known:
-                known[k] = tuple(known[k])
-        return cls(**known)
+            if k in d:
+                d[k] = tuple(d[k])
+        return cls(**d)
 
 
 PRESETS = {
@@ -125,11 +132,19 @@ class WindowedAttention(nn.Module):
     positions, so a stream can run for hours).
 
     The cache holds the projected keys and values of the last `window` key frames,
-    concatenated: (N, window, 2 * heads * head_dim).
+    concatenated: (N, window, 2 * heads * head_dim); `state_key` names it in the
+    state dict.
+
+    Two ways to compute the same sums: a streaming chunk (T <= 8 frames) gathers
+    each query's window with plain slices (`_windowed`, what every converter
+    takes); a recording uses one banded, masked matmul per 256 frames
+    (`_banded`, bounded memory). They differ only in summation order (float
+    rounding); tests/test_streaming.py checks them against each other.
     """
 
-    def __init__(self, d: int, heads: int, window: int, head_dim: int = 0):
+    def __init__(self, d: int, heads: int, window: int, head_dim: int = 0, state_key: str = ""):
         super().__init__()
+        self.state_key = state_key
         if not head_dim:
             assert d % heads == 0, f"d_model {d} must be divisible by n_heads {heads}"
             head_dim = d // heads
@@ -140,6 +155,10 @@ class WindowedAttention(nn.Module):
         self.out = nn.Linear(inner, d)
         # index w of the window is relative distance (window - w) frames into the past
         self.rel_bias = nn.Parameter(torch.zeros(heads, window + 1))
+
+    @property
+    def cache_shape(self) -> tuple:
+        return (self.window, 2 * self.heads * self.head_dim)
 
     def bias(self) -> Tensor:
         return self.rel_bias
@@ -188,8 +207,8 @@ class OffsetAttention(WindowedAttention):
     """Cross-modal attention whose bias also prefers a learnable audio-video lag:
     bias(lag) = table(lag) - strength * (lag - offset)^2, lag in hop frames."""
 
-    def __init__(self, d: int, heads: int, window: int, offset_init: float, head_dim: int = 0):
-        super().__init__(d, heads, window, head_dim)
+    def __init__(self, d: int, heads: int, window: int, offset_init: float, head_dim: int = 0, state_key: str = ""):
+        super().__init__(d, heads, window, head_dim, state_key)
         self.offset = nn.Parameter(torch.tensor(float(offset_init)))
         self.strength = nn.Parameter(torch.full((heads, 1), -3.0))
         self.register_buffer("lags", torch.arange(window, -1, -1, dtype=torch.float32), persistent=False)
@@ -207,49 +226,51 @@ class FeedForward(nn.Sequential):
 class SelfAttentionBlock(nn.Module):
     """Pre-norm causal transformer layer over a window of past frames."""
 
-    def __init__(self, cfg: ModelConfig, window: int):
+    def __init__(self, cfg: ModelConfig, window: int, state_key: str):
         super().__init__()
         self.norm = nn.LayerNorm(cfg.d_model)
-        self.attn = WindowedAttention(cfg.d_model, cfg.n_heads, window, cfg.head_dim)
+        self.attn = WindowedAttention(cfg.d_model, cfg.n_heads, window, cfg.head_dim, state_key)
         self.ffn = FeedForward(cfg.d_model, cfg.ffn_hidden)
 
-    def forward(self, x: Tensor, cache: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(self, x: Tensor, state: dict, new: dict) -> Tensor:
         h = self.norm(x)
-        y, cache = self.attn(h, h, cache)
+        y, new[self.attn.state_key] = self.attn(h, h, state[self.attn.state_key])
         x = x + y
-        return x + self.ffn(x), cache
+        return x + self.ffn(x)
 
 
 class CausalConv2d(nn.Module):
     """Conv over (time, freq), causal in time, stride 2 in freq.
     Cache: the last (kernel_t - 1) input frames, (N, C_in, kernel_t - 1, F_in)."""
 
-    def __init__(self, c_in: int, c_out: int, kernel_t: int = 3):
+    def __init__(self, c_in: int, c_out: int, f_in: int, state_key: str, kernel_t: int = 3):
         super().__init__()
-        self.kernel_t = kernel_t
+        self.kernel_t, self.state_key = kernel_t, state_key
+        self.cache_shape = (c_in, kernel_t - 1, f_in)
         self.conv = nn.Conv2d(c_in, c_out, (kernel_t, 3), stride=(1, 2), padding=(0, 1))
         self.norm = nn.BatchNorm2d(c_out)  # per frame in eval, folds into the conv at export
 
-    def forward(self, x: Tensor, cache: Tensor) -> tuple[Tensor, Tensor]:
-        x = torch.cat([cache, x], dim=2)  # (N, C, k-1+T, F)
-        new_cache = x[:, :, x.shape[2] - (self.kernel_t - 1) :]
-        return F.relu(self.norm(self.conv(x))), new_cache
+    def forward(self, x: Tensor, state: dict, new: dict) -> Tensor:
+        x = torch.cat([state[self.state_key], x], dim=2)  # (N, C, k-1+T, F)
+        new[self.state_key] = x[:, :, x.shape[2] - (self.kernel_t - 1) :]
+        return F.relu(self.norm(self.conv(x)))
 
 
 class CausalConv1d(nn.Module):
     """Depthwise-separable temporal conv over camera frames, causal.
     Cache: (N, C, kernel - 1)."""
 
-    def __init__(self, c: int, kernel: int):
+    def __init__(self, c: int, kernel: int, state_key: str):
         super().__init__()
-        self.kernel = kernel
+        self.kernel, self.state_key = kernel, state_key
+        self.cache_shape = (c, kernel - 1)
         self.depthwise = nn.Conv1d(c, c, kernel, groups=c)
         self.pointwise = nn.Conv1d(c, c, 1)
 
-    def forward(self, x: Tensor, cache: Tensor) -> tuple[Tensor, Tensor]:
-        x = torch.cat([cache, x], dim=2)  # (N, C, k-1+T)
-        new_cache = x[:, :, x.shape[2] - (self.kernel - 1) :]
-        return F.gelu(self.pointwise(self.depthwise(x))), new_cache
+    def forward(self, x: Tensor, state: dict, new: dict) -> Tensor:
+        x = torch.cat([state[self.state_key], x], dim=2)  # (N, C, k-1+T)
+        new[self.state_key] = x[:, :, x.shape[2] - (self.kernel - 1) :]
+        return F.gelu(self.pointwise(self.depthwise(x)))
 
 
 def _dw_block(c_in: int, c_out: int) -> nn.Sequential:
@@ -260,125 +281,6 @@ def _dw_block(c_in: int, c_out: int) -> nn.Sequential:
     )
 
 
-def hamming(n: int) -> Tensor:
-    # periodic Hamming, computed here once and stored as a buffer: converters
-    # disagree about torch.hamming_window inside a graph
-    k = torch.arange(n, dtype=torch.float64)
-    return 0.54 - 0.46 * torch.cos(2 * math.pi * k / n)
-
-
-def mel_filterbank(sr: int, n_fft: int, n_mels: int) -> Tensor:
-    """Slaney-style triangular filters on the HTK mel scale, (n_mels, n_fft//2+1)."""
-    def hz_to_mel(f):
-        return 2595.0 * torch.log10(1.0 + f / 700.0)
-
-    def mel_to_hz(m):
-        return 700.0 * (10 ** (m / 2595.0) - 1.0)
-
-    freqs = torch.linspace(0, sr / 2, n_fft // 2 + 1, dtype=torch.float64)
-    edges = mel_to_hz(torch.linspace(hz_to_mel(torch.tensor(0.0)), hz_to_mel(torch.tensor(sr / 2)), n_mels + 2, dtype=torch.float64))
-    lo, mid, hi = edges[:-2, None], edges[1:-1, None], edges[2:, None]
-    fb = torch.clamp(torch.minimum((freqs - lo) / (mid - lo), (hi - freqs) / (hi - mid)), min=0)
-    return fb * (2.0 / (hi - lo))  # equal area
-
-
-class STFT(nn.Module):
-    """STFT and overlap-add iSTFT inside the graph, so the exported model takes
-    and returns PCM and no app ports an FFT.
-
-    The zero-padded n_fft-point DFT of each frame is factored (Cooley-Tukey
-    "four-step", n_fft = N1 x N2 with N2 = 32): a DFT of N1 points across
-    frame rows, a twiddle multiply, a DFT of N2 points across columns, each a
-    small matmul or elementwise product. Same sums as one (2 bins x win)
-    basis, at a quarter of the multiply-adds and about 15 KB of constants
-    instead of 1.6 MB (the bases were half the int8 file).
-
-    Streaming: analysis carries the last win - hop = 240 input samples,
-    synthesis carries 240 samples of partial overlap-add; the output is the
-    input delayed by 240 samples.
-    """
-
-    N2 = 32
-
-    def __init__(self, cfg: ModelConfig):
-        super().__init__()
-        win, hop, nfft, bins = cfg.win_length, cfg.hop_length, cfg.n_fft, cfg.n_bins
-        if nfft % self.N2 or cfg.stft_context != win - hop or win > nfft:
-            raise ValueError(f"STFT needs n_fft a multiple of {self.N2}, win <= n_fft and context = win - hop")
-        self.hop, self.win, self.context, self.bins = hop, win, cfg.stft_context, bins
-        n1, n2 = nfft // self.N2, self.N2
-        self.n1, self.rows, self.k2 = n1, -(-win // n2), -(-bins // n1)  # frame rows of N2 samples; bins = k1 + N1 k2
-        f64 = dict(dtype=torch.float64)
-        w = hamming(win)
-        r, k1, c, k2 = (torch.arange(x, **f64) for x in (self.rows, n1, n2, self.k2))
-        tau = 2 * math.pi
-        # sample t = N2 r + c, bin k = k1 + N1 k2:  e^{-i tau k t / nfft} = e^{-i tau k1 r / N1} e^{-i tau k1 c / nfft} e^{-i tau k2 c / N2}
-        rows_dft = tau * r[:, None] * k1[None, :] / n1  # (rows, N1)
-        twiddle = tau * c[:, None] * k1[None, :] / nfft  # (N2, N1)
-        cols_dft = tau * c[:, None] * k2[None, :] / n2  # (N2, K2)
-        (rc, rs), (tc, ts), (cc, cs_) = ((torch.cos(a), torch.sin(a)) for a in (rows_dft, twiddle, cols_dft))
-        # dual window: perfect reconstruction for Hamming 400 / hop 160 (a sample at
-        # offset i of a frame is also covered at offsets i +- k*hop of its neighbours)
-        norm = torch.stack([(w[i % hop :: hop] ** 2).sum() for i in range(win)])
-        scale = torch.full((self.k2 * n1,), 2.0, **f64)
-        scale[0] = scale[bins - 1] = 1.0  # one-sided spectrum: DC and Nyquist appear once
-        scale[bins:] = 0.0
-        buffers = {
-            "window": w * cfg.stft_gain,  # (win,)
-            "rows_dft": torch.cat([rc, -rs], 1),  # (rows, 2 N1): [re | im]
-            "twiddle_re": tc, "twiddle_im": -ts,  # (N2, N1)
-            "cols_dft": torch.cat([torch.cat([cc, -cs_], 1), torch.cat([cs_, cc], 1)], 0),  # (2 N2, 2 K2)
-            "bin_scale": scale,  # (K2 N1,)
-            "cols_idft": torch.cat([torch.cat([cc.t(), cs_.t()], 1), torch.cat([-cs_.t(), cc.t()], 1)], 0),  # (2 K2, 2 N2)
-            "rows_idft": torch.cat([rc.t(), -rs.t()], 0),  # (2 N1, rows)
-            "synthesis_window": w / norm / nfft / cfg.stft_gain,  # (win,)
-        }
-        for name, value in buffers.items():  # derived from the config: not saved in checkpoints
-            self.register_buffer(name, value.float(), persistent=False)
-
-    def analyse(self, pcm: Tensor, buf: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """pcm (N, hop*T), buf (N, 240) -> re, im (N, T, B), buf."""
-        x = torch.cat([buf, pcm], dim=1)  # (N, 240 + hop*T)
-        new_buf = x[:, x.shape[1] - self.context :]
-        n, t = x.shape[0], pcm.shape[1] // self.hop
-        parts, hop = -(-self.win // self.hop), self.hop  # a frame spans 3 hop blocks (400 = 2.5 x 160)
-        blocks = F.pad(x, (parts * hop - self.win, 0)).reshape(n, t + parts - 1, hop)
-        frames = torch.cat([blocks[:, j : j + t] for j in range(parts)], dim=2)[..., parts * hop - self.win :]  # (N, T, win)
-        y = F.pad(frames * self.window, (0, self.rows * self.N2 - self.win)).reshape(n, t, self.rows, self.N2)
-        a = torch.matmul(y.transpose(2, 3), self.rows_dft)  # (N, T, N2, 2 N1)
-        a_re, a_im = a[..., : self.n1], a[..., self.n1 :]
-        b_re = a_re * self.twiddle_re - a_im * self.twiddle_im
-        b_im = a_re * self.twiddle_im + a_im * self.twiddle_re
-        z = torch.matmul(torch.cat([b_re, b_im], dim=2).transpose(2, 3), self.cols_dft)  # (N, T, N1, 2 K2)
-        z = z.reshape(n, t, self.n1, 2, self.k2).permute(0, 1, 3, 4, 2).reshape(n, t, 2, self.k2 * self.n1)  # bin k1 + N1 k2
-        return z[:, :, 0, : self.bins], z[:, :, 1, : self.bins], new_buf
-
-    def synthesise(self, re: Tensor, im: Tensor, buf: Tensor) -> tuple[Tensor, Tensor]:
-        """re, im (N, T, B), buf (N, 240) -> pcm (N, hop*T), buf.
-
-        The inverse DFT of each frame (the same factoring, backwards) and an
-        overlap-add by shifted slices: the sums of conv_transpose1d, which
-        LiteRT runs as a slow TRANSPOSE_CONV (measured: 70-80% of av_step)."""
-        n, t, _ = re.shape
-        pad = self.k2 * self.n1 - self.bins
-        z = torch.stack([F.pad(re, (0, pad)), F.pad(im, (0, pad))], dim=2) * self.bin_scale  # (N, T, 2, K2 N1)
-        z = z.reshape(n, t, 2, self.k2, self.n1).permute(0, 1, 4, 2, 3).reshape(n, t, self.n1, 2 * self.k2)
-        g = torch.matmul(z, self.cols_idft)  # (N, T, N1, 2 N2)
-        g_re, g_im = g[..., : self.N2].transpose(2, 3), g[..., self.N2 :].transpose(2, 3)  # (N, T, N2, N1)
-        h_re = g_re * self.twiddle_re + g_im * self.twiddle_im  # times e^{+i twiddle}
-        h_im = g_im * self.twiddle_re - g_re * self.twiddle_im
-        y = torch.matmul(torch.cat([h_re, h_im], dim=3), self.rows_idft)  # (N, T, N2, rows): the real part
-        frames = y.transpose(2, 3).reshape(n, t, self.rows * self.N2)[..., : self.win] * self.synthesis_window  # (N, T, win)
-        hop, win = self.hop, self.win
-        parts = -(-win // hop)
-        frames = F.pad(frames, (0, parts * hop - win)).reshape(n, t, parts, hop)  # (N, T, 3, hop)
-        acc = sum(F.pad(frames[:, :, j], (0, 0, j, parts - 1 - j)) for j in range(parts))  # (N, T+2, hop)
-        acc = acc.reshape(n, (t + parts - 1) * hop)[:, : t * hop + self.context]  # (N, 240 + hop*T)
-        acc = acc + F.pad(buf, (0, t * hop))
-        n_out = t * hop
-        return acc[:, :n_out], acc[:, n_out:]
-
-
 # ---------------------------------------------------------------- the network
 
 
@@ -386,24 +288,23 @@ class AudioEncoder(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.register_buffer("mel", mel_filterbank(cfg.sample_rate, cfg.n_fft, cfg.n_mels).float())
-        chans = (1,) + tuple(cfg.audio_channels)
-        self.convs = nn.ModuleList(CausalConv2d(a, b) for a, b in zip(chans[:-1], chans[1:]))
-        f = cfg.n_mels
+        chans, freqs = (1,) + tuple(cfg.audio_channels), [cfg.n_mels]
         for _ in cfg.audio_channels:
-            f = (f + 1) // 2
-        self.proj = nn.Linear(chans[-1] * f, cfg.d_model)
-        self.layers = nn.ModuleList(SelfAttentionBlock(cfg, cfg.attn_window) for _ in range(cfg.audio_layers))
+            freqs.append((freqs[-1] + 1) // 2)  # stride 2 over mel bins
+        self.convs = nn.ModuleList(CausalConv2d(chans[i], chans[i + 1], freqs[i], f"audio_conv{i}") for i in range(len(chans) - 1))
+        self.proj = nn.Linear(chans[-1] * freqs[-1], cfg.d_model)
+        self.layers = nn.ModuleList(SelfAttentionBlock(cfg, cfg.attn_window, f"audio_attn{i}") for i in range(cfg.audio_layers))
 
     def forward(self, re: Tensor, im: Tensor, state: dict, new: dict) -> Tensor:
         """re, im (N, T, B) -> features (N, T, D)."""
         power = re * re + im * im
         x = torch.log(torch.matmul(power, self.mel.t()) + 1e-6).unsqueeze(1)  # (N, 1, T, M)
-        for i, conv in enumerate(self.convs):
-            x, new[f"audio_conv{i}"] = conv(x, state[f"audio_conv{i}"])
+        for conv in self.convs:
+            x = conv(x, state, new)
         n, c, t, f = x.shape
         x = self.proj(x.permute(0, 2, 1, 3).reshape(n, t, c * f))  # (N, T, D)
-        for i, layer in enumerate(self.layers):
-            x, new[f"audio_attn{i}"] = layer(x, state[f"audio_attn{i}"])
+        for layer in self.layers:
+            x = layer(x, state, new)
         return x
 
 
@@ -417,8 +318,8 @@ class VideoEncoder(nn.Module):
         self.stem = nn.Sequential(*pool, nn.Conv2d(1, c[0], 3, stride=2, padding=1), nn.BatchNorm2d(c[0]), nn.ReLU())
         self.blocks = nn.Sequential(*[_dw_block(a, b) for a, b in zip(c[:-1], c[1:])])
         self.proj = nn.Linear(c[-1], cfg.d_model)
-        self.tconv = CausalConv1d(cfg.d_model, cfg.video_tconv_kernel)
-        self.layers = nn.ModuleList(SelfAttentionBlock(cfg, cfg.video_window) for _ in range(cfg.video_layers))
+        self.tconv = CausalConv1d(cfg.d_model, cfg.video_tconv_kernel, "video_tconv")
+        self.layers = nn.ModuleList(SelfAttentionBlock(cfg, cfg.video_window, f"video_attn{i}") for i in range(cfg.video_layers))
         self.norm = nn.LayerNorm(cfg.d_model)
 
     def forward(self, crops: Tensor, state: dict, new: dict) -> Tensor:
@@ -426,46 +327,64 @@ class VideoEncoder(nn.Module):
         n, t = crops.shape[:2]
         x = self.blocks(self.stem(crops.reshape(n * t, *crops.shape[2:]) - 0.5))  # (NT, C, h, w)
         x = self.proj(x.mean(dim=(2, 3))).reshape(n, t, -1)  # (N, T, D)
-        y, new["video_tconv"] = self.tconv(x.transpose(1, 2), state["video_tconv"])
-        x = x + y.transpose(1, 2)
-        for i, layer in enumerate(self.layers):
-            x, new[f"video_attn{i}"] = layer(x, state[f"video_attn{i}"])
+        x = x + self.tconv(x.transpose(1, 2), state, new).transpose(1, 2)
+        for layer in self.layers:
+            x = layer(x, state, new)
         return self.norm(x)
 
 
 class FusionBlock(nn.Module):
     """Bidirectional cross-attention (audio->visual, visual->audio), then
-    self-attention over the fused audio stream; one per speaker slot."""
+    self-attention over the fused audio stream; one per speaker slot.
 
-    def __init__(self, cfg: ModelConfig):
+    The last block has no visual->audio branch: nothing after it reads the
+    updated video stream (it would be weights without a gradient and a state
+    carried for nothing). Checkpoints that still hold those weights load: the
+    keys are dropped on load."""
+
+    def __init__(self, cfg: ModelConfig, i: int, last: bool):
         super().__init__()
         d, h, w = cfg.d_model, cfg.n_heads, cfg.attn_window
+        self.last = last
         self.norm_a, self.norm_v = nn.LayerNorm(d), nn.LayerNorm(d)
-        self.a2v = OffsetAttention(d, h, w, cfg.av_offset_init, cfg.head_dim)
-        self.v2a = OffsetAttention(d, h, w, -cfg.av_offset_init, cfg.head_dim)
-        self.self_attn = SelfAttentionBlock(cfg, w)
-        self.ffn_v = FeedForward(d, cfg.ffn_hidden)
+        self.a2v = OffsetAttention(d, h, w, cfg.av_offset_init, cfg.head_dim, f"fusion{i}_a2v")
+        if not last:
+            self.v2a = OffsetAttention(d, h, w, -cfg.av_offset_init, cfg.head_dim, f"fusion{i}_v2a")
+            self.ffn_v = FeedForward(d, cfg.ffn_hidden)
+        else:
+            self._register_load_state_dict_pre_hook(self._drop_video_branch)
+        self.self_attn = SelfAttentionBlock(cfg, w, f"fusion{i}_self")
 
-    def forward(self, a: Tensor, v: Tensor, state: dict, new: dict, i: int) -> tuple[Tensor, Tensor]:
+    @staticmethod
+    def _drop_video_branch(state_dict, prefix, *_):
+        for k in [k for k in state_dict if k.startswith((prefix + "v2a.", prefix + "ffn_v."))]:
+            del state_dict[k]
+
+    def attentions(self) -> list:
+        return [self.a2v] + ([] if self.last else [self.v2a]) + [self.self_attn.attn]
+
+    def forward(self, a: Tensor, v: Tensor, state: dict, new: dict) -> tuple[Tensor, Tensor | None]:
         na, nv = self.norm_a(a), self.norm_v(v)
-        da, new[f"fusion{i}_a2v"] = self.a2v(na, nv, state[f"fusion{i}_a2v"])
-        dv, new[f"fusion{i}_v2a"] = self.v2a(nv, na, state[f"fusion{i}_v2a"])
-        a, v = a + da, v + dv
-        a, new[f"fusion{i}_self"] = self.self_attn(a, state[f"fusion{i}_self"])
-        return a, v + self.ffn_v(v)
+        da, new[self.a2v.state_key] = self.a2v(na, nv, state[self.a2v.state_key])
+        if self.last:
+            return self.self_attn(a + da, state, new), None
+        dv, new[self.v2a.state_key] = self.v2a(nv, na, state[self.v2a.state_key])
+        v = v + dv
+        return self.self_attn(a + da, state, new), v + self.ffn_v(v)
 
 
 class DecoderBlock(nn.Module):
-    def __init__(self, cfg: ModelConfig):
+    def __init__(self, cfg: ModelConfig, i: int):
         super().__init__()
         self.norm_q, self.norm_m = nn.LayerNorm(cfg.d_model), nn.LayerNorm(cfg.d_model)
-        self.cross = WindowedAttention(cfg.d_model, cfg.n_heads, cfg.attn_window, cfg.head_dim)
+        self.cross = WindowedAttention(cfg.d_model, cfg.n_heads, cfg.attn_window, cfg.head_dim, f"decoder{i}")
         self.ffn = FeedForward(cfg.d_model, cfg.ffn_hidden)
 
-    def forward(self, q: Tensor, mem: Tensor, cache: Tensor) -> tuple[Tensor, Tensor]:
-        y, cache = self.cross(self.norm_q(q), self.norm_m(mem), cache)
+    def forward(self, q: Tensor, mem: Tensor, state: dict, new: dict) -> Tensor:
+        k = self.cross.state_key
+        y, new[k] = self.cross(self.norm_q(q), self.norm_m(mem), state[k])
         q = q + y
-        return q + self.ffn(q), cache
+        return q + self.ffn(q)
 
 
 class AVSep(nn.Module):
@@ -481,42 +400,47 @@ class AVSep(nn.Module):
         self.video = VideoEncoder(cfg)
         self.audio_type = nn.Parameter(torch.zeros(d))  # modality embeddings
         self.video_type = nn.Parameter(torch.zeros(d))
-        self.fusion = nn.ModuleList(FusionBlock(cfg) for _ in range(cfg.fusion_layers))
+        self.fusion = nn.ModuleList(FusionBlock(cfg, i, last=i == cfg.fusion_layers - 1) for i in range(cfg.fusion_layers))
         self.speaker_query = nn.Parameter(torch.randn(d) * 0.02)  # shared by all speaker slots
         self.residual_query = nn.Parameter(torch.randn(d) * 0.02)
         self.lip_to_query = nn.Linear(d, d)
-        self.decoder = nn.ModuleList(DecoderBlock(cfg) for _ in range(cfg.decoder_layers))
+        self.decoder = nn.ModuleList(DecoderBlock(cfg, i) for i in range(cfg.decoder_layers))
         self.mask_norm = nn.LayerNorm(d)
         self.mask_head = nn.Linear(d, cfg.n_bins)
 
     # ------------------------------------------------------------ state layout
+    # Each stateful layer names its state once (`state_key`, given at
+    # construction); the layouts below list them in signature order with what
+    # the leading axis holds: "shared" (1 row), "slot" (S rows, row i = slot i)
+    # or "slot+residual" (S+1 rows, the last one the residual slot).
+
+    def lip_state_layout(self) -> list[tuple[str, str, tuple]]:
+        """[(name, rows, shape after the leading axis)] of lip_step's state."""
+        v = self.video
+        return [(m.state_key, "slot", m.cache_shape) for m in [v.tconv] + [b.attn for b in v.layers]]
+
+    def av_state_layout(self) -> list[tuple[str, str, tuple]]:
+        """[(name, rows, shape after the leading axis)] of av_step's state."""
+        ctx = (self.cfg.stft_context,)
+        layout = [("stft_in", "shared", ctx)]
+        layout += [(m.state_key, "shared", m.cache_shape) for m in list(self.audio.convs) + [b.attn for b in self.audio.layers]]
+        layout += [(m.state_key, "slot", m.cache_shape) for block in self.fusion for m in block.attentions()]
+        layout += [(b.cross.state_key, "slot+residual", b.cross.cache_shape) for b in self.decoder]
+        return layout + [("ola", "slot", ctx)]
+
+    @staticmethod
+    def _shapes(layout, speakers: int) -> "OrderedDict[str, tuple]":
+        rows = {"shared": 1, "slot": speakers, "slot+residual": speakers + 1}
+        return OrderedDict((name, (rows[r],) + tuple(tail)) for name, r, tail in layout)
 
     def lip_state_shapes(self, speakers: int) -> "OrderedDict[str, tuple]":
-        cfg, d, a = self.cfg, self.cfg.d_model, self.cfg.attn_dim
-        shapes = OrderedDict(video_tconv=(speakers, d, cfg.video_tconv_kernel - 1))
-        for i in range(cfg.video_layers):
-            shapes[f"video_attn{i}"] = (speakers, cfg.video_window, 2 * a)
-        return shapes
+        return self._shapes(self.lip_state_layout(), speakers)
 
     def av_state_shapes(self, speakers: int) -> "OrderedDict[str, tuple]":
-        cfg, a, w = self.cfg, self.cfg.attn_dim, self.cfg.attn_window
-        shapes = OrderedDict(stft_in=(1, cfg.stft_context))
-        f, chans = cfg.n_mels, (1,) + tuple(cfg.audio_channels)
-        for i in range(len(cfg.audio_channels)):
-            shapes[f"audio_conv{i}"] = (1, chans[i], 2, f)
-            f = (f + 1) // 2
-        for i in range(cfg.audio_layers):
-            shapes[f"audio_attn{i}"] = (1, w, 2 * a)
-        for i in range(cfg.fusion_layers):
-            for kind in ("a2v", "v2a", "self"):
-                shapes[f"fusion{i}_{kind}"] = (speakers, w, 2 * a)
-        for i in range(cfg.decoder_layers):
-            shapes[f"decoder{i}"] = (speakers + 1, w, 2 * a)
-        shapes["ola"] = (speakers, cfg.stft_context)
-        return shapes
+        return self._shapes(self.av_state_layout(), speakers)
 
     def zero_state(self, shapes: dict, batch: int = 1) -> dict:
-        """Initial state; batch > 1 multiplies the leading dim (training, offline)."""
+        """Initial state (all zeros); batch > 1 multiplies the leading dim (training, offline)."""
         dev = self.mask_head.weight.device
         return {k: torch.zeros((s[0] * batch,) + tuple(s[1:]), device=dev) for k, s in shapes.items()}
 
@@ -552,16 +476,16 @@ class AVSep(nn.Module):
         a_slots = (a + self.audio_type).unsqueeze(1).expand(b, s, t, -1).reshape(b * s, t, -1)
         v = lips.reshape(b * s, t, -1) + self.video_type  # (BS, T, D)
         x = a_slots
-        for i, block in enumerate(self.fusion):
-            x, v = block(x, v, state, new, i)
+        for block in self.fusion:
+            x, v = block(x, v, state, new)
 
         # speaker slots query the fused stream, the residual slot the plain audio
         q_spk = x + self.speaker_query + self.lip_to_query(lips.reshape(b * s, t, -1))
         q_res = (a + self.residual_query).unsqueeze(1)  # (B, 1, T, D)
         q = torch.cat([q_spk.reshape(b, s, t, -1), q_res], dim=1).reshape(b * (s + 1), t, -1)
         mem = torch.cat([x.reshape(b, s, t, -1), a.unsqueeze(1)], dim=1).reshape(b * (s + 1), t, -1)
-        for i, block in enumerate(self.decoder):
-            q, new[f"decoder{i}"] = block(q, mem, state[f"decoder{i}"])
+        for block in self.decoder:
+            q = block(q, mem, state, new)
 
         # Wiener-style: non-negative masks, empty slots zeroed, all slots sum to one
         gate = torch.cat([active, torch.ones_like(active[:, :1])], dim=1)  # (B, S+1)

@@ -4,11 +4,19 @@ model takes and returns, with its shape, dtype and initial value.
 Exporters, the manifest, the test vectors, the parity tests and the sample apps
 all read it, and bind tensors by name. A state tensor ``X`` is an input named
 ``X`` and an output named ``X_out``; every state starts as zeros.
+
+Resetting one speaker slot (a new face takes it): every state marked
+``per_slot`` has the slot on its leading axis; set row ``i`` back to its
+initial value to reset slot ``i`` (`reset_slot`). Shared states (the audio
+encoder, the STFT buffer, the residual slot's decoder row) are left alone, so
+the other slots and the audio history are untouched.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+import numpy as np
 
 from .model import AVSep, ModelConfig
 
@@ -22,6 +30,9 @@ class TensorSpec:
     shape: tuple
     dtype: str = "float32"
     init: float | None = None  # states only: the fill value of the initial state
+    # states only: the leading axis indexes the speaker slot (row i = slot i;
+    # a decoder state has one more row, the residual slot, which is shared)
+    per_slot: bool = False
 
 
 @dataclass(frozen=True)
@@ -54,6 +65,7 @@ class StepSignature:
             d = {"name": t.name, "shape": list(t.shape), "dtype": t.dtype}
             if t.init is not None:
                 d["init"] = t.init
+                d["per_slot"] = t.per_slot
             return d
 
         return {
@@ -63,8 +75,9 @@ class StepSignature:
         }
 
 
-def _states(shapes: dict) -> tuple:
-    return tuple(TensorSpec(name, tuple(shape), "float32", 0.0) for name, shape in shapes.items())
+def _states(layout: list, speakers: int) -> tuple:
+    rows = {"shared": 1, "slot": speakers, "slot+residual": speakers + 1}
+    return tuple(TensorSpec(name, (rows[r],) + tuple(tail), "float32", 0.0, r != "shared") for name, r, tail in layout)
 
 
 def lip_step(model: AVSep, speakers: int) -> StepSignature:
@@ -73,7 +86,7 @@ def lip_step(model: AVSep, speakers: int) -> StepSignature:
         "lip_step",
         inputs=(TensorSpec("crops", (speakers, 1, c, c)),),
         outputs=(TensorSpec("lip_emb", (speakers, d)),),
-        states=_states(model.lip_state_shapes(speakers)),
+        states=_states(model.lip_state_layout(), speakers),
     )
 
 
@@ -84,12 +97,32 @@ def av_step(model: AVSep, speakers: int, chunk_hops: int = 1) -> StepSignature:
         # `active` is float, not bool/int: TFLite rewrites int64 inputs to int32
         inputs=(TensorSpec("pcm", (1, n)), TensorSpec("lip_emb", (speakers, d)), TensorSpec("active", (speakers,))),
         outputs=(TensorSpec("speakers", (speakers, n)), TensorSpec("residual", (1, n))),
-        states=_states(model.av_state_shapes(speakers)),
+        states=_states(model.av_state_layout(), speakers),
     )
 
 
 def signatures(model: AVSep, speakers: int, chunk_hops: int = 1) -> dict[str, StepSignature]:
     return {"lip_step": lip_step(model, speakers), "av_step": av_step(model, speakers, chunk_hops)}
+
+
+def _state_specs(sig) -> list[dict]:
+    """The states of a StepSignature or of its to_json() (a manifest's "signatures")."""
+    if isinstance(sig, StepSignature):
+        return [{"name": s.name, "shape": s.shape, "init": s.init, "per_slot": s.per_slot} for s in sig.states]
+    return sig["states"]
+
+
+def initial_state(sig) -> dict[str, np.ndarray]:
+    """{state name: its initial value} of one step (StepSignature or its JSON)."""
+    return {s["name"]: np.full(tuple(s["shape"]), s.get("init") or 0.0, np.float32) for s in _state_specs(sig)}
+
+
+def reset_slot(state: dict, sig, slot: int) -> None:
+    """Reset speaker slot `slot` in place: row `slot` of every per-slot state
+    back to its initial value (numpy arrays or torch tensors)."""
+    for s in _state_specs(sig):
+        if s.get("per_slot") and s["name"] in state:
+            state[s["name"]][slot] = s.get("init") or 0.0
 
 
 def latency_ms(cfg: ModelConfig, chunk_hops: int = 1) -> float:

@@ -28,6 +28,8 @@ def main(argv=None) -> int:
     from avsep_mobile.data.speech import build_eval_pool
     from avsep_mobile.export import manifest, runners, thresholds
     from avsep_mobile.export.bench import float_model
+    from avsep_mobile.export.int8_gate import drift
+    from avsep_mobile.streaming import TorchRunner
     from avsep_mobile.quantize import int8
 
     torch.set_num_threads(1)
@@ -40,10 +42,10 @@ def main(argv=None) -> int:
     runner, numerics = runners.for_bundle(args.bundle, m, threads=1), m["target"]
     if runner is None:  # CoreML on Linux
         hook = int8.hook_for("ios", model, speakers, k)
-        runner, numerics = runners.TorchRunner(hook.torch_model, speakers, k), "torch simulation of the ios int8 package"
+        runner, numerics = TorchRunner(hook.torch_model, speakers, k), "torch simulation of the ios int8 package"
     n = max(2, round(args.seconds / 4.0))
     examples = heldout_examples(build_eval_pool(progress=False), n, speakers, seconds=4.0)
-    result = int8.drift(runner, model, speakers, k, examples)
+    result = drift(runner, model, speakers, k, examples)
     result.update({"bundle": str(args.bundle), "precision": m["precision"], "numerics": numerics, "max_drift_db": thresholds.INT8_MAX_DRIFT_DB})
     print(json.dumps(result, indent=2))
     return 0

@@ -13,6 +13,7 @@ from pathlib import Path
 import psutil
 
 from avsep_mobile.model import AVSep, ModelConfig
+from avsep_mobile.streaming import TorchRunner, stream
 
 from . import manifest, runners, vectors
 
@@ -47,14 +48,14 @@ def float_model(m: dict) -> tuple[AVSep, str]:
 
 def _measure(runner, vec: dict, sigs: dict, audio_s: float, repeats: int) -> dict:
     timed = _Timed(runner)
-    runners.stream(timed, vec, sigs)  # warm-up
+    stream(timed, vec, sigs)  # warm-up
     rtf = {"av_step": [], "lip_step": [], "stream": []}
     step_ms = {"av_step": [], "lip_step": []}
     every_call = {"av_step": [], "lip_step": []}
     for _ in range(repeats):
         timed.times = {}
         t0 = time.perf_counter()
-        runners.stream(timed, vec, sigs)
+        stream(timed, vec, sigs)
         rtf["stream"].append((time.perf_counter() - t0) / audio_s)
         for step in step_ms:
             rtf[step].append(sum(timed.times[step]) / audio_s)
@@ -90,7 +91,7 @@ def bench(bundle_dir, threads: int = 1, repeats: int = 3) -> dict:
     else:
         result["models"][exported.kind] = _measure(exported, vec, sigs, audio_s, repeats)
     model, weights = float_model(m)
-    torch_runner = runners.TorchRunner(model, m["speakers"], m["chunk_hops"], threads)
+    torch_runner = TorchRunner(model, m["speakers"], m["chunk_hops"], threads)
     result["models"]["torch"] = {**_measure(torch_runner, vec, sigs, audio_s, repeats), "weights": weights}
     return result
 

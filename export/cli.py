@@ -1,4 +1,4 @@
-"""`avsep export ios|android|onnx`, `avsep verify DIR`, `avsep bench DIR`;
+"""`avsep export ios|android|onnx`, `avsep verify DIR`, `avsep bench DIR`, `avsep keygen`;
 registered by the main CLI through `add_parsers(subparsers)`."""
 
 from __future__ import annotations
@@ -24,12 +24,17 @@ def cmd_export(args) -> int:
             raise ValueError("--int8-scheme and --calib-data apply to --precision int8 only")
         if args.int8_scheme is not None and args.int8_scheme not in SCHEMES[args.target]:
             raise ValueError(f"int8 scheme {args.int8_scheme!r} is not available for {args.target}: choose {' or '.join(SCHEMES[args.target])}")
+    sign_key = None
+    if args.sign is not None:
+        from .signing import load_private
+
+        sign_key = load_private(args.sign)
     preset = args.preset if args.checkpoint is None else None
     model, _ = checkpoint.load(args.checkpoint, preset)
     calib = calibration_examples(data=args.calib_data) if args.calib_data is not None else None
     report = export(args.target, model, args.out, precision=args.precision, speakers=args.speakers, chunk_hops=args.chunk_hops,
                     stateful=args.stateful, ios=args.ios_target, checkpoint=checkpoint_info(args.checkpoint, preset),
-                    progress=not args.json, calib_examples=calib, int8_scheme=args.int8_scheme)
+                    progress=not args.json, calib_examples=calib, int8_scheme=args.int8_scheme, sign_key=sign_key)
     if args.json:
         print(json.dumps(report, indent=2))
     elif report["passed"]:
@@ -48,17 +53,32 @@ def _summary(r: dict) -> str:
 
 
 def cmd_verify(args) -> int:
+    """A bundle that fails is refused in one line, exit 2 (--json: the list, exit 2)."""
     from .manifest import verify
 
+    signed = ""
+    if args.key is not None:  # the signature first: a manifest that fails it is not trusted
+        from .signing import check_signature, load_public
+
+        check_signature(args.dir, load_public(args.key))
+        signed = ", signature valid"
     problems = verify(args.dir)
     if args.json:
         print(json.dumps({"dir": str(args.dir), "ok": not problems, "problems": problems}, indent=2))
     elif problems:
-        for p in problems:
-            print(f"error: {p}", file=sys.stderr)
+        more = f" (and {len(problems) - 1} more: --json lists them)" if len(problems) > 1 else ""
+        print(f"error: {args.dir} refused: {problems[0]}{more}", file=sys.stderr)
     else:
-        print(f"{args.dir}: every file matches the manifest, parity passed")
-    return 1 if problems else 0
+        print(f"{args.dir}: every file matches the manifest{signed}, parity passed")
+    return 2 if problems else 0
+
+
+def cmd_keygen(args) -> int:
+    from .signing import keygen
+
+    priv, pub = keygen(args.out)
+    print(f"wrote {priv} (private: keep it secret, sign with `avsep export ... --sign {priv}`) and {pub} (public: ship it with the app)")
+    return 0
 
 
 def cmd_bench(args) -> int:
@@ -85,13 +105,19 @@ def add_parsers(sub) -> None:
     p.add_argument("--speakers", type=int, default=2, help="speaker slots")
     p.add_argument("--stateful", action="store_true", help="ios: caches as CoreML states (iOS 18, one multifunction package)")
     p.add_argument("--ios-target", type=int, choices=[17, 18], default=17, help="ios: 17 = two packages, 18 = one multifunction package")
+    p.add_argument("--sign", type=Path, metavar="KEY", help="Ed25519 private key from `avsep keygen`: writes manifest.sig")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("verify", help="recheck a bundle's sha256s and that its parity report passed")
     p.add_argument("dir", type=Path)
+    p.add_argument("--key", type=Path, metavar="PUB", help="public key (signing.pub): also require a valid manifest.sig")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser("keygen", help="an Ed25519 key pair for signed exports (signing.key, signing.pub)")
+    p.add_argument("--out", type=Path, required=True, help="dir for signing.key and signing.pub (never overwritten)")
+    p.set_defaults(func=cmd_keygen)
 
     p = sub.add_parser("bench", help="real-time factor of a bundle's models vs float PyTorch, on this machine")
     p.add_argument("dir", type=Path)
@@ -99,3 +125,7 @@ def add_parsers(sub) -> None:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_bench)
+
+    from .compression_report import add_parser as add_report_parser
+
+    add_report_parser(sub)

@@ -21,9 +21,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from avsep_mobile.info import weight_sparsity
 from avsep_mobile.model import AVSep
+from avsep_mobile.streaming import step_modules
 
-from .steps import check_precision, metadata, sample_inputs, step_modules
+from .steps import check_precision, metadata, sample_inputs
 
 SPLIT_FILES = {"lip_step": "AVSepLip.mlpackage", "av_step": "AVSepAV.mlpackage"}
 MULTI_FILE = "AVSep.mlpackage"
@@ -121,7 +123,7 @@ def convert(model: AVSep, speakers: int, chunk_hops: int, out_dir, precision: st
     if not verbose:  # coremltools prints pass-pipeline progress bars on stderr
         quiet.enter_context(contextlib.redirect_stdout(io.StringIO()))
         quiet.enter_context(contextlib.redirect_stderr(io.StringIO()))
-    sparse = zero_fraction(model) >= SPARSE_MIN_ZEROS and (precision != "int8" or ios >= 18)
+    sparse = weight_sparsity(model) >= SPARSE_MIN_ZEROS and (precision != "int8" or ios >= 18)
     meta["avsep.sparse_weights"] = str(sparse)
     with quiet, warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -155,11 +157,6 @@ def convert(model: AVSep, speakers: int, chunk_hops: int, out_dir, precision: st
 # a magnitude-pruned model (quantize.prune.magnitude_prune) this sparse stores its
 # zeroed weights in CoreML's sparse format; with int8 that needs iOS 18 (joint compression)
 SPARSE_MIN_ZEROS = 0.3
-
-
-def zero_fraction(model: AVSep) -> float:
-    ws = [p for n, p in model.named_parameters() if p.dim() >= 2 and p.numel() >= 256]
-    return float(sum((w == 0).sum() for w in ws) / max(1, sum(w.numel() for w in ws)))
 
 
 def _store_sparse(ml):

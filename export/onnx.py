@@ -11,8 +11,9 @@ from pathlib import Path
 import torch
 
 from avsep_mobile.model import AVSep
+from avsep_mobile.streaming import step_modules
 
-from .steps import check_precision, metadata, sample_inputs, step_modules
+from .steps import check_precision, metadata, sample_inputs
 
 OPSET = 18
 

@@ -12,13 +12,8 @@ from avsep_mobile import metrics
 
 from . import thresholds
 
-CAP_DB = 300.0  # an exact match has infinite SNR; JSON has no infinity
 BLOCK_SECONDS = 0.25
 REPORT_FILES = ("parity_report.json", "parity_report.md", "parity_report.png")
-
-
-def _db(x: float) -> float:
-    return round(min(float(x), CAP_DB), 3)
 
 
 def _pcm(a: np.ndarray) -> np.ndarray:
@@ -35,17 +30,17 @@ def compare(reference: dict, exported: dict, precision: str, sample_rate: int) -
         if ref.shape != got.shape:
             raise ValueError(f"{key}: exported shape {got.shape} != reference {ref.shape}")
         out["outputs"][key.split("/")[1]] = {
-            "snr_db": _db(metrics.snr_db(ref, got)),
-            "psnr_db": _db(metrics.psnr_db(ref, got)),
+            "snr_db": metrics.capped_db(metrics.snrmetrics.capped_db(ref, got)),
+            "psnr_db": metrics.capped_db(metrics.psnrmetrics.capped_db(ref, got)),
             "max_abs_err": float(metrics.max_abs_err(ref, got)),
         }
     ref, got = _pcm(reference["av_step/speakers"]), _pcm(exported["av_step/speakers"])
-    out["si_snr_db_per_speaker"] = [_db(metrics.si_snr_np(g, r)) for g, r in zip(got, ref)]
+    out["si_snr_db_per_speaker"] = [metrics.capped_db(metrics.si_snr_np(g, r)) for g, r in zip(got, ref)]
     block = int(BLOCK_SECONDS * sample_rate)
     n_blocks = ref.shape[1] // block
     out["snr_over_time"] = {
         "block_seconds": BLOCK_SECONDS,
-        "snr_db": [_db(metrics.snr_db(ref[:, i * block : (i + 1) * block], got[:, i * block : (i + 1) * block])) for i in range(n_blocks)],
+        "snr_db": [metrics.capped_db(metrics.snrmetrics.capped_db(ref[:, i * block : (i + 1) * block], got[:, i * block : (i + 1) * block])) for i in range(n_blocks)],
     }
     failed = [k for k in thresholds.GATED_OUTPUTS if out["outputs"][k][metric] < minimum]
     out["failed"] = failed

@@ -1,5 +1,6 @@
-"""Run an exported step by name on this machine, and replay test vectors
-through it with the state carried, as an app does.
+"""Runners of exported files: run a step by name on this machine. The float
+reference (`TorchRunner`) and the one replay loop (`stream`) that drives every
+runner live in avsep_mobile.streaming.
 
 Every runner has `run(step_name, feeds) -> outputs` (dicts of numpy arrays,
 bound by name, never by position), `input_names(step_name)` (what it takes:
@@ -13,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 
-from avsep_mobile.signature import STATE_OUT_SUFFIX
 
 
 class TFLiteRunner:
@@ -116,38 +116,6 @@ class CoreMLRunner:
         return {k: np.asarray(v, np.float32) for k, v in out.items()}
 
 
-class TorchRunner:
-    """The float PyTorch steps behind the same interface (the reference, and
-    the baseline for `avsep bench`)."""
-
-    kind = "torch"
-
-    def __init__(self, model, speakers: int, chunk_hops: int, threads: int | None = None):
-        import torch
-
-        from avsep_mobile.streaming import AVStep, LipStep
-
-        if threads:
-            torch.set_num_threads(threads)
-        self.steps = {"lip_step": LipStep(model, speakers).eval(), "av_step": AVStep(model, speakers, chunk_hops).eval()}
-
-    def input_names(self, step: str) -> list[str]:
-        return self.steps[step].sig.input_names
-
-    def output_names(self, step: str) -> list[str]:
-        return self.steps[step].sig.output_names
-
-    def run(self, step: str, feeds: dict) -> dict:
-        import torch
-
-        with torch.no_grad():
-            outs = self.steps[step](*[torch.from_numpy(np.ascontiguousarray(feeds[n], np.float32)) for n in self.input_names(step)])
-        return {n: o.numpy() for n, o in zip(self.output_names(step), outs)}
-
-    def reset(self) -> None:
-        pass
-
-
 def _is_multifunction(path) -> bool:
     import coremltools as ct
 
@@ -164,52 +132,6 @@ def _function(model, step, kind):
         if f.name == step:
             return [t.name for t in getattr(f, kind)]
     return []
-
-
-def initial_states(signatures: dict) -> dict[str, dict[str, np.ndarray]]:
-    """{step: {state: zeros}} from {step: StepSignature or its to_json() dict}
-    (the manifest's "signatures")."""
-    out = {}
-    for step, sig in signatures.items():
-        states = sig["states"] if isinstance(sig, dict) else [{"name": s.name, "shape": s.shape, "init": s.init} for s in sig.states]
-        out[step] = {s["name"]: np.full(tuple(s["shape"]), s.get("init") or 0.0, np.float32) for s in states}
-    return out
-
-
-def stream(runner, vectors: dict, signatures: dict, closed_loop: bool = True, progress=None) -> dict[str, np.ndarray]:
-    """Replay test vectors through a runner with its state carried: each state
-    output `X_out` is fed back as input `X`. Returns `<step>/<output>` arrays
-    stacked over calls, like the reference in the vectors.
-
-    closed_loop: av_step gets the runner's own lip_emb (as an app does) rather
-    than the reference lip_emb stored in the vectors.
-    signatures: {step: StepSignature or its to_json()}, for the initial states.
-    """
-    runner.reset()
-    state = initial_states(signatures)
-    outs = {"lip_step/lip_emb": [], "av_step/speakers": [], "av_step/residual": []}
-
-    def call(step, data):
-        res = runner.run(step, {**data, **state[step]})
-        for name in state[step]:
-            if name + STATE_OUT_SUFFIX in res:  # a stateful model keeps the rest inside
-                state[step][name] = res[name + STATE_OUT_SUFFIX]
-        return res
-
-    lip_call, emb, next_frame = vectors["av_step/lip_call"], None, 0
-    n = len(lip_call)
-    for c in range(n):
-        while next_frame <= lip_call[c]:
-            emb = call("lip_step", {"crops": vectors["lip_step/crops"][next_frame]})["lip_emb"]
-            outs["lip_step/lip_emb"].append(emb)
-            next_frame += 1
-        held = emb if closed_loop else vectors["av_step/lip_emb"][c]
-        res = call("av_step", {"pcm": vectors["av_step/pcm"][c], "lip_emb": held, "active": vectors["av_step/active"][c]})
-        outs["av_step/speakers"].append(res["speakers"])
-        outs["av_step/residual"].append(res["residual"])
-        if progress is not None:
-            progress(c + 1, n)
-    return {k: np.stack(v) for k, v in outs.items()}
 
 
 def for_bundle(bundle_dir, manifest: dict, threads: int | None = None):

@@ -1,5 +1,6 @@
-"""What every converter shares: the two step modules, sample inputs to trace
-them with, a by-name wrapper, and the metadata embedded in each exported file."""
+"""What every converter shares: sample inputs to trace the step modules
+(avsep_mobile.streaming.step_modules) with, a by-name wrapper, and the
+metadata embedded in each exported file."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ from torch import Tensor, nn
 
 from avsep_mobile import signature
 from avsep_mobile.model import AVSep
-from avsep_mobile.streaming import AVStep, LipStep, initial_state
 
 PRECISIONS = ("fp32", "fp16", "int8")
 
@@ -23,18 +23,13 @@ def check_precision(precision: str, supported=("fp32", "fp16")) -> None:
         raise ValueError(f"precision {precision!r} is not supported for this target: choose {' or '.join(supported)}")
 
 
-def step_modules(model: AVSep, speakers: int, chunk_hops: int) -> dict[str, nn.Module]:
-    """{"lip_step": LipStep, "av_step": AVStep}, in eval mode, positional in signature order."""
-    return {"lip_step": LipStep(model, speakers).eval(), "av_step": AVStep(model, speakers, chunk_hops).eval()}
-
-
 def sample_inputs(sig: signature.StepSignature, seed: int = 0) -> dict[str, Tensor]:
     """Plausible data inputs (small noise, active slots) and initial states, by name."""
     g = torch.Generator().manual_seed(seed)
     feeds = {t.name: torch.rand(t.shape, generator=g) * 0.1 for t in sig.inputs}
     if "active" in feeds:
         feeds["active"] = torch.ones(sig.inputs[[t.name for t in sig.inputs].index("active")].shape)
-    feeds.update(initial_state(sig))
+    feeds.update({k: torch.from_numpy(v) for k, v in signature.initial_state(sig).items()})
     return feeds
 
 

@@ -12,8 +12,9 @@ import numpy as np
 import torch
 
 from avsep_mobile.model import AVSep
+from avsep_mobile.streaming import step_modules
 
-from .steps import NamedStep, check_precision, metadata, sample_inputs, step_modules
+from .steps import NamedStep, check_precision, metadata, sample_inputs
 
 MODEL_FILE = "avsep.tflite"
 METADATA_NAME = "avsep"  # the flatbuffer metadata entry holding the JSON metadata

@@ -21,11 +21,6 @@ INT8_GATE_SECONDS = 4.0
 # >= 60 s stream in the report)
 INT8_MAX_DRIFT_DB = 6.0
 
-# sensitivity report: a layer stays float when quantizing it alone drops the
-# output below this SNR vs float, or the SI-SNR improvement by more than this
-INT8_KEEP_FLOAT_MIN_SNR_DB = 30.0
-INT8_KEEP_FLOAT_MAX_DROP_DB = 0.1
-
 # The residual (delayed mixture minus the speakers) is reported, not gated: it
 # carries the speakers' absolute error over a much smaller signal, so a trained
 # model that leaves little residual shows a low relative SNR there (shipped

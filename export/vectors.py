@@ -2,7 +2,8 @@
 PyTorch reference output of every step call, as `vectors.npz` and as raw
 little-endian float32/int32 `.bin` files listed in `index.json` (for the apps).
 
-Schedule (avsep_mobile.pipeline.held_lip_index): before av_step call c, lip_step
+Schedule (avsep_mobile.streaming.stream, the one replay loop): before av_step
+call c, slots with reset[c] = 1 have their per-slot state reset, then lip_step
 runs for every camera frame up to lip_call[c]; av_step gets the latest
 lip_emb, held between camera frames.
 """
@@ -14,11 +15,10 @@ import math
 from pathlib import Path
 
 import numpy as np
-import torch
 
+from avsep_mobile import signature
 from avsep_mobile.model import AVSep
-from avsep_mobile.pipeline import held_lip_index
-from avsep_mobile.streaming import Streamer
+from avsep_mobile.streaming import TorchRunner, held_lip_index, stream
 
 from .steps import torch_threads
 
@@ -71,10 +71,10 @@ def render_crops(sources: list[np.ndarray], sample_rate: int, fps: float, n_fram
     return (np.stack(tracks).astype(np.float32) / 255.0).astype(np.float32)
 
 
-@torch.no_grad()
 @torch_threads(1)
 def make(model: AVSep, speakers: int, chunk_hops: int, seconds: float = 3.0, fps: float = 25.0, progress=None) -> dict[str, np.ndarray]:
-    """Inputs and float reference outputs, keyed `<step>/<tensor>` plus `av_step/lip_call`."""
+    """Inputs and float reference outputs, keyed `<step>/<tensor>`, plus the
+    schedule: `av_step/lip_call` and `av_step/reset` (streaming.stream)."""
     cfg = model.cfg
     sr, chunk = cfg.sample_rate, cfg.hop_length * chunk_hops
     f0s = [110.0, 205.0, 160.0, 260.0]
@@ -84,30 +84,22 @@ def make(model: AVSep, speakers: int, chunk_hops: int, seconds: float = 3.0, fps
     pcm = np.zeros(n_chunks * chunk, np.float32)
     pcm[: len(mix)] = mix
     crops = render_crops(sources, sr, fps, n_frames, cfg.crop_size)  # (S, T, 88, 88)
-    active = np.ones((n_chunks, speakers), np.float32)
-    if speakers > 1:  # the last slot leaves the picture for a while
-        active[int(0.6 * n_chunks) : int(0.75 * n_chunks), -1] = 0.0
+    active, reset = np.ones((n_chunks, speakers), np.float32), np.zeros((n_chunks, speakers), np.float32)
+    if speakers > 1:  # the last slot's face leaves the picture, then a new face takes the slot
+        gone, back = int(0.6 * n_chunks), int(0.75 * n_chunks)
+        active[gone:back, -1] = 0.0
+        reset[back, -1] = 1.0
     lip_call = held_lip_index(n_chunks, chunk_hops, cfg.hop_length, sr, fps, n_frames).astype(np.int32)
-
-    st = Streamer(model, speakers, chunk_hops)
-    v = {k: [] for k in ("lip_step/crops", "lip_step/lip_emb", "av_step/pcm", "av_step/lip_emb", "av_step/active", "av_step/speakers", "av_step/residual")}
-    emb, next_frame = None, 0
-    for c in range(n_chunks):
-        while next_frame <= lip_call[c]:
-            x = torch.from_numpy(crops[:, next_frame, None])  # (S, 1, 88, 88)
-            emb = st.lip(x)
-            v["lip_step/crops"].append(x.numpy())
-            v["lip_step/lip_emb"].append(emb.numpy())
-            next_frame += 1
-        p, a = torch.from_numpy(pcm[c * chunk : (c + 1) * chunk])[None], torch.from_numpy(active[c])
-        spk, res = st.av(p, emb, a)
-        for k, x in (("pcm", p), ("lip_emb", emb), ("active", a), ("speakers", spk), ("residual", res)):
-            v[f"av_step/{k}"].append(x.numpy())
-        if progress is not None:
-            progress(c + 1, n_chunks)
-    out = {k: np.stack(x).astype(np.float32) for k, x in v.items()}
-    out["av_step/lip_call"] = lip_call
-    return out
+    vec = {
+        "lip_step/crops": np.ascontiguousarray(crops[:, : lip_call[-1] + 1].transpose(1, 0, 2, 3)[:, :, None]),  # (frames, S, 1, 88, 88)
+        "av_step/pcm": pcm.reshape(n_chunks, 1, chunk),
+        "av_step/active": active,
+        "av_step/lip_call": lip_call,
+        "av_step/reset": reset,
+    }
+    sigs = {"lip_step": signature.lip_step(model, speakers), "av_step": signature.av_step(model, speakers, chunk_hops)}
+    out = stream(TorchRunner(model, speakers, chunk_hops), vec, sigs, progress=progress)
+    return {**vec, **{k: v.astype(np.float32) for k, v in out.items()}}
 
 
 def write(vectors: dict[str, np.ndarray], out_dir) -> list[Path]:
@@ -133,6 +125,7 @@ def write(vectors: dict[str, np.ndarray], out_dir) -> list[Path]:
             "outputs": {n: entry(f"{step}/{n}") for n in outs},
         }
     index["av_step"]["lip_call"] = entry("av_step/lip_call")
+    index["av_step"]["reset"] = entry("av_step/reset")
     (out_dir / INDEX).write_text(json.dumps(index, indent=2))
     return [out_dir / INDEX] + paths
 
@@ -150,7 +143,7 @@ def load_bins(vector_dir) -> dict[str, np.ndarray]:
     for step in LAYOUT:
         entries = {**index[step]["inputs"], **index[step]["outputs"]}
         if step == "av_step":
-            entries["lip_call"] = index[step]["lip_call"]
+            entries.update({k: index[step][k] for k in ("lip_call", "reset") if k in index[step]})
         for name, e in entries.items():
             a = np.fromfile(vector_dir / e["file"], dtype=np.dtype(e["dtype"]).newbyteorder("<"))
             out[f"{step}/{name}"] = a.reshape(e["shape"]).astype(e["dtype"])

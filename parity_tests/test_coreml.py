@@ -46,6 +46,6 @@ def test_coreml_matches_torch_on_macos(bundle, request):
     m = manifest.load(out)
     runner = runners.for_bundle(out, m)
     ref = vectors.load_npz(out / "test_vectors" / vectors.NPZ)
-    got = runners.stream(runner, ref, m["signatures"])
+    got = streaming.stream(runner, ref, m["signatures"])
     for key in ("av_step/speakers", "av_step/residual", "lip_step/lip_emb"):
         assert psnr_db(ref[key], got[key]) >= thresholds.FP16_MIN_PSNR_DB, key

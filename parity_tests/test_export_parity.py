@@ -30,7 +30,7 @@ def test_export_matches_torch_streamed(target, request):
     runner, m = _runner(target, out)
     ref = vectors.load_npz(out / "test_vectors" / vectors.NPZ)
     assert ref["av_step/pcm"].shape[0] >= MIN_STEPS
-    got = runners.stream(runner, ref, m["signatures"])
+    got = streaming.stream(runner, ref, m["signatures"])
     for key in ("av_step/speakers", "av_step/residual", "lip_step/lip_emb"):
         assert snr_db(ref[key], got[key]) >= thresholds.FP32_MIN_SNR_DB, key
 

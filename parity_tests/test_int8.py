@@ -50,7 +50,7 @@ def test_int8_matches_float_streamed_closed_loop(target, int8_bundles):
     assert m["precision"] == "int8" and "int8" in m["quantization"]["scheme"]
     ref = vectors.load_npz(out / "test_vectors" / vectors.NPZ)
     assert ref["av_step/pcm"].shape[0] >= MIN_STEPS
-    got = runners.stream(runners.for_bundle(out, m), ref, m["signatures"])  # own state and lip_emb fed back
+    got = streaming.stream(runners.for_bundle(out, m), ref, m["signatures"])  # own state and lip_emb fed back
     for key in ("av_step/speakers", "av_step/residual", "lip_step/lip_emb"):
         assert snr_db(ref[key], got[key]) >= thresholds.INT8_MIN_SNR_DB, key
 
@@ -61,7 +61,7 @@ def test_int8_does_not_drift(target, int8_bundles):
     out, _ = int8_bundles[target]
     m = json.loads((out / "manifest.json").read_text())
     ref = vectors.load_npz(out / "test_vectors" / vectors.NPZ)
-    got = runners.stream(runners.for_bundle(out, m), ref, m["signatures"])
+    got = streaming.stream(runners.for_bundle(out, m), ref, m["signatures"])
     r, g = ref["av_step/speakers"], got["av_step/speakers"]
     start, end = snr_db(r[0:10], g[0:10]), snr_db(r[90:100], g[90:100])
     assert end >= start - thresholds.INT8_MAX_DRIFT_DB, (start, end)
@@ -137,7 +137,7 @@ def test_w8a8_simulation_streams_without_drift(tiny_model):
     hook = int8.hook_for("ios", tiny_model, 2, 1, _calib(tiny_model))
     ref = vectors.make(tiny_model, 2, 1, seconds=3.0)
     sigs = signature.signatures(tiny_model, 2, 1)
-    got = runners.stream(runners.TorchRunner(hook.torch_model, 2, 1), ref, sigs)
+    got = streaming.stream(streaming.TorchRunner(hook.torch_model, 2, 1), ref, sigs)
     r, g = ref["av_step/speakers"], got["av_step/speakers"]
     assert r.shape[0] >= MIN_STEPS
     assert snr_db(r, g) >= thresholds.INT8_MIN_SNR_DB

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from avsep_mobile.export import bundle
-from avsep_mobile.quantize import report
+from avsep_mobile.export import compression_report as report
 
 
 def test_report_compares_float_and_int8(monkeypatch, tmp_path, tiny_model):

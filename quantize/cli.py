@@ -25,12 +25,14 @@ def _batch(args, batch: int = 8, seconds: float = 2.0) -> dict:
 def cmd_prune(args) -> int:
     from avsep_mobile import checkpoint
 
-    from .prune import magnitude_prune, prune_to_budget, sparsity_of
+    from avsep_mobile.info import weight_sparsity
+
+    from .prune import magnitude_prune, prune_to_budget
 
     model, meta = checkpoint.load(args.checkpoint)
     if args.sparsity is not None:
         pruned, report = magnitude_prune(model, args.sparsity), {}
-        report["sparsity"] = sparsity_of(pruned)
+        report["sparsity"] = weight_sparsity(pruned)
     else:
         pruned, report = prune_to_budget(model, _batch(args), args.macs, args.blocks, log=lambda m: None if args.json else print(m))
     checkpoint.save(args.out, pruned, {**meta, "pruned": report})
@@ -83,10 +85,6 @@ def add_parsers(sub) -> None:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_distill)
 
-    try:
-        from .int8 import add_parser as add_quantize_parser
-    except ModuleNotFoundError as e:
-        if e.name != "quantize.int8":
-            raise
-    else:
-        add_quantize_parser(sub)
+    from .int8 import add_parser as add_quantize_parser
+
+    add_quantize_parser(sub)

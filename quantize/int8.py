@@ -30,20 +30,21 @@ target; `quantize.sensitivity` measures which ones deserve it.
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 from pathlib import Path
 
 import numpy as np
 
+from avsep_mobile import signature
 from avsep_mobile.model import AVSep
-from avsep_mobile.pipeline import held_lip_index
-from avsep_mobile.signature import output_delay_samples, stream_chunks
+from avsep_mobile.streaming import TorchRunner, stream, stream_inputs
 
 # Layers kept float in the shipped int8 exports, chosen from the sensitivity
 # report of the shipped model (checkpoints/int8_sensitivity.md): every layer
 # alone keeps >= 39 dB output SNR and <= 0.02 dB SI-SNRi drop, under the
-# thresholds.INT8_KEEP_FLOAT_* bounds, so none is kept float.
+# sensitivity.KEEP_FLOAT_* bounds, so none is kept float.
 KEEP_FLOAT = ()
 
 TFLITE_OPS = ("FULLY_CONNECTED", "CONV_2D", "DEPTHWISE_CONV_2D")
@@ -58,35 +59,7 @@ ONNX_OPS = ("MatMul", "Gemm", "Conv")
 CALIB_SEED = 777_000  # calibration mixtures: training-range seeds, never held out
 
 
-# ---------------------------------------------------------------- streaming examples
-
-
-def example_inputs(model: AVSep, ex, chunk_hops: int = 1) -> dict[str, np.ndarray]:
-    """Streamed inputs for one labelled mixture, in the test-vector layout that
-    export.runners.stream replays (`lip_step/crops`, `av_step/pcm`, ...), padded
-    with the flush hops so every real sample leaves the overlap-add buffer."""
-    cfg = model.cfg
-    chunk = cfg.hop_length * chunk_hops
-    n = len(ex.mix)
-    n_chunks = stream_chunks(cfg, n, chunk_hops)
-    pcm = np.zeros(n_chunks * chunk, np.float32)
-    pcm[:n] = ex.mix
-    s, n_frames = ex.lips.shape[:2]
-    crops = (ex.lips.astype(np.float32) / 255.0)[:, :, None]  # (S, T, 1, 88, 88)
-    return {
-        "lip_step/crops": np.ascontiguousarray(crops.transpose(1, 0, 2, 3, 4)),  # (T, S, 1, 88, 88)
-        "av_step/pcm": pcm.reshape(n_chunks, 1, chunk),
-        "av_step/active": np.ones((n_chunks, s), np.float32),
-        "av_step/lip_call": held_lip_index(n_chunks, chunk_hops, cfg.hop_length, cfg.sample_rate, ex.fps, n_frames).astype(np.int32),
-    }
-
-
-def separated(model: AVSep, streamed: dict, n: int) -> np.ndarray:
-    """(calls, S, chunk) speakers of runners.stream -> (S, n) aligned with the mixture."""
-    spk = streamed["av_step/speakers"]
-    pcm = spk.transpose(1, 0, 2).reshape(spk.shape[1], -1)
-    d = output_delay_samples(model.cfg)
-    return pcm[:, d : d + n]
+# ---------------------------------------------------------------- calibration
 
 
 class Recorder:
@@ -120,22 +93,17 @@ def calibration_examples(count: int = 4, seconds: float = 3.0, data=None) -> lis
 
 def stream_examples(runner, model: AVSep, speakers: int, chunk_hops: int, examples) -> None:
     """Stream each calibration mixture through `runner` (state carried within a mixture)."""
-    from avsep_mobile import signature
-    from avsep_mobile.export import runners
-
     sigs = signature.signatures(model, speakers, chunk_hops)
     for ex in examples:
         if ex.lips.shape[0] != speakers:
             raise ValueError(f"calibration mixture has {ex.lips.shape[0]} speakers, the export {speakers}")
-        runners.stream(runner, example_inputs(model, ex, chunk_hops), sigs)
+        stream(runner, stream_inputs(model, ex.mix, ex.lips, ex.fps, None, chunk_hops), sigs)
 
 
 def calibration_feeds(model: AVSep, speakers: int, chunk_hops: int, examples, max_calls: int = 300) -> dict[str, list[dict]]:
     """{step: [named feeds]}: the inputs of every call of the float Streamer
     over the examples, state included, thinned evenly to max_calls per step."""
-    from avsep_mobile.export import runners
-
-    rec = Recorder(runners.TorchRunner(model.eval(), speakers, chunk_hops))
+    rec = Recorder(TorchRunner(model.eval(), speakers, chunk_hops))
     stream_examples(rec, model, speakers, chunk_hops, examples)
     out = {}
     for step, feeds in rec.feeds.items():
@@ -288,14 +256,12 @@ class CoreMLInt8:
     measures these numerics (fp32 compute) where CoreML predict cannot run."""
 
     def __init__(self, model: AVSep, speakers: int, chunk_hops: int, examples, keep_float=KEEP_FLOAT, scheme: str = "w8a8"):
-        from avsep_mobile.export import runners
-
         from . import w8a8
 
         self.weights = coreml_weight_names(model, keep_float)
         if scheme == "w8a8":
             self.torch_model = w8a8.quantize(
-                model, lambda q: stream_examples(runners.TorchRunner(q, speakers, chunk_hops), q, speakers, chunk_hops, examples), keep_float)
+                model, lambda q: stream_examples(TorchRunner(q, speakers, chunk_hops), q, speakers, chunk_hops, examples), keep_float)
             what = "W8A8: int8 weights per channel + int8 inputs per tensor (calibrated, torch side)"
         elif scheme == "weights":
             self.torch_model = w8a8.quantize(model, lambda q: None, keep_float, activations=False)
@@ -341,55 +307,6 @@ def hook_for(target: str, model: AVSep, speakers: int, chunk_hops: int, examples
     return onnx_hook(calib, model, keep_float)
 
 
-# ---------------------------------------------------------------- task metric and drift
-
-
-def task_gate(runner, model: AVSep, speakers: int, chunk_hops: int, examples, progress=None) -> dict:
-    """Mean SI-SNR improvement of the exported runner and of the float torch
-    steps over labelled mixtures, each streamed with state carried, and the
-    output SNR of the export against float."""
-    from avsep_mobile import metrics, signature
-    from avsep_mobile.export import runners
-
-    sigs = signature.signatures(model, speakers, chunk_hops)
-    ref_runner = runners.TorchRunner(model, speakers, chunk_hops)
-    rows = []
-    for i, ex in enumerate(examples):
-        vec = example_inputs(model, ex, chunk_hops)
-        n = len(ex.mix)
-        est_f = separated(model, runners.stream(ref_runner, vec, sigs), n)
-        est_q = separated(model, runners.stream(runner, vec, sigs), n)
-        rows.append({"float": metrics.si_snri_np(est_f, ex.sources, ex.mix), "export": metrics.si_snri_np(est_q, ex.sources, ex.mix),
-                     "snr_db": metrics.snr_db(est_f, est_q)})
-        if progress is not None:
-            progress(i + 1, len(examples))
-    f, q = float(np.mean([r["float"] for r in rows])), float(np.mean([r["export"] for r in rows]))
-    return {"mixtures": len(rows), "si_snri_float_db": round(f, 3), "si_snri_export_db": round(q, 3), "si_snri_drop_db": round(f - q, 3),
-            "output_snr_db": round(float(np.mean([r["snr_db"] for r in rows])), 3)}
-
-
-def drift(runner, model: AVSep, speakers: int, chunk_hops: int, examples, window_s: float = 10.0) -> dict:
-    """Closed-loop error at the start vs the end of one long stream (the
-    examples back to back, state never reset): output SNR vs float torch over
-    the first and the last `window_s` seconds."""
-    from avsep_mobile import metrics, signature
-    from avsep_mobile.data.mixtures import Example
-    from avsep_mobile.export import runners
-
-    mix = np.concatenate([ex.mix for ex in examples])
-    fps = examples[0].fps
-    lips = np.concatenate([ex.lips[:, : int(round(len(ex.mix) / model.cfg.sample_rate * fps))] for ex in examples], axis=1)
-    long = Example(mix, np.zeros((speakers, len(mix)), np.float32), lips, fps, "long")
-    vec = example_inputs(model, long, chunk_hops)
-    sigs = signature.signatures(model, speakers, chunk_hops)
-    ref = separated(model, runners.stream(runners.TorchRunner(model, speakers, chunk_hops), vec, sigs), len(mix))
-    got = separated(model, runners.stream(runner, vec, sigs), len(mix))
-    w = int(window_s * model.cfg.sample_rate)
-    start, end = metrics.snr_db(ref[:, :w], got[:, :w]), metrics.snr_db(ref[:, -w:], got[:, -w:])
-    return {"stream_seconds": round(len(mix) / model.cfg.sample_rate, 1), "window_seconds": window_s,
-            "snr_start_db": round(start, 3), "snr_end_db": round(end, 3), "drift_db": round(start - end, 3)}
-
-
 # ---------------------------------------------------------------- CLI
 
 
@@ -399,10 +316,8 @@ def cmd_quantize(args) -> int:
     from .sensitivity import sensitivity, write_report
 
     model, _ = checkpoint.load(args.checkpoint)
-    if not args.report:
-        raise ValueError("nothing to do: pass --report (int8 exports: `avsep export <target> --precision int8`)")
     result = sensitivity(model, calib=calibration_examples(args.calib_mixtures, data=args.data), mixtures=args.mixtures,
-                         progress=not args.json)
+                         progress=not args.json, scheme=args.scheme)
     paths = write_report(result, args.out)
     if args.json:
         print(json.dumps(result, indent=2))
@@ -412,17 +327,16 @@ def cmd_quantize(args) -> int:
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("quantize", help="int8: per-layer sensitivity report (int8 exports: avsep export --precision int8)")
+    p = sub.add_parser("quantize", help="int8 sensitivity: quantize one layer at a time and report the cost of each "
+                                        "(int8 exports themselves: avsep export <target>, int8 by default)")
     p.add_argument("--checkpoint", type=Path, help="default: the shipped model")
-    p.add_argument("--report", action="store_true", help="quantize one layer at a time and report the cost of each")
+    p.add_argument("--scheme", choices=("w8a8", "dynamic", "weights"), default="w8a8",
+                   help="the simulated int8 scheme: w8a8 (ios w8a8, static tflite/onnx), dynamic (android default), weights (weight-only)")
+    p.add_argument("--report", action="store_true", help=argparse.SUPPRESS)  # the report is what the command does
     p.add_argument("--out", type=Path, default=Path("dist/quantize"))
     p.add_argument("--data", type=Path, help="calibration mixtures (default: generated)")
     p.add_argument("--calib-mixtures", type=int, default=4)
     p.add_argument("--mixtures", type=int, default=4, help="held-out mixtures to score each layer on")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_quantize)
-
-    from .report import add_parser as add_report_parser
-
-    add_report_parser(sub)
 

@@ -88,7 +88,7 @@ def measure_importance(model: AVSep, batch: dict) -> dict[str, torch.Tensor]:
 
     def conv_hook(name, conv: CausalConv2d):
         def hook(_, __, out):
-            scores[name] = scores.get(name, 0) + out[0].abs().mean(dim=(0, 2, 3))
+            scores[name] = scores.get(name, 0) + out.abs().mean(dim=(0, 2, 3))
         return conv.register_forward_hook(hook)
 
     for name, mod in model.named_modules():
@@ -209,8 +209,3 @@ def magnitude_prune(model: AVSep, sparsity: float) -> AVSep:
                 threshold = w.abs().flatten().kthvalue(k).values
                 w.mul_((w.abs() > threshold).to(w.dtype))
     return model
-
-
-def sparsity_of(model: AVSep) -> float:
-    ws = [m.weight for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d)) and m.weight.numel() >= 256]
-    return float(sum((w == 0).sum() for w in ws) / sum(w.numel() for w in ws))

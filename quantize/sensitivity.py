@@ -1,15 +1,14 @@
 """Per-layer int8 sensitivity (`avsep quantize --report`): quantize one
-nn.Linear / nn.Conv at a time in a torch fake-quant simulation of the static
-int8 export (weights int8 symmetric per output channel, input and output
-activations int8 asymmetric per tensor from calibration ranges), run held-out
-mixtures, and measure the output SNR against float and the SI-SNR improvement.
-Layers whose solo quantization costs too much are kept float by name
-(quantize.int8.KEEP_FLOAT); thresholds in export/thresholds.py.
+nn.Linear / nn.Conv at a time in the torch simulation of a scheme the exports
+ship (quantize.w8a8.SCHEMES: "w8a8" static int8 inputs, as the iOS W8A8
+package and the static TFLite/ONNX recipes; "dynamic", the android default;
+"weights", weight-only), run held-out mixtures, and measure the output SNR
+against float and the SI-SNR improvement. Layers whose solo quantization
+costs too much are kept float by name (quantize.int8.KEEP_FLOAT).
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 from pathlib import Path
 
@@ -20,70 +19,24 @@ from tqdm import tqdm
 from avsep_mobile import metrics
 from avsep_mobile.model import AVSep
 from avsep_mobile.pipeline import separate
-from avsep_mobile.export import thresholds
 
 from . import w8a8
-from .w8a8 import fake_quant_act, fake_quant_weight
 
-CAP_DB = 300.0  # an unchanged output has infinite SNR; JSON has no infinity
+# the rule: a layer stays float when quantizing it alone drops the output below
+# this SNR vs float, or the SI-SNR improvement by more than this
+KEEP_FLOAT_MIN_SNR_DB = 30.0
+KEEP_FLOAT_MAX_DROP_DB = 0.1
 
 
 def quantizable_layers(model: AVSep) -> list[str]:
     return list(w8a8.quantizable_layers(model))
 
 
-@torch.no_grad()
-def calibrate_ranges(model: AVSep, examples) -> dict[str, tuple]:
-    """{layer: (in_min, in_max, out_min, out_max)} over the examples."""
-    ranges: dict[str, list] = {}
-
-    def hook(name):
-        def f(_mod, args, out):
-            x = args[0]
-            r = [float(x.min()), float(x.max()), float(out.min()), float(out.max())]
-            old = ranges.get(name)
-            ranges[name] = r if old is None else [min(old[0], r[0]), max(old[1], r[1]), min(old[2], r[2]), max(old[3], r[3])]
-        return f
-
-    handles = [model.get_submodule(n).register_forward_hook(hook(n)) for n in quantizable_layers(model)]
-    try:
+def _calibrate(examples):
+    def run(model):
         for ex in examples:
             separate(model, ex.mix, ex.lips, ex.fps)
-    finally:
-        for h in handles:
-            h.remove()
-    return {n: tuple(r) for n, r in ranges.items()}
-
-
-@contextlib.contextmanager
-def quantized(model: AVSep, layers, ranges: dict):
-    """Inside the block the given layers run fake-quantized; restored after."""
-    saved, handles = {}, []
-
-    def pre(name):
-        def f(_mod, args):
-            lo, hi = ranges[name][:2]
-            return (fake_quant_act(args[0], lo, hi),) + tuple(args[1:])
-        return f
-
-    def post(name):
-        def f(_mod, _args, out):
-            lo, hi = ranges[name][2:]
-            return fake_quant_act(out, lo, hi)
-        return f
-
-    try:
-        for n in layers:
-            m = model.get_submodule(n)
-            saved[n] = m.weight.data.clone()
-            m.weight.data = fake_quant_weight(m.weight.data)
-            handles += [m.register_forward_pre_hook(pre(n)), m.register_forward_hook(post(n))]
-        yield model
-    finally:
-        for h in handles:
-            h.remove()
-        for n, w in saved.items():
-            model.get_submodule(n).weight.data = w
+    return run
 
 
 @torch.no_grad()
@@ -91,19 +44,20 @@ def _score(model: AVSep, examples, reference=None) -> dict:
     outs = [separate(model, ex.mix, ex.lips, ex.fps)["speakers"] for ex in examples]
     row = {"si_snri_db": float(np.mean([metrics.si_snri_np(o, ex.sources, ex.mix) for o, ex in zip(outs, examples)]))}
     if reference is not None:
-        row["output_snr_db"] = min(CAP_DB, float(np.mean([metrics.snr_db(r, o) for r, o in zip(reference, outs)])))
+        row["output_snr_db"] = metrics.capped_db(float(np.mean([metrics.snr_db(r, o) for r, o in zip(reference, outs)])))
     return row, outs
 
 
 def choose_keep_float(rows: dict) -> list[str]:
     """Layers whose solo int8 costs more than the thresholds."""
     return [n for n, r in rows.items()
-            if r["output_snr_db"] < thresholds.INT8_KEEP_FLOAT_MIN_SNR_DB or r["si_snri_drop_db"] > thresholds.INT8_KEEP_FLOAT_MAX_DROP_DB]
+            if r["output_snr_db"] < KEEP_FLOAT_MIN_SNR_DB or r["si_snri_drop_db"] > KEEP_FLOAT_MAX_DROP_DB]
 
 
 @torch.no_grad()
-def sensitivity(model: AVSep, calib, mixtures: int = 4, examples=None, progress: bool = True) -> dict:
-    """The report: per layer, all layers, and all but the chosen keep-float ones.
+def sensitivity(model: AVSep, calib, mixtures: int = 4, examples=None, progress: bool = True, scheme: str = "w8a8") -> dict:
+    """The report for one shipped scheme (w8a8.SCHEMES): per layer, all
+    layers, and all but the chosen keep-float ones.
     calib: calibration Examples; examples: scored Examples (default held out)."""
     model = model.eval()
     if examples is None:
@@ -111,13 +65,16 @@ def sensitivity(model: AVSep, calib, mixtures: int = 4, examples=None, progress:
         from avsep_mobile.data.speech import build_eval_pool
 
         examples = heldout_examples(build_eval_pool(progress=False), mixtures, 2, seconds=4.0)
-    ranges = calibrate_ranges(model, calib)
+    ranges = w8a8.input_ranges(model, _calibrate(calib))
     base, ref = _score(model, examples)
+
+    def quantized(layers):
+        return w8a8.quantize(model, None, scheme=scheme, layers=layers, ranges=ranges)
+
     layers = quantizable_layers(model)
     rows = {}
     for n in tqdm(layers, desc="sensitivity", disable=not progress, dynamic_ncols=True):
-        with quantized(model, [n], ranges):
-            r, _ = _score(model, examples, ref)
+        r, _ = _score(quantized([n]), examples, ref)
         m = model.get_submodule(n)
         rows[n] = {"type": type(m).__name__, "params": int(sum(p.numel() for p in m.parameters())),
                    "output_snr_db": round(r["output_snr_db"], 3), "si_snri_db": round(r["si_snri_db"], 3),
@@ -125,14 +82,14 @@ def sensitivity(model: AVSep, calib, mixtures: int = 4, examples=None, progress:
     keep = choose_keep_float(rows)
     combined = {}
     for label, chosen in (("all", layers), ("all_but_keep_float", [n for n in layers if n not in keep])):
-        with quantized(model, chosen, ranges):
-            r, _ = _score(model, examples, ref)
+        r, _ = _score(quantized(chosen), examples, ref)
         combined[label] = {"output_snr_db": round(r["output_snr_db"], 3), "si_snri_db": round(r["si_snri_db"], 3),
                            "si_snri_drop_db": round(base["si_snri_db"] - r["si_snri_db"], 3)}
     return {"mixtures": len(examples), "float_si_snri_db": round(base["si_snri_db"], 3), "layers": rows, "combined": combined,
-            "keep_float": keep, "rule": {"min_output_snr_db": thresholds.INT8_KEEP_FLOAT_MIN_SNR_DB,
-                                         "max_si_snri_drop_db": thresholds.INT8_KEEP_FLOAT_MAX_DROP_DB},
-            "scheme": "fake-quant: weights int8 symmetric per channel, input/output int8 asymmetric per tensor"}
+            "keep_float": keep, "rule": {"min_output_snr_db": KEEP_FLOAT_MIN_SNR_DB, "max_si_snri_drop_db": KEEP_FLOAT_MAX_DROP_DB},
+            "scheme": f"{scheme}: " + {"w8a8": "weights int8 per channel, layer inputs int8 per tensor (calibrated)",
+                                         "dynamic": "weights int8 per channel, Linear inputs int8 per tensor at run time, convs weight-only",
+                                         "weights": "weight-only int8 per channel"}[scheme]}
 
 
 def write_report(result: dict, out_dir) -> list[Path]:

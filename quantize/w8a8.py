@@ -70,8 +70,8 @@ class InputQuant:
     """Forward pre-hook of one layer: records the input range while observing,
     then fake-quantizes the input per tensor (int8, affine)."""
 
-    def __init__(self):
-        self.lo, self.hi = float("inf"), float("-inf")
+    def __init__(self, lo: float = float("inf"), hi: float = float("-inf")):
+        self.lo, self.hi = lo, hi
         self.scale, self.zero_point = None, None
 
     def freeze(self) -> None:
@@ -88,24 +88,66 @@ class InputQuant:
         return (torch.dequantize(q),) + tuple(args[1:])
 
 
+class DynamicInputQuant:
+    """Forward pre-hook: the input quantized per tensor over its own range at
+    run time (TFLite's dynamic-range int8 FULLY_CONNECTED)."""
+
+    def __call__(self, module, args):
+        x = args[0]
+        return (fake_quant_act(x, float(x.min()), float(x.max())),) + tuple(args[1:])
+
+
+# What each shipped int8 scheme does to one layer: (weights int8, input quantization)
+SCHEMES = {
+    "w8a8": "static",      # ios w8a8, android/onnx static: calibrated per-tensor inputs
+    "dynamic": "dynamic",  # android default: Linear inputs per tensor at run time, convs weight-only
+    "weights": None,       # ios weights: weight-only
+}
+
+
 def quantizable_layers(model: AVSep, keep_float=()) -> dict[str, nn.Module]:
     """{module name: layer} of the named Linear / Conv layers that go int8."""
     return {n: m for n, m in model.named_modules() if isinstance(m, LAYERS) and not any(n == k or n.startswith(k + ".") for k in keep_float)}
 
 
-def quantize(model: AVSep, calibrate, keep_float=(), activations: bool = True) -> AVSep:
-    """A W8A8 copy of `model` (W8 only when not `activations`).
-    calibrate(model) streams calibration data through the copy (its layer
-    inputs are observed)."""
+def input_ranges(model: AVSep, calibrate) -> dict[str, tuple[float, float]]:
+    """{layer: (min, max) of its input} while calibrate(copy) streams data
+    through a BatchNorm-folded float copy of `model`."""
     q = fold_batchnorm(copy.deepcopy(model).eval())
+    observers = {n: InputQuant() for n in quantizable_layers(q)}
+    handles = [q.get_submodule(n).register_forward_pre_hook(o) for n, o in observers.items()]
+    with torch.no_grad():
+        calibrate(q)
+    for h in handles:
+        h.remove()
+    return {n: (o.lo, o.hi) for n, o in observers.items()}
+
+
+def quantize(model: AVSep, calibrate, keep_float=(), activations: bool = True, scheme: str | None = None,
+             layers=None, ranges: dict | None = None) -> AVSep:
+    """An int8 copy of `model` in a shipped scheme (SCHEMES; default "w8a8",
+    or "weights" when not `activations`), over `layers` (default every
+    quantizable layer not in keep_float). calibrate(model) streams calibration
+    data through the copy (its layer inputs are observed); `ranges` (from
+    input_ranges) replaces that."""
+    scheme = scheme or ("w8a8" if activations else "weights")
+    if scheme not in SCHEMES:
+        raise ValueError(f"unknown int8 scheme {scheme!r}: {', '.join(SCHEMES)}")
+    q = fold_batchnorm(copy.deepcopy(model).eval())
+    chosen = quantizable_layers(q, keep_float)
+    if layers is not None:
+        chosen = {n: chosen[n] for n in layers}
     hooks = []
     with torch.no_grad():
-        for layer in quantizable_layers(q, keep_float).values():
+        for name, layer in chosen.items():
             layer.weight.copy_(fake_quant_weight(layer.weight))
-            if activations:
-                hooks.append(InputQuant())
+            if SCHEMES[scheme] == "static":
+                hooks.append(InputQuant(*(ranges[name] if ranges else (float("inf"), float("-inf")))))
                 layer.register_forward_pre_hook(hooks[-1])
-        calibrate(q)
+            elif SCHEMES[scheme] == "dynamic" and isinstance(layer, nn.Linear):
+                layer.register_forward_pre_hook(DynamicInputQuant())
+        if hooks and ranges is None:
+            calibrate(q)
     for h in hooks:
         h.freeze()
     return q

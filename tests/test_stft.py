@@ -7,7 +7,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from avsep_mobile.model import STFT, ModelConfig, hamming
+from avsep_mobile.model import ModelConfig
+from avsep_mobile.stft import STFT, hamming
 
 
 def _frames(x: np.ndarray, cfg: ModelConfig) -> np.ndarray:
