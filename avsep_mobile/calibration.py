@@ -109,10 +109,10 @@ def write_set(out_dir) -> Path:
     from .atomic import atomic_dir
     from .data import speech
 
-    speech._check_engines(need_festival=False)
     rng = np.random.default_rng([SET_SEED, 0x5eec4])
-    # espeak-ng voices only: festival's are optional on a build machine
-    voices = [s for s in speech._speakers(rng, 2 * sum(VOICES.values())) if s.engine == "espeak"]
+    # plain espeak-ng voices only: mbrola and festival voices are optional on a build machine
+    voices, _ = speech._speakers(rng, sum(VOICES.values()), "train", {"festival": [], "mbrola": [], "flite": []})
+    speech._check_engines(voices)
     index = {"sample_rate": SAMPLE_RATE, "seed": SET_SEED, "splits": {}}
     with atomic_dir(Path(out_dir)) as tmp:
         start = 0

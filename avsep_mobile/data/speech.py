@@ -249,7 +249,9 @@ def _make_utterance(spk: _Speaker, seed: int, index: int) -> Utterance:
 def _check_engines(speakers: list[_Speaker]) -> None:
     engines = {s.engine for s in speakers}
     if "espeak" in engines and shutil.which("espeak-ng") is None:
-        raise FileNotFoundError("espeak-ng is not installed: `apt-get install espeak-ng`")
+        raise FileNotFoundError("speech synthesis (`avsep data make`, training, the built-in eval set) needs espeak-ng, "
+                                "which is not on PATH: `sudo apt-get install espeak-ng` (Debian/Ubuntu) or "
+                                "`brew install espeak-ng` (macOS); exports do not need it")
     if "festival" in engines and shutil.which("text2wave") is None:
         raise FileNotFoundError("festival voices are installed but text2wave is not: `apt-get install festival`")
 
