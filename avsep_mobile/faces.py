@@ -109,8 +109,26 @@ class FaceDetector:
         self.anchors, self.score = _anchors(), score
 
     def __call__(self, rgb: np.ndarray) -> list[Face]:
-        """Faces in an (H, W, 3) uint8 frame, best first. The frame is
-        letterboxed to a square, as MediaPipe does, so faces keep their shape."""
+        """Faces in an (H, W, 3) uint8 frame, best first. A wide or tall frame
+        is also searched in overlapping square tiles: the short-range model
+        sees its input at 128 px, where people side by side in a landscape
+        frame are too small to be found in the whole picture."""
+        h, w = rgb.shape[:2]
+        found = self._square(rgb, 0, 0)
+        short, long = min(h, w), max(h, w)
+        if long > 1.4 * short:
+            for start in np.linspace(0, long - short, math.ceil(long / short) + 1).round().astype(int):
+                tile = rgb[:, start : start + short] if w >= h else rgb[start : start + short]
+                found += self._square(tile, start if w >= h else 0, 0 if w >= h else start)
+        faces = []
+        for f in sorted(found, key=lambda f: -f.score):
+            if all(_iou(f, g) < NMS_IOU for g in faces):
+                faces.append(f)
+        return faces
+
+    def _square(self, rgb: np.ndarray, ox: int, oy: int) -> list[Face]:
+        """Faces in one image letterboxed to a square, as MediaPipe does, so
+        faces keep their shape; boxes shifted by (ox, oy)."""
         h, w = rgb.shape[:2]
         side = max(h, w)
         pad_x, pad_y = (side - w) / 2, (side - h) / 2
@@ -129,10 +147,9 @@ class FaceDetector:
             cx, cy = raw[i, 0] / DET_SIZE + a[0], raw[i, 1] / DET_SIZE + a[1]
             bw, bh = raw[i, 2] / DET_SIZE, raw[i, 3] / DET_SIZE
             kp = raw[i, 4:16].reshape(6, 2) / DET_SIZE + a
-            to_px = lambda v, pad: v * side - pad  # noqa: E731  (unit square -> frame pixels)
-            f = Face(to_px(cx - bw / 2, pad_x), to_px(cy - bh / 2, pad_y), to_px(cx + bw / 2, pad_x),
-                     to_px(cy + bh / 2, pad_y), float(1 / (1 + math.exp(-logit[i]))),
-                     np.stack([to_px(kp[:, 0], pad_x), to_px(kp[:, 1], pad_y)], -1))
+            px, py = (lambda v: v * side - pad_x + ox), (lambda v: v * side - pad_y + oy)  # unit square -> frame pixels
+            f = Face(px(cx - bw / 2), py(cy - bh / 2), px(cx + bw / 2), py(cy + bh / 2),
+                     float(1 / (1 + math.exp(-logit[i]))), np.stack([px(kp[:, 0]), py(kp[:, 1])], -1))
             if all(_iou(f, g) < NMS_IOU for g in faces):
                 faces.append(f)
         return faces
