@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -20,6 +21,14 @@ def _load_model(args):
     return checkpoint.load(args.checkpoint, getattr(args, "preset", None) if args.checkpoint is None else None)
 
 
+def _check_min(args, **minimum) -> None:
+    """One-line error for the first --flag below its minimum (before any work)."""
+    for name, lo in minimum.items():
+        value = getattr(args, name)
+        if value < lo:
+            raise ValueError(f"--{name.replace('_', '-')} must be >= {lo:g}, got {value:g}")
+
+
 def _emit(args, result: dict, text: str) -> int:
     print(json.dumps(result, indent=2) if getattr(args, "json", False) else text)
     return 0
@@ -31,6 +40,7 @@ def _emit(args, result: dict, text: str) -> int:
 def cmd_info(args) -> int:
     from .info import format_info, model_info
 
+    _check_min(args, speakers=1, chunk_hops=1)
     model, _ = _load_model(args)
     info = model_info(model, args.speakers, args.chunk_hops)
     return _emit(args, info, format_info(info))
@@ -40,6 +50,9 @@ def cmd_train(args) -> int:
     from .model import preset
     from .train import TrainConfig, train
 
+    _check_min(args, steps=1, batch=1, seconds=0.5, pool=2)
+    if args.lr <= 0:
+        raise ValueError(f"--lr must be > 0, got {args.lr:g}")
     tc = TrainConfig(steps=args.steps, batch=args.batch, seconds=args.seconds, lr=args.lr, seed=args.seed, pool_size=args.pool)
     path = train(preset(args.preset), tc, args.out)
     return _emit(args, {"checkpoint": str(path)}, f"wrote {path}")
@@ -62,6 +75,9 @@ def _eval_examples(args):
 def cmd_eval(args) -> int:
     from .evaluate import evaluate
 
+    _check_min(args, count=1)
+    if args.data is not None and not args.data.is_dir():
+        raise ValueError(f"--data {args.data} is not a directory: make mixtures with `avsep data make --out {args.data}`")
     model, _ = _load_model(args)
     res = evaluate(model, _eval_examples(args), progress=not args.json)
     text = (f"{res['mixtures']} mixtures: SI-SNRi {res['si_snri_db']:.2f} dB "
@@ -78,10 +94,20 @@ def cmd_separate(args) -> int:
     from .data.mixtures import read_lips
     from .pipeline import separate, stream_separate
 
+    from .video import VIDEO_SUFFIXES, is_video_path
+
+    _check_min(args, chunk_hops=1, max_speakers=1)
+    if args.out.exists() and not args.out.is_dir():
+        raise ValueError(f"--out {args.out} is a file: pass a directory")
+    if is_video_path(args.mix):
+        return cmd_separate_video(args)
+    if args.lips in LIP_MODES or args.lips is None:
+        raise ValueError(f"{args.mix} is audio: pass its mouth tracks with --lips lips.npz, "
+                         f"or a video ({', '.join(VIDEO_SUFFIXES)}) to track faces in")
     mix, notes = read_wav(args.mix)
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
-    lips, fps = read_lips(args.lips, n_samples=len(mix))
+    lips, fps = read_lips(Path(args.lips), n_samples=len(mix))
     model, _ = _load_model(args)
     if args.phase == "mixture":
         with tqdm(desc="separate", disable=args.json, dynamic_ncols=True) as bar:
@@ -98,6 +124,42 @@ def cmd_separate(args) -> int:
             files.append(str(Path(args.out) / f"speaker{i + 1}.wav"))
         write_wav(tmp / "residual.wav", out["residual"])
     return _emit(args, {"files": files, "residual": str(Path(args.out) / "residual.wav")}, "wrote " + ", ".join(files))
+
+
+LIP_MODES = ("rendered", "crops")
+
+
+def cmd_separate_video(args) -> int:
+    from tqdm import tqdm
+
+    from .separate_video import Options, separate_video
+
+    lips = args.lips or "rendered"
+    if lips not in LIP_MODES:
+        raise ValueError(f"--lips {lips}: a video takes --lips rendered (the default) or crops, not a file")
+    if args.phase != "mixture":
+        raise ValueError("--phase griffin-lim is offline only: a video is separated on the streaming path")
+    out = args.out.resolve()
+    parent = next((p for p in [out, *out.parents] if p.exists()), None)
+    if parent is None or not os.access(parent, os.W_OK | os.X_OK):
+        raise ValueError(f"--out {args.out}: {parent} is not writable: pick another output folder")
+    model, _ = _load_model(args)
+    opts = Options(args.chunk_hops, args.max_speakers, args.av_offset_ms, lips)
+    with tqdm(desc="separate", unit="s", disable=args.json, dynamic_ncols=True,
+              bar_format="{l_bar}{bar}| {n:.0f}/{total_fmt} s [{elapsed}<{remaining}]") as bar:
+        def progress(done_s, total_s):
+            bar.total = round(total_s) if total_s else None
+            bar.update(min(done_s, total_s or done_s) - bar.n)
+
+        summary = separate_video(model, args.mix, args.out, opts, progress=progress,
+                                 warn=lambda m: print(f"warning: {m}", file=sys.stderr))
+    for note in summary["notes"]:
+        print(f"note: {note}", file=sys.stderr)
+    files = [str(Path(args.out) / s["file"]) for s in summary["slots"]]
+    v = summary["video"]
+    text = (f"wrote {', '.join(files)}, residual.wav, summary.json: {summary['faces']} face(s), "
+            f"{v['frames_with_face']} of {v['frames_used']} frames with a face, lips {summary['lips']}")
+    return _emit(args, summary, text)
 
 
 # ---------------------------------------------------------------- parser
@@ -136,13 +198,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_eval)
 
-    p = sub.add_parser("separate", help="separate a mixture with lip tracks, through the streaming path")
-    p.add_argument("mix", type=Path)
-    p.add_argument("--lips", type=Path, required=True, help="lips.npz: lips uint8 [N, T, 88, 88], fps")
+    p = sub.add_parser("separate", help="separate a video (faces tracked) or a mixture with lip tracks, through the streaming path")
+    p.add_argument("mix", type=Path, metavar="INPUT", help="a video (.mp4 .mov .mkv .webm ...) or an audio file")
+    p.add_argument("--lips", help="video: rendered (landmarks drive the training mouth renderer; default) or crops "
+                                  "(real mouth crops); audio: lips.npz with lips uint8 [N, T, 88, 88], fps")
     p.add_argument("--out", type=Path, required=True)
     _model_args(p, presets=False)
     p.add_argument("--phase", choices=["mixture", "griffin-lim"], default="mixture")
     p.add_argument("--chunk-hops", type=int, default=1)
+    p.add_argument("--max-speakers", type=int, default=2, help="video: speaker slots, one face each")
+    p.add_argument("--av-offset-ms", type=float, default=0.0,
+                   help="video: added to frame times (positive when the picture's clock runs early against the sound)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_separate)
 

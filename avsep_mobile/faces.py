@@ -114,9 +114,11 @@ class FaceDetector:
         sees its input at 128 px, where people side by side in a landscape
         frame are too small to be found in the whole picture."""
         h, w = rgb.shape[:2]
-        found = self._square(rgb, 0, 0)
         short, long = min(h, w), max(h, w)
-        if long > 1.4 * short:
+        found = []
+        if long <= 1.4 * short:
+            found = self._square(rgb, 0, 0)
+        else:  # overlapping tiles cover every face the whole picture would show, larger
             for start in np.linspace(0, long - short, math.ceil(long / short) + 1).round().astype(int):
                 tile = rgb[:, start : start + short] if w >= h else rgb[start : start + short]
                 found += self._square(tile, start if w >= h else 0, 0 if w >= h else start)

@@ -144,7 +144,7 @@ def separate_video(model, path, out_dir, opts: Options = Options(), progress=Non
     with atomic_dir(out_dir) as tmp:
         writers = [WavWriter(tmp / f"speaker{s + 1}.wav", sr) for s in range(S)] + [WavWriter(tmp / "residual.wav", sr)]
         try:
-            for block in audio.blocks():
+            for block in audio.blocks(seconds=1.0):  # 1 s reads keep the progress bar moving
                 pcm = np.concatenate([pcm, block])
                 n_in += len(block)
                 sch.audio(len(block))

@@ -25,15 +25,60 @@ DEFAULT_PRECISION = {"ios": "int8", "android": "int8", "onnx": "int8"}
 SUPPORTED_PRECISION = {"ios": ("fp32", "fp16", "int8"), "android": ("fp32", "fp16", "int8"), "onnx": ("fp32", "int8")}
 
 
-def check_args(target: str, precision: str | None, hook=None) -> str:
-    """The precision to use; a one-line ValueError for a bad target or precision."""
+def check_args(target: str, precision: str | None, hook=None, *, speakers: int = 2, chunk_hops: int = 1,
+               stateful: bool = False, ios: int | None = None, int8_scheme: str | None = None, calib_data=None) -> str:
+    """The precision to use; a one-line ValueError for any bad argument or
+    combination, before a model is loaded, converted or calibrated.
+    ios: the iOS target as asked for (None: the default)."""
     if target not in TARGETS:
         raise ValueError(f"unknown target {target!r}: choose one of {', '.join(TARGETS)}")
     precision = precision or DEFAULT_PRECISION[target]
     if hook is None:
         if precision not in SUPPORTED_PRECISION[target]:
             raise ValueError(f"precision {precision!r} is not supported for {target}: choose {' or '.join(SUPPORTED_PRECISION[target])}")
+    if speakers < 1 or chunk_hops < 1:
+        raise ValueError(f"--speakers and --chunk-hops must be >= 1 (got {speakers}, {chunk_hops})")
+    if ios is not None and target != "ios":
+        raise ValueError(f"--ios-target applies to ios only, not {target}")
+    if ios is not None and ios not in (17, 18):
+        raise ValueError(f"--ios-target {ios} is not supported: choose 17 or 18")
+    if stateful:
+        if target != "ios":
+            raise ValueError(f"--stateful applies to ios only (CoreML states), not {target}")
+        if precision != "fp16":
+            raise ValueError(f"--stateful needs --precision fp16 (CoreML states are fp16 only), not {precision}: add --precision fp16")
+        if ios == 17:
+            raise ValueError("--stateful needs iOS 18 (one multifunction package): drop --ios-target 17")
+    if (int8_scheme is not None or calib_data is not None) and precision != "int8":
+        raise ValueError(f"--int8-scheme and --calib-data apply to --precision int8 only, not {precision}")
+    if precision == "int8" and hook is None:
+        _check_int8(target, speakers, int8_scheme, calib_data)
     return precision
+
+
+def _check_int8(target: str, speakers: int, scheme: str | None, calib_data) -> None:
+    from avsep_mobile import calibration
+    from avsep_mobile.data.mixtures import list_examples
+    from avsep_mobile.quantize.int8 import SCHEMES
+
+    if scheme is not None and scheme not in SCHEMES[target]:
+        raise ValueError(f"int8 scheme {scheme!r} is not available for {target}: choose {' or '.join(SCHEMES[target])}")
+    if speakers > calibration.VOICES["gate"]:
+        raise ValueError(f"the int8 task gate mixes at most {calibration.VOICES['gate']} speakers, got --speakers {speakers}: "
+                         "export --precision fp16 or fp32")
+    if calib_data is None:
+        if speakers > calibration.VOICES["calibration"]:
+            raise ValueError(f"the shipped calibration set mixes at most {calibration.VOICES['calibration']} speakers: "
+                             f"pass --calib-data DIR (write it with `avsep data make --out DIR --speakers {speakers}`)")
+        return
+    found = list_examples(calib_data)
+    if not found:
+        what = "holds no mixtures (DIR/<name>/mix.wav)" if Path(calib_data).is_dir() else "is not a directory"
+        raise ValueError(f"--calib-data {calib_data} {what}: write some with `avsep data make --out {calib_data} --count 8`")
+    n = len(list(found[0].glob("s*.wav")))
+    if n != speakers:
+        raise ValueError(f"--calib-data {calib_data}: {found[0].name} has {n} speakers, the export {speakers}: "
+                         f"pass --speakers {n} or mixtures of {speakers} speakers")
 
 
 class _GateFailed(Exception):
@@ -56,7 +101,7 @@ def _convert(target, model, speakers, chunk_hops, out_dir, precision, stateful, 
 
 
 def export(target: str, model: AVSep, out_dir=None, *, precision: str | None = None, speakers: int = 2, chunk_hops: int = 1,
-           stateful: bool = False, ios: int = 17, checkpoint: dict | None = None, seconds: float = 3.0, hook=None,
+           stateful: bool = False, ios: int | None = None, checkpoint: dict | None = None, seconds: float = 3.0, hook=None,
            progress: bool = True, gate_mixtures: int = 12, calib_examples=None, int8_scheme: str | None = None) -> dict:
     """Export `model` for `target` into out_dir (default dist/<target>).
 
@@ -68,16 +113,14 @@ def export(target: str, model: AVSep, out_dir=None, *, precision: str | None = N
     improvement within thresholds.INT8_MAX_SISNRI_DROP_DB of float) streams.
     Returns the parity report with "out" and "passed".
     """
-    precision = check_args(target, precision, hook)
+    precision = check_args(target, precision, hook, speakers=speakers, chunk_hops=chunk_hops, stateful=stateful, ios=ios,
+                           int8_scheme=int8_scheme)
+    ios = 18 if stateful else (ios or 17)
     if precision == "int8" and hook is None:
         from avsep_mobile.quantize import int8
 
         with torch_threads(1):
             hook = int8.hook_for(target, model, speakers, chunk_hops, calib_examples, scheme=int8_scheme)
-    if speakers < 1 or chunk_hops < 1:
-        raise ValueError(f"--speakers and --chunk-hops must be >= 1 (got {speakers}, {chunk_hops})")
-    if stateful and target != "ios":
-        raise ValueError("--stateful applies to ios only")
     out_dir = Path(out_dir or Path("dist") / target)
     sr = model.cfg.sample_rate
     sigs = signature.signatures(model, speakers, chunk_hops)

@@ -16,14 +16,11 @@ def cmd_export(args) -> int:
 
     from .bundle import check_args, checkpoint_info, export
 
-    precision = check_args(args.target, args.precision)  # refuse bad input before any work
-    if args.int8_scheme is not None or args.calib_data is not None:
-        from avsep_mobile.quantize.int8 import SCHEMES, calibration_examples
-
-        if precision != "int8":
-            raise ValueError("--int8-scheme and --calib-data apply to --precision int8 only")
-        if args.int8_scheme is not None and args.int8_scheme not in SCHEMES[args.target]:
-            raise ValueError(f"int8 scheme {args.int8_scheme!r} is not available for {args.target}: choose {' or '.join(SCHEMES[args.target])}")
+    # every argument and combination refused here, before any model is loaded or calibrated
+    if args.checkpoint is not None and args.preset is not None:
+        raise ValueError("pass --checkpoint or --preset, not both")
+    check_args(args.target, args.precision, speakers=args.speakers, chunk_hops=args.chunk_hops, stateful=args.stateful,
+               ios=args.ios_target, int8_scheme=args.int8_scheme, calib_data=args.calib_data)
     sign_key = None
     if args.sign is not None:
         from .signing import load_private
@@ -31,7 +28,11 @@ def cmd_export(args) -> int:
         sign_key = load_private(args.sign)
     preset = args.preset if args.checkpoint is None else None
     model, _ = checkpoint.load(args.checkpoint, preset)
-    calib = calibration_examples(data=args.calib_data) if args.calib_data is not None else None
+    calib = None
+    if args.calib_data is not None:
+        from avsep_mobile.quantize.int8 import calibration_examples
+
+        calib = calibration_examples(data=args.calib_data)
     report = export(args.target, model, args.out, precision=args.precision, speakers=args.speakers, chunk_hops=args.chunk_hops,
                     stateful=args.stateful, ios=args.ios_target, checkpoint=checkpoint_info(args.checkpoint, preset),
                     progress=not args.json, calib_examples=calib, int8_scheme=args.int8_scheme, sign_key=sign_key)
@@ -100,11 +101,11 @@ def add_parsers(sub) -> None:
     p.add_argument("--precision", choices=PRECISIONS, help="default: int8")
     p.add_argument("--int8-scheme", choices=["dynamic", "static", "w8a8", "weights"],
                    help="android: dynamic (default) or static; ios: w8a8 (default) or weights; onnx: static")
-    p.add_argument("--calib-data", type=Path, help="int8: calibration mixtures written by `avsep data make` (default: generated)")
+    p.add_argument("--calib-data", type=Path, help="int8: calibration mixtures written by `avsep data make` (default: the set shipped in the package)")
     p.add_argument("--chunk-hops", type=int, default=1, help="hops of 10 ms per av_step call")
     p.add_argument("--speakers", type=int, default=2, help="speaker slots")
     p.add_argument("--stateful", action="store_true", help="ios: caches as CoreML states (iOS 18, one multifunction package)")
-    p.add_argument("--ios-target", type=int, choices=[17, 18], default=17, help="ios: 17 = two packages, 18 = one multifunction package")
+    p.add_argument("--ios-target", type=int, choices=[17, 18], help="ios: 17 = two packages (default), 18 = one multifunction package")
     p.add_argument("--sign", type=Path, metavar="KEY", help="Ed25519 private key from `avsep keygen`: writes manifest.sig")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_export)

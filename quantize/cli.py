@@ -29,6 +29,10 @@ def cmd_prune(args) -> int:
 
     from .prune import magnitude_prune, prune_to_budget
 
+    if not 0 < args.macs <= 1 or args.blocks < 0 or (args.sparsity is not None and not 0 <= args.sparsity < 1):
+        raise ValueError(f"need 0 < --macs <= 1, --blocks >= 0, 0 <= --sparsity < 1 (got {args.macs:g}, {args.blocks}, {args.sparsity})")
+    if args.data is not None and not args.data.is_dir():
+        raise ValueError(f"--data {args.data} is not a directory: write mixtures with `avsep data make --out {args.data}`")
     model, meta = checkpoint.load(args.checkpoint)
     if args.sparsity is not None:
         pruned, report = magnitude_prune(model, args.sparsity), {}
@@ -48,6 +52,8 @@ def cmd_distill(args) -> int:
 
     from .distill import DistillWeights, distill
 
+    if min(args.steps, args.batch) < 1 or args.seconds < 0.5 or args.lr <= 0 or args.features < 0:
+        raise ValueError("need --steps, --batch >= 1, --seconds >= 0.5, --lr > 0, --features >= 0")
     teacher, _ = checkpoint.load(args.teacher)
     if args.student is not None:
         student, _ = checkpoint.load(args.student)

@@ -77,7 +77,7 @@ class Recorder:
         return self.runner.run(step, feeds)
 
 
-def calibration_examples(count: int = 4, seconds: float = 3.0, data=None) -> list:
+def calibration_examples(count: int = 4, seconds: float = 3.0, data=None, speakers: int = 2) -> list:
     """Mixtures for calibration: from --data DIR, else made from the speech shipped in the package."""
     from avsep_mobile.data import mixtures
 
@@ -88,7 +88,7 @@ def calibration_examples(count: int = 4, seconds: float = 3.0, data=None) -> lis
         return [mixtures.read_example(p) for p in paths]
     from avsep_mobile import calibration
 
-    return calibration.calibration_examples(count, 2, seconds)  # no speech synthesiser needed
+    return calibration.calibration_examples(count, speakers, seconds)  # no speech synthesiser needed
 
 
 def stream_examples(runner, model: AVSep, speakers: int, chunk_hops: int, examples) -> None:
@@ -298,7 +298,7 @@ def hook_for(target: str, model: AVSep, speakers: int, chunk_hops: int, examples
         raise ValueError(f"int8 scheme {scheme!r} is not available for {target}: choose {' or '.join(SCHEMES[target])}")
     needs_data = (target, scheme) in (("android", "static"), ("ios", "w8a8"), ("onnx", "static"))
     if needs_data and examples is None:
-        examples = calibration_examples()
+        examples = calibration_examples(speakers=speakers)
     if target == "ios":
         return CoreMLInt8(model, speakers, chunk_hops, examples, keep_float, scheme)
     calib = calibration_feeds(model, speakers, chunk_hops, examples) if needs_data else {}
@@ -315,8 +315,11 @@ def cmd_quantize(args) -> int:
 
     from .sensitivity import sensitivity, write_report
 
+    if args.calib_mixtures < 1 or args.mixtures < 1:
+        raise ValueError(f"--calib-mixtures and --mixtures must be >= 1 (got {args.calib_mixtures}, {args.mixtures})")
+    calib = calibration_examples(args.calib_mixtures, data=args.data)  # a bad --data is refused before the model loads
     model, _ = checkpoint.load(args.checkpoint)
-    result = sensitivity(model, calib=calibration_examples(args.calib_mixtures, data=args.data), mixtures=args.mixtures,
+    result = sensitivity(model, calib=calib, mixtures=args.mixtures,
                          progress=not args.json, scheme=args.scheme)
     paths = write_report(result, args.out)
     if args.json:
@@ -334,7 +337,7 @@ def add_parser(sub) -> None:
                    help="the simulated int8 scheme: w8a8 (ios w8a8, static tflite/onnx), dynamic (android default), weights (weight-only)")
     p.add_argument("--report", action="store_true", help=argparse.SUPPRESS)  # the report is what the command does
     p.add_argument("--out", type=Path, default=Path("dist/quantize"))
-    p.add_argument("--data", type=Path, help="calibration mixtures (default: generated)")
+    p.add_argument("--data", type=Path, help="calibration mixtures (default: the set shipped in the package)")
     p.add_argument("--calib-mixtures", type=int, default=4)
     p.add_argument("--mixtures", type=int, default=4, help="held-out mixtures to score each layer on")
     p.add_argument("--json", action="store_true")

@@ -1,0 +1,87 @@
+"""Every refused argument or combination is one `error:` line and exit code 2,
+before any model is loaded (so before minutes of calibration or conversion)."""
+
+import pytest
+
+from avsep_mobile import checkpoint
+from avsep_mobile.cli import main
+
+
+@pytest.fixture
+def no_model(monkeypatch):
+    """Fails the test if a command gets as far as loading a model."""
+
+    def refuse(*a, **k):
+        raise AssertionError("a model was loaded before the arguments were checked")
+
+    monkeypatch.setattr(checkpoint, "load", refuse)
+    monkeypatch.setattr(checkpoint, "load_raw", refuse)
+
+
+def _mixture_dir(root, speakers: int):
+    d = root / "mix_000000"
+    d.mkdir(parents=True)
+    for name in ["mix.wav", "lips.npz"] + [f"s{i + 1}.wav" for i in range(speakers)]:
+        (d / name).write_bytes(b"")
+    return root
+
+
+REFUSED = [
+    (["export", "ios", "--stateful"], "--stateful needs --precision fp16"),
+    (["export", "ios", "--stateful", "--precision", "fp32"], "--stateful needs --precision fp16"),
+    (["export", "ios", "--stateful", "--precision", "fp16", "--ios-target", "17"], "--stateful needs iOS 18"),
+    (["export", "android", "--stateful", "--precision", "fp16"], "--stateful applies to ios only"),
+    (["export", "onnx", "--stateful"], "--stateful applies to ios only"),
+    (["export", "android", "--ios-target", "18"], "--ios-target applies to ios only"),
+    (["export", "android", "--chunk-hops", "0"], "--chunk-hops must be >= 1"),
+    (["export", "ios", "--speakers", "0"], "--speakers and --chunk-hops must be >= 1"),
+    (["export", "onnx", "--precision", "fp16"], "precision 'fp16' is not supported for onnx"),
+    (["export", "tvos"], "unknown target 'tvos'"),
+    (["export", "android", "--int8-scheme", "w8a8"], "int8 scheme 'w8a8' is not available for android"),
+    (["export", "ios", "--int8-scheme", "static"], "int8 scheme 'static' is not available for ios"),
+    (["export", "android", "--precision", "fp32", "--int8-scheme", "dynamic"], "apply to --precision int8 only"),
+    (["export", "ios", "--precision", "fp16", "--calib-data", "."], "apply to --precision int8 only"),
+    (["export", "android", "--speakers", "5"], "shipped calibration set mixes at most 4 speakers"),
+    (["export", "android", "--speakers", "7", "--calib-data", "x"], "int8 task gate mixes at most 6 speakers"),
+    (["export", "android", "--checkpoint", "x.pt", "--preset", "tiny"], "--checkpoint or --preset, not both"),
+    (["info", "--chunk-hops", "0"], "--chunk-hops must be >= 1"),
+    (["train", "--steps", "0"], "--steps must be >= 1"),
+    (["train", "--seconds", "0.1"], "--seconds must be >= 0.5"),
+    (["eval", "--count", "0"], "--count must be >= 1"),
+    (["prune", "--out", "x.pt", "--macs", "0"], "0 < --macs <= 1"),
+    (["distill", "--teacher", "x.pt", "--lr", "0"], "--lr > 0"),
+    (["quantize", "--mixtures", "0"], "--mixtures must be >= 1"),
+]
+
+
+@pytest.mark.parametrize("argv,message", REFUSED, ids=[" ".join(a) for a, _ in REFUSED])
+def test_refused_before_any_work(argv, message, no_model, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1, err
+    assert message in err
+
+
+def test_calib_data_missing_or_empty_or_wrong_speakers(tmp_path, no_model, capsys):
+    (tmp_path / "empty").mkdir()
+    _mixture_dir(tmp_path / "three", 3)
+    cases = [(tmp_path / "missing", "is not a directory"), (tmp_path / "empty", "holds no mixtures"),
+             (tmp_path / "three", "has 3 speakers, the export 2: pass --speakers 3")]
+    for path, message in cases:
+        assert main(["export", "ios", "--calib-data", str(path)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and err.count("\n") == 1 and message in err, err
+
+
+def test_separate_refuses_a_file_as_out_dir(tmp_path, no_model, capsys):
+    out = tmp_path / "out"
+    out.write_text("")
+    assert main(["separate", "mix.wav", "--lips", "lips.npz", "--out", str(out)]) == 2
+    assert "is a file" in capsys.readouterr().err
+
+
+def test_unknown_choice_is_refused_by_the_parser(no_model, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["export", "android", "--int8-scheme", "int4"])
+    assert e.value.code == 2
+    assert "invalid choice: 'int4'" in capsys.readouterr().err
