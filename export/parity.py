@@ -30,8 +30,8 @@ def compare(reference: dict, exported: dict, precision: str, sample_rate: int) -
         if ref.shape != got.shape:
             raise ValueError(f"{key}: exported shape {got.shape} != reference {ref.shape}")
         out["outputs"][key.split("/")[1]] = {
-            "snr_db": metrics.capped_db(metrics.snrmetrics.capped_db(ref, got)),
-            "psnr_db": metrics.capped_db(metrics.psnrmetrics.capped_db(ref, got)),
+            "snr_db": metrics.capped_db(metrics.snr_db(ref, got)),
+            "psnr_db": metrics.capped_db(metrics.psnr_db(ref, got)),
             "max_abs_err": float(metrics.max_abs_err(ref, got)),
         }
     ref, got = _pcm(reference["av_step/speakers"]), _pcm(exported["av_step/speakers"])
@@ -40,7 +40,7 @@ def compare(reference: dict, exported: dict, precision: str, sample_rate: int) -
     n_blocks = ref.shape[1] // block
     out["snr_over_time"] = {
         "block_seconds": BLOCK_SECONDS,
-        "snr_db": [metrics.capped_db(metrics.snrmetrics.capped_db(ref[:, i * block : (i + 1) * block], got[:, i * block : (i + 1) * block])) for i in range(n_blocks)],
+        "snr_db": [metrics.capped_db(metrics.snr_db(ref[:, i * block : (i + 1) * block], got[:, i * block : (i + 1) * block])) for i in range(n_blocks)],
     }
     failed = [k for k in thresholds.GATED_OUTPUTS if out["outputs"][k][metric] < minimum]
     out["failed"] = failed
