@@ -98,7 +98,7 @@ def add_parsers(sub) -> None:
     p.add_argument("--checkpoint", type=Path, help="a checkpoint written by avsep (default: the shipped mobile model)")
     p.add_argument("--preset", choices=["base", "mobile", "tiny"], help=argparse.SUPPRESS)  # tests: random weights
     p.add_argument("--out", type=Path, help="bundle dir (default: dist/<target>)")
-    p.add_argument("--precision", choices=PRECISIONS, help="default: int8")
+    p.add_argument("--precision", choices=PRECISIONS, help="default: int8 for ios and android, fp32 for onnx")
     p.add_argument("--int8-scheme", choices=["dynamic", "static", "w8a8", "weights"],
                    help="android: dynamic (default) or static; ios: w8a8 (default) or weights; onnx: static")
     p.add_argument("--calib-data", type=Path, help="int8: calibration mixtures written by `avsep data make` (default: the set shipped in the package)")
