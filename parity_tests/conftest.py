@@ -1,18 +1,10 @@
-"""Each target is exported once per session (tiny preset, random weights)."""
+"""Each target is exported once per session (the tiny_model of the root conftest)."""
 
 from __future__ import annotations
 
 import pytest
-import torch
 
-from avsep_mobile.model import AVSep, preset
 from avsep_mobile.export import bundle
-
-
-@pytest.fixture(scope="session")
-def tiny_model():
-    torch.manual_seed(0)
-    return AVSep(preset("tiny")).eval()
 
 
 def _export(tmp_path_factory, model, target, **kw):

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from avsep_mobile import signature
+from avsep_mobile import signature, streaming
 from avsep_mobile.metrics import psnr_db
 from avsep_mobile.export import coreml, manifest, runners, thresholds, vectors
 

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from avsep_mobile import signature
-from avsep_mobile.metrics import snr_db
-from avsep_mobile.streaming import call_by_name
+from avsep_mobile import signature, streaming
+from avsep_mobile.export import bundle, manifest, runners, thresholds, tflite, vectors
 from avsep_mobile.export import onnx as onnx_target
-from avsep_mobile.export import runners, thresholds, tflite, vectors
-from avsep_mobile.export.steps import sample_inputs, step_modules
+from avsep_mobile.export.steps import sample_inputs
+from avsep_mobile.metrics import snr_db
+from avsep_mobile.streaming import TorchRunner
 
 MIN_STEPS = 100
 
@@ -46,19 +46,42 @@ def test_signature_names_equal_avsep_signature(target, request, tiny_model):
 
 
 @pytest.mark.parametrize("target", ["android", "onnx"])
-def test_inputs_bind_by_name_not_position(target, request, tiny_model):
-    """Feeds in reversed order (and states with random values) give the torch result."""
+def test_each_named_input_reaches_its_tensor(target, request, tiny_model):
+    """Every state gets its own random value: a converter that mixed up two
+    inputs of the same shape (the fusion and decoder caches are all alike)
+    would give another result than torch on the same named feeds. The control:
+    swapping two such states' values does change torch's result."""
     out, _ = request.getfixturevalue(f"{target}_bundle")
     runner, m = _runner(target, out)
+    torch_runner = TorchRunner(tiny_model, m["speakers"], m["chunk_hops"])
     g = torch.Generator().manual_seed(1)
-    for name, step in step_modules(tiny_model, m["speakers"], m["chunk_hops"]).items():
-        feeds = sample_inputs(step.sig, seed=3)
-        feeds.update({s.name: torch.randn(s.shape, generator=g) * 0.1 for s in step.sig.states})
-        want = call_by_name(step, step.sig, feeds)
-        shuffled = {k: feeds[k].numpy() for k in reversed(list(feeds))}
-        got = runner.run(name, shuffled)
+    for name, sig in signature.signatures(tiny_model, m["speakers"], m["chunk_hops"]).items():
+        feeds = {k: v.numpy() for k, v in sample_inputs(sig, seed=3).items()}
+        feeds.update({s.name: (torch.randn(s.shape, generator=g) * 0.1).numpy() for s in sig.states})
+        want, got = torch_runner.run(name, feeds), runner.run(name, feeds)
         for k, v in want.items():
-            assert snr_db(v.detach().numpy(), got[k]) >= thresholds.FP32_MIN_SNR_DB, (name, k)
+            assert snr_db(v, got[k]) >= thresholds.FP32_MIN_SNR_DB, (name, k)
+        by_shape: dict = {}
+        for s in sig.states:
+            by_shape.setdefault(s.shape, []).append(s.name)
+        alike = next((names for names in by_shape.values() if len(names) >= 2), [])
+        if alike:
+            swapped = {**feeds, alike[0]: feeds[alike[1]], alike[1]: feeds[alike[0]]}
+            first = sig.output_names[0]
+            assert snr_db(want[first], torch_runner.run(name, swapped)[first]) < thresholds.FP32_MIN_SNR_DB
+
+
+@pytest.mark.parametrize("target", ["android", "onnx"])
+def test_chunk_of_four_hops_exports_and_matches(target, tiny_model, tmp_path):
+    """K = 4 (40 ms chunks): the exported step takes 640 samples and matches
+    float torch over the streamed vectors."""
+    report = bundle.export(target, tiny_model, tmp_path / "k4", precision="fp32", chunk_hops=4, seconds=1.0, progress=False)
+    assert report["passed"], report
+    m = manifest.load(tmp_path / "k4")
+    assert m["chunk_hops"] == 4 and m["signatures"]["av_step"]["inputs"][0]["shape"] == [1, 640]
+    ref = vectors.load_npz(tmp_path / "k4" / "test_vectors" / vectors.NPZ)
+    got = streaming.stream(runners.for_bundle(tmp_path / "k4", m), ref, m["signatures"])
+    assert snr_db(ref["av_step/speakers"], got["av_step/speakers"]) >= thresholds.FP32_MIN_SNR_DB
 
 
 def test_metadata_embedded_in_model_files(android_bundle, onnx_bundle, tiny_model):
