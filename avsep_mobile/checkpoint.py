@@ -41,7 +41,7 @@ def load_raw(path) -> dict:
         ckpt = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as e:  # torch raises many kinds for a damaged file
         raise CheckpointError(f"checkpoint {path} is corrupt or not a torch file ({type(e).__name__}): re-download or retrain it") from None
-    if not isinstance(ckpt, dict) or "config" not in ckpt or "state_dict" not in ckpt:
+    if not isinstance(ckpt, dict) or "config" not in ckpt or not isinstance(ckpt.get("state_dict"), dict):
         raise CheckpointError(f"checkpoint {path} has no config/state_dict: it was not written by avsep")
     return ckpt
 
@@ -51,8 +51,16 @@ def load(path=None, preset_name: str | None = None) -> tuple[AVSep, dict]:
     if preset_name is not None and path is None:
         return AVSep(preset(preset_name)).eval(), {}
     ckpt = load_raw(path or SHIPPED)
-    cfg = ModelConfig.from_dict(ckpt["config"])
-    model = AVSep(cfg)
+    if not isinstance(ckpt["config"], dict):
+        raise CheckpointError(f"checkpoint {path or SHIPPED} has no config dict: it was not written by avsep")
+    try:
+        cfg = ModelConfig.from_dict(ckpt["config"])
+    except (TypeError, ValueError) as e:  # unknown keys: a newer or older version
+        raise CheckpointError(f"checkpoint {path or SHIPPED}: {str(e).strip().splitlines()[0]}") from None
+    try:
+        model = AVSep(cfg)
+    except (TypeError, ValueError, AssertionError, RuntimeError) as e:  # values no model can be built from
+        raise CheckpointError(f"checkpoint {path or SHIPPED} has an invalid config ({str(e).strip().splitlines()[0][:120]}): it is damaged") from None
     try:
         model.load_state_dict(state_dict(ckpt))
     except RuntimeError as e:

@@ -4,6 +4,7 @@ is never written: the out dir then holds only the parity report."""
 
 from __future__ import annotations
 
+import os
 import platform
 import time
 from pathlib import Path
@@ -14,7 +15,7 @@ from avsep_mobile import signature
 from avsep_mobile.atomic import atomic_dir
 from avsep_mobile.model import AVSep
 
-from . import coreml, manifest, parity, runners, thresholds, vectors
+from . import coreml, manifest, parity, runners, signing, thresholds, vectors
 from . import onnx as onnx_target
 from . import tflite
 from .steps import torch_threads
@@ -85,6 +86,20 @@ def _check_int8(target: str, speakers: int, scheme: str | None, calib_data) -> N
                          f"pass --speakers {n} or mixtures of {speakers} speakers")
 
 
+def check_writable(out_dir: Path) -> None:
+    """One-line ValueError unless out_dir can be created or replaced: its
+    nearest existing ancestor must be a writable directory."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"{out_dir} exists and is not a directory: remove it or pass another --out")
+    parent = out_dir.absolute().parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ValueError(f"cannot write {out_dir}: {parent} is a file, not a folder; pass another --out")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ValueError(f"cannot write {out_dir}: {parent} is not writable; pass --out to a writable folder")
+
+
 class _GateFailed(Exception):
     pass
 
@@ -106,7 +121,8 @@ def _convert(target, model, speakers, chunk_hops, out_dir, precision, stateful, 
 
 def export(target: str, model: AVSep, out_dir=None, *, precision: str | None = None, speakers: int = 2, chunk_hops: int = 1,
            stateful: bool = False, ios: int | None = None, checkpoint: dict | None = None, seconds: float = 3.0, hook=None,
-           progress: bool = True, gate_mixtures: int = 12, calib_examples=None, int8_scheme: str | None = None) -> dict:
+           progress: bool = True, gate_mixtures: int = 12, calib_examples=None, int8_scheme: str | None = None,
+           sign_key=None) -> dict:
     """Export `model` for `target` into out_dir (default dist/<target>).
 
     hook: a target-specific quantization recipe/callable passed to the
@@ -115,17 +131,20 @@ def export(target: str, model: AVSep, out_dir=None, *, precision: str | None = N
     shipped one), calibrated on `calib_examples` (default generated mixtures).
     gate_mixtures: int8 only: held-out mixtures the task gate (SI-SNR
     improvement within thresholds.INT8_MAX_SISNRI_DROP_DB of float) streams.
+    sign_key: an Ed25519 private key (signing.load_private): manifest.sig is
+    written beside manifest.json inside the same atomic write.
     Returns the parity report with "out" and "passed".
     """
     precision = check_args(target, precision, hook, speakers=speakers, chunk_hops=chunk_hops, stateful=stateful, ios=ios,
                            int8_scheme=int8_scheme)
     ios = 18 if stateful else (ios or 17)
+    out_dir = Path(out_dir or Path("dist") / target)
+    check_writable(out_dir)  # before minutes of conversion
     if precision == "int8" and hook is None:
         from avsep_mobile.quantize import int8
 
         with torch_threads(1):
             hook = int8.hook_for(target, model, speakers, chunk_hops, calib_examples, scheme=int8_scheme)
-    out_dir = Path(out_dir or Path("dist") / target)
     sr = model.cfg.sample_rate
     sigs = signature.signatures(model, speakers, chunk_hops)
     report: dict = {"target": target, "precision": precision, "host": f"{platform.system()} {platform.machine()}",
@@ -202,8 +221,12 @@ def export(target: str, model: AVSep, out_dir=None, *, precision: str | None = N
             if getattr(hook, "scheme", None):
                 extra = {**extra, "quantization": {"scheme": hook.scheme}}
                 report["quantization"] = hook.scheme
+            if sign_key is not None:
+                extra = {**extra, **signing.manifest_fields(sign_key)}
             m = manifest.build(tmp, target, precision, model, speakers, chunk_hops, model_files, checkpoint or {}, extra)
             manifest.write(tmp, m)
+            if sign_key is not None:
+                signing.sign_bundle(tmp, sign_key)
     except _GateFailed:
         with atomic_dir(out_dir) as tmp:
             parity.write_report(tmp, report, ref, got, sr)

@@ -18,6 +18,8 @@ from avsep_mobile import signature
 
 FORMAT = "avsep-manifest/1"
 NAME = "manifest.json"
+SIG_NAME = "manifest.sig"  # export/signing.py: written after the manifest, so not listed in it
+REQUIRED = ("target", "files", "model_files", "signatures")
 PACKAGES = {
     "avsep_mobile": "avsep-mobile", "torch": "torch", "coremltools": "coremltools", "litert_torch": "litert-torch",
     "ai_edge_litert": "ai-edge-litert", "onnx": "onnx", "onnxruntime": "onnxruntime", "numpy": "numpy",
@@ -52,7 +54,7 @@ def file_entries(bundle_dir) -> dict:
     for p in packages:
         entries[p.relative_to(bundle_dir).as_posix()] = {"sha256": sha256_dir(p), "bytes": _bytes(p)}
     for p in sorted(bundle_dir.rglob("*")):
-        if not p.is_file() or p.name == NAME and p.parent == bundle_dir or any(pkg in p.parents for pkg in packages):
+        if not p.is_file() or p.name in (NAME, SIG_NAME) and p.parent == bundle_dir or any(pkg in p.parents for pkg in packages):
             continue
         entries[p.relative_to(bundle_dir).as_posix()] = {"sha256": sha256_file(p), "bytes": p.stat().st_size}
     return dict(sorted(entries.items()))
@@ -99,11 +101,20 @@ def load(bundle_dir) -> dict:
     if not path.is_file():
         raise ValueError(f"{bundle_dir} has no {NAME}: not an avsep export (run `avsep export ...`)")
     try:
-        m = json.loads(path.read_text())
+        m = json.loads(path.read_bytes())
     except json.JSONDecodeError as e:
-        raise ValueError(f"{path} is not valid JSON ({e.msg} at line {e.lineno})") from None
+        raise ValueError(f"{path} is not valid JSON ({e.msg} at line {e.lineno}): re-export the bundle") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{path} is not UTF-8 JSON: re-export the bundle") from None
+    if not isinstance(m, dict):
+        raise ValueError(f"{path} is not a JSON object: re-export the bundle")
     if m.get("format") != FORMAT:
-        raise ValueError(f"{path} has format {m.get('format')!r}, expected {FORMAT!r}")
+        raise ValueError(f"{path} has format {m.get('format')!r}, expected {FORMAT!r}: re-export it with this version of avsep")
+    missing = [k for k in REQUIRED if k not in m]
+    if missing:
+        raise ValueError(f"{path} lacks {', '.join(missing)}: it is damaged; re-export the bundle")
+    if not isinstance(m["files"], dict) or not all(isinstance(e, dict) and isinstance(e.get("sha256"), str) for e in m["files"].values()):
+        raise ValueError(f"{path} has a malformed files list (each entry needs a sha256): re-export the bundle")
     return m
 
 
@@ -113,6 +124,9 @@ def verify(bundle_dir) -> list[str]:
     m = load(bundle_dir)
     problems = []
     for rel, entry in m["files"].items():
+        if Path(rel).is_absolute() or ".." in Path(rel).parts:
+            problems.append(f"{rel}: points outside the bundle")
+            continue
         p = bundle_dir / rel
         if not p.exists():
             problems.append(f"{rel}: missing")

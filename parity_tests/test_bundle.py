@@ -29,7 +29,7 @@ def test_verify_fails_after_a_byte_is_flipped(onnx_bundle, tmp_path):
     data = bytearray(f.read_bytes())
     data[len(data) // 2] ^= 0x01
     f.write_bytes(bytes(data))
-    assert main(["verify", str(out)]) == 1
+    assert main(["verify", str(out)]) == 2  # refused in one line
 
 
 def test_mlpackage_checksum_rule(ios_bundle, tmp_path):
