@@ -40,8 +40,8 @@ def float_model(m: dict) -> tuple[AVSep, str]:
     from avsep_mobile import checkpoint
 
     ck = m.get("checkpoint") or {}
-    p = ck.get("path")
-    if p and Path(p).is_file() and manifest.sha256_file(p) == ck.get("sha256"):
+    p = checkpoint.SHIPPED
+    if ck.get("sha256") and p.is_file() and manifest.sha256_file(p) == ck["sha256"]:
         return checkpoint.load(p)[0], "checkpoint"
     return AVSep(ModelConfig.from_dict(m["config"])).eval(), "random weights, same config"
 

@@ -255,6 +255,8 @@ def _int8_task_gate(runner, model, speakers, chunk_hops, mixtures, progress) -> 
 def checkpoint_info(path, preset: str | None) -> dict:
     if path is None and preset is not None:
         return {"path": None, "sha256": None, "preset": preset}
+    """The manifest's portable record of the model: the checkpoint's file name
+    and sha256 (never its path on this machine), or the untrained preset."""
     from avsep_mobile.checkpoint import SHIPPED
 
     p = Path(path or SHIPPED)

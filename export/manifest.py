@@ -71,6 +71,34 @@ def versions() -> dict:
     return out
 
 
+def io_formats(sigs: dict, lip_fps: float) -> dict:
+    """{"step/name": shape, dtype, axes, value range, meaning} of every data
+    input and output: what an app puts in and takes out (shapes from the signature)."""
+    spec = {f"{n}/{t['name']}": t for n, s in sigs.items() for t in s["inputs"] + s["outputs"]}
+    known = {
+        "lip_step/crops": {"axes": ["slot", "channel", "row", "column"], "range": [0.0, 1.0],
+                           "pixels": "grayscale luma: a uint8 pixel p is fed as p / 255",
+                           "grayscale": True, "mouth_centred": True,
+                           "rate": f"{lip_fps:g} calls per second of audio (lip_fps); av_step holds each slot's latest lip_emb",
+                           "meaning": "one mouth crop per speaker slot: mouth centre at the crop centre, upright, "
+                                      "mouth width about 0.6 of the crop (data/lips.py draws the training crops)"},
+        "lip_step/lip_emb": {"axes": ["slot", "feature"], "meaning": "lip embedding per slot: feed to av_step/lip_emb"},
+        "av_step/pcm": {"axes": ["channel", "sample"], "range": [-1.0, 1.0],
+                        "meaning": "the next chunk_samples of mono PCM at sample_rate"},
+        "av_step/lip_emb": {"axes": ["slot", "feature"], "meaning": "lip_step/lip_emb of the latest camera frame, per slot (sample and hold)"},
+        "av_step/active": {"axes": ["slot"], "range": [0.0, 1.0], "meaning": "1.0 while the slot has a face, 0.0 for an empty slot"},
+        "av_step/speakers": {"axes": ["slot", "sample"], "range": [-1.0, 1.0],
+                             "meaning": "each slot's separated speech, the input delayed by output_delay_samples"},
+        "av_step/residual": {"axes": ["channel", "sample"], "range": [-1.0, 1.0],
+                             "meaning": "the delayed mixture minus the speakers (noise, voices in no slot)"},
+    }
+    out = {}
+    for key, t in spec.items():
+        axes = [f"axis{i}" for i in range(len(t["shape"]))]
+        out[key] = {"shape": list(t["shape"]), "dtype": t["dtype"], "axes": axes, "meaning": "", **known.get(key, {})}
+    return out
+
+
 def build(bundle_dir, target: str, precision: str, model, speakers: int, chunk_hops: int, model_files: dict,
           checkpoint: dict, extra: dict | None = None, lip_fps: float = 25.0) -> dict:
     meta = signature.metadata(model.cfg, speakers, chunk_hops, lip_fps)
@@ -81,6 +109,7 @@ def build(bundle_dir, target: str, precision: str, model, speakers: int, chunk_h
     m["model_files"] = model_files
     m["files"] = file_entries(bundle_dir)
     m["signatures"] = {n: s.to_json() for n, s in sigs.items()}
+    m["io"] = io_formats(m["signatures"], meta["lip_fps"])
     m["config"] = model.cfg.to_dict()
     m["checkpoint"] = checkpoint
     m["versions"] = versions()
@@ -88,6 +117,21 @@ def build(bundle_dir, target: str, precision: str, model, speakers: int, chunk_h
     m["parity_report"] = "parity_report.json"
     m.update(extra or {})
     return m
+
+
+def schema() -> dict:
+    from importlib import resources
+
+    return json.loads(resources.files("avsep_mobile").joinpath("schemas", "manifest.schema.json").read_text())
+
+
+def schema_problems(manifest: dict) -> list[str]:
+    """Where `manifest` breaks avsep_mobile/schemas/manifest.schema.json (empty when it conforms)."""
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(schema())
+    return [f"manifest {'/'.join(map(str, e.absolute_path)) or '(top)'}: {e.message}"
+            for e in sorted(validator.iter_errors(manifest), key=lambda e: list(map(str, e.absolute_path)))]
 
 
 def write(bundle_dir, manifest: dict) -> Path:
@@ -122,7 +166,7 @@ def verify(bundle_dir) -> list[str]:
     """Problems found (empty when the bundle is intact and its parity passed)."""
     bundle_dir = Path(bundle_dir)
     m = load(bundle_dir)
-    problems = []
+    problems = schema_problems(m)
     for rel, entry in m["files"].items():
         if Path(rel).is_absolute() or ".." in Path(rel).parts:
             problems.append(f"{rel}: points outside the bundle")
