@@ -35,8 +35,8 @@ class _Timed:
 
 
 def float_model(m: dict) -> tuple[AVSep, str]:
-    """The bundle's float model: its checkpoint if still present and unchanged,
-    else random weights of the same config (the same speed)."""
+    """The bundle's float model: the shipped checkpoint when the manifest's
+    sha256 is its sha256, else random weights of the same config (the same speed)."""
     from avsep_mobile import checkpoint
 
     ck = m.get("checkpoint") or {}

@@ -253,12 +253,12 @@ def _int8_task_gate(runner, model, speakers, chunk_hops, mixtures, progress) -> 
 
 
 def checkpoint_info(path, preset: str | None) -> dict:
-    if path is None and preset is not None:
-        return {"path": None, "sha256": None, "preset": preset}
     """The manifest's portable record of the model: the checkpoint's file name
     and sha256 (never its path on this machine), or the untrained preset."""
     from avsep_mobile.checkpoint import SHIPPED
 
+    if path is None and preset is not None:
+        return {"name": None, "sha256": None, "preset": preset}
     p = Path(path or SHIPPED)
-    return {"path": str(p), "sha256": manifest.sha256_file(p) if p.is_file() else None}
+    return {"name": p.name, "sha256": manifest.sha256_file(p) if p.is_file() else None}
 
