@@ -53,7 +53,8 @@ def cmd_train(args) -> int:
     _check_min(args, steps=1, batch=1, seconds=0.5, pool=2)
     if args.lr <= 0:
         raise ValueError(f"--lr must be > 0, got {args.lr:g}")
-    tc = TrainConfig(steps=args.steps, batch=args.batch, seconds=args.seconds, lr=args.lr, seed=args.seed, pool_size=args.pool)
+    tc = TrainConfig(steps=args.steps, batch=args.batch, seconds=args.seconds, lr=args.lr, seed=args.seed, pool_size=args.pool,
+                     save_every=args.save_every)
     path = train(preset(args.preset), tc, args.out)
     return _emit(args, {"checkpoint": str(path)}, f"wrote {path}")
 
@@ -185,7 +186,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--seconds", type=float, default=2.5, help="length of each training mixture")
     p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--pool", type=int, default=400, help="synthesised utterances to mix from")
+    p.add_argument("--pool", type=int, default=4000, help="synthesised utterances to mix from (built once into ~/.cache/avsep)")
+    p.add_argument("--save-every", type=int, default=200, help="write last.pt and model.pt every N steps")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_train)

@@ -2,6 +2,10 @@
 
 One process on CPU or one GPU, or many under torchrun (DistributedDataParallel)
 with no change: `torchrun --nproc_per_node 4 -m avsep_mobile.cli train ...`.
+Each rank draws its own mixtures from the shared utterance pool (built once,
+cached); rank 0 alone writes the log and checkpoints; every rank resumes from
+out_dir/last.pt (weights, optimizer moments, step). The batch is per rank: the
+global batch is batch x world size.
 Loss per slot: -SI-SNR against the speaker whose lips condition it, plus a
 multi-resolution spectral term.
 """
@@ -33,7 +37,8 @@ class TrainConfig:
     lr: float = 1e-3
     warmup: int = 200
     spectral_weight: float = 1.0
-    pool_size: int = 400
+    pool_size: int = 4000
+    pool_seed: int = 0  # apart from seed: runs with other seeds (distillation) share the cached pool
     seed: int = 0
     save_every: int = 200
     three_speaker_prob: float = 0.2
@@ -64,12 +69,15 @@ def separation_loss(est: Tensor, ref: Tensor, spectral_weight: float) -> tuple[T
     return -snr.mean() + spectral_weight * multires_stft_loss(est, ref), snr.mean().detach()
 
 
+def _dist_env() -> tuple[int, int]:
+    """(rank, world size) as torchrun sets them; (0, 1) for a plain process."""
+    return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+
+
 def _dist_setup() -> tuple[int, int, torch.device]:
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    if world > 1:
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
-        dist.init_process_group(backend)
+    rank, world = _dist_env()
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
     if torch.cuda.is_available():
         local = int(os.environ.get("LOCAL_RANK", "0"))
         torch.cuda.set_device(local)
@@ -84,21 +92,30 @@ def lr_at(step: int, tc: TrainConfig) -> float:
     return tc.lr * (0.05 + 0.95 * 0.5 * (1 + np.cos(np.pi * min(1.0, frac))))
 
 
-def batches(tc: TrainConfig, rank: int, world: int, cache_dir=None):
-    """Endless batches of generated mixtures, a different seed stream per rank."""
-    from .data.mixtures import MixtureStream
+def batches(tc: TrainConfig, rank: int, world: int, cache_dir=None, start_step: int = 0):
+    """Endless batches of generated mixtures, a different seed stream per rank;
+    a run resumed at start_step continues past the mixtures it has used. The
+    pool is loaded (or built, once for all ranks) before this returns."""
+    from .data.mixtures import MixtureStream, TRAIN_SEED_LIMIT
     from .data.speech import build_pool
 
-    pool = build_pool(cache_dir, tc.pool_size, tc.seed, progress=rank == 0)
+    pool = build_pool(cache_dir, tc.pool_size, tc.pool_seed, progress=rank == 0)
+    used = start_step * tc.batch * world  # per stream, at most this many seeds were drawn so far
     streams = {
         n: iter(torch.utils.data.DataLoader(
-            MixtureStream(pool, seconds=tc.seconds, speakers=n, base_seed=tc.seed * 1_000_003 + n, rank=rank, world_size=world),
+            # the 3-speaker stream starts half-way through the seed range, so the two never share a seed
+            MixtureStream(pool, seconds=tc.seconds, speakers=n, base_seed=tc.seed * 1_000_003 + (n - 2) * TRAIN_SEED_LIMIT // 2 + used,
+                          rank=rank, world_size=world),
             batch_size=tc.batch, num_workers=1, persistent_workers=True))  # one worker renders while the model trains
         for n in (2, 3)
     }
-    rng = np.random.default_rng(tc.seed + 7919 * rank)
-    while True:
-        yield next(streams[3 if rng.random() < tc.three_speaker_prob else 2])
+    rng = np.random.default_rng([tc.seed, rank, start_step])
+
+    def endless():
+        while True:
+            yield next(streams[3 if rng.random() < tc.three_speaker_prob else 2])
+
+    return endless()
 
 
 def separation_objective(tc: TrainConfig):
@@ -108,31 +125,40 @@ def separation_objective(tc: TrainConfig):
     return objective
 
 
+def compact_optimizer_state(state: dict) -> dict:
+    """The optimizer's state with its moment tensors in bfloat16: half the
+    size on disk, fp32's range (fp16 would flush Adam's squared-gradient
+    averages to zero). load_state_dict casts them back to the parameters' dtype."""
+    return {**state, "state": {k: {n: v.to(torch.bfloat16) if torch.is_floating_point(v) and v.dim() > 0 else v
+                                   for n, v in st.items()} for k, st in state["state"].items()}}
+
+
 def train(cfg: ModelConfig, tc: TrainConfig, out_dir, init: AVSep | None = None, data=None, log=print, on_step=None,
-          objective=None) -> Path:
+          objective=None, cache_dir=None) -> Path:
     """Train and write out_dir/model.pt (weights + config) and out_dir/last.pt
-    (resumable: + optimizer and step). Returns the model.pt path. `init` starts
-    from given weights (its own config); `objective` replaces the loss
-    (distillation)."""
-    rank, world, device = _dist_setup()
+    (resumable: + optimizer moments and step), rank 0 only. Returns the model.pt
+    path. `init` starts from given weights (its own config); `objective`
+    replaces the loss (distillation); `on_step(loss)` is called on every rank."""
+    rank, world = _dist_env()
     out_dir = Path(out_dir)
-    torch.manual_seed(tc.seed)
+    resume = out_dir / "last.pt"
+    ck = checkpoint.load_raw(resume) if resume.exists() else None
+    step, elapsed = (ck["step"], ck.get("elapsed_s", 0.0)) if ck is not None else (0, 0.0)
+    # the data first: a pool built here never keeps the other ranks waiting inside a collective
+    data = data if data is not None else batches(tc, rank, world, cache_dir, start_step=step)
+    rank, world, device = _dist_setup()
+    torch.manual_seed(tc.seed)  # the same initial weights on every rank (DDP also broadcasts rank 0's)
     model = (init if init is not None else AVSep(cfg)).to(device)
     objective = objective or separation_objective(tc)
     opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=1e-2)
-    step, elapsed = 0, 0.0
-    resume = out_dir / "last.pt"
-    if resume.exists():
-        ck = checkpoint.load_raw(resume)
+    if ck is not None:
         model.load_state_dict(checkpoint.state_dict(ck))
         opt.load_state_dict(ck["optimizer"])
-        step, elapsed = ck["step"], ck.get("elapsed_s", 0.0)
         if rank == 0:
             log(f"resumed from {resume} at step {step}")
     net = _Forward(model)
     if world > 1:
         net = torch.nn.parallel.DistributedDataParallel(net)
-    data = data if data is not None else batches(tc, rank, world)
     log_csv = out_dir / "log.csv"
     if rank == 0:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -163,11 +189,12 @@ def train(cfg: ModelConfig, tc: TrainConfig, out_dir, init: AVSep | None = None,
         if rank == 0 and (step % tc.save_every == 0 or step == tc.steps):
             meta = {"steps": step, "train_seconds": time.time() - start, "train_config": vars(tc), "world_size": world,
                     "device": str(device)}
-            checkpoint.save(resume, model, meta, optimizer=opt.state_dict(), step=step, elapsed_s=time.time() - start)
+            checkpoint.save(resume, model, meta, optimizer=compact_optimizer_state(opt.state_dict()), step=step,
+                            elapsed_s=time.time() - start)
             checkpoint.save(out_dir / "model.pt", model, meta)
     bar.close()
     if world > 1:
-        dist.barrier()
+        dist.barrier()  # nobody returns (and reads model.pt) before rank 0 has written it
         dist.destroy_process_group()
     model.eval()
     return out_dir / "model.pt"

@@ -59,7 +59,8 @@ def cmd_distill(args) -> int:
         student, _ = checkpoint.load(args.student)
     else:
         student = AVSep(preset(args.student_preset))
-    tc = TrainConfig(steps=args.steps, batch=args.batch, seconds=args.seconds, lr=args.lr, seed=args.seed, warmup=min(100, args.steps // 10))
+    tc = TrainConfig(steps=args.steps, batch=args.batch, seconds=args.seconds, lr=args.lr, seed=args.seed,
+                     warmup=min(100, args.steps // 10), pool_size=args.pool, save_every=args.save_every)
     path = distill(teacher, student.train(), tc, args.out, weights=DistillWeights(features=args.features))
     print(json.dumps({"checkpoint": str(path)}) if args.json else f"wrote {path}")
     return 0
@@ -86,6 +87,8 @@ def add_parsers(sub) -> None:
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--seconds", type=float, default=2.0)
     p.add_argument("--lr", type=float, default=5e-4)
+    p.add_argument("--pool", type=int, default=4000, help="synthesised utterances to mix from (built once into ~/.cache/avsep)")
+    p.add_argument("--save-every", type=int, default=200, help="write last.pt and model.pt every N steps (resumed if present)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--features", type=float, default=0.0, help="weight of hidden-feature matching (MSE to the teacher's lip embeddings)")
     p.add_argument("--json", action="store_true")
