@@ -122,6 +122,9 @@ class AudioSource:
                     yield np.clip(y, -1.0, 1.0)  # the filter's ringing can overshoot full scale
         if not got or n == 0:
             raise AudioError(f"{self.path}: the file holds no audio samples: record or export it again")
+        if self.frames and n < self.frames - max(0.02 * self.frames, 0.1 * self.native_rate):
+            raise AudioError(f"{self.path}: truncated file (the audio stops at {n / self.native_rate:.1f} s, its header says "
+                             f"{self.frames / self.native_rate:.1f} s): re-export or re-download it")
         if rs is not None:
             y = rs.flush()
             if len(y):
@@ -224,12 +227,15 @@ def open_audio(path, sample_rate: int = 16000) -> AudioSource:
     if not path.is_file():
         raise AudioError(f"{path}: no such file: check the path")
     try:
-        src = _open_sndfile(path, sample_rate)
+        if path.suffix.lower() == ".mp3":  # libsndfile's MP3 reader returns garbage past a cut; FFmpeg's stops
+            src = _open_av(path, sample_rate, "MP3")
+        else:
+            src = _open_sndfile(path, sample_rate)
     except sf.LibsndfileError as e:
         if path.stat().st_size == 0:
             raise AudioError(f"{path}: the file is empty (0 bytes): record or export it again") from None
         # a format libsndfile knows but cannot parse is damaged; one it does not know may be a video or AAC
-        if "not recognised" not in str(e) or path.suffix.lower() in (".wav", ".flac", ".ogg", ".mp3"):
+        if "not recognised" not in str(e) or path.suffix.lower() in (".wav", ".flac", ".ogg"):
             kind = "WAV" if path.suffix.lower() == ".wav" else "audio"
             raise AudioError(f"{path}: not a readable {kind} file (libsndfile: {_first_line(e).split(': ', 1)[-1]}): "
                              "re-export it, or convert it, e.g. `sox in.any -b 16 out.wav`") from None
