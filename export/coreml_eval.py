@@ -1,0 +1,616 @@
+"""A reference evaluator of an exported CoreML ML program, in NumPy: what a
+Mac's `MLModel.predict` would compute, on any machine.
+
+The program is read back from the package's protobuf (coremltools' MIL
+loader resolves the weight file), each function of a multifunction package
+separately, and evaluated op by op with each op's documented MIL semantics
+(coremltools/converters/mil/mil/ops/defs/iOS15..iOS18 are the spec). Inputs
+and outputs are bound by the names of the model description.
+
+Precision (`compute`):
+- "fp16" (default, as Core ML runs an fp16 program): every op output whose
+  type in the program is fp16 is rounded to float16; arithmetic inside an op
+  is float32. Weights are their stored values.
+- "fp32": the same ops with no rounding of fp16-typed intermediates (float32
+  compute of the same weights): the other end of the band a device falls in.
+State tensors (ct.StateType) are stored as their declared fp16 in both modes.
+
+An op it does not know stops loading with one line naming the op and the
+package (UnsupportedOp), never a skip or a pass-through.
+"""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import numpy as np
+
+COMPUTE = ("fp16", "fp32")
+KIND = "coreml-evaluator"
+WHO = {"coreml": "CoreML runtime", KIND: "reference evaluator"}
+
+
+class UnsupportedOp(ValueError):
+    pass
+
+
+# ---------------------------------------------------------------- ops
+# Each op takes the MIL argument names as keywords (constants already as
+# numpy values / Python scalars) and returns an array (or a tuple of them).
+
+
+def _axis(a, rank: int) -> int:
+    a = int(a)
+    return a + rank if a < 0 else a
+
+
+def _axes(axes, rank: int) -> tuple[int, ...]:
+    return tuple(sorted(_axis(a, rank) for a in np.atleast_1d(axes)))
+
+
+def _f(x) -> np.ndarray:
+    return np.asarray(x, np.float32)
+
+
+def op_add(x, y):
+    return np.add(x, y)
+
+
+def op_sub(x, y):
+    return np.subtract(x, y)
+
+
+def op_mul(x, y):
+    return np.multiply(x, y)
+
+
+def op_real_div(x, y):
+    return np.true_divide(x, y)
+
+
+def op_relu(x):
+    return np.maximum(x, 0)
+
+
+def op_softplus(x):
+    return np.logaddexp(np.float32(0), x)
+
+
+def op_log(x, epsilon=1e-45):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.log(_f(x) + np.float32(epsilon))
+
+
+def op_gelu(x, mode="EXACT"):
+    x = _f(x)
+    if mode == "EXACT":
+        from scipy.special import erf
+
+        return 0.5 * x * (1 + erf(x / np.sqrt(np.float32(2))))
+    if mode == "TANH_APPROXIMATION":
+        return 0.5 * x * (1 + np.tanh(np.float32(np.sqrt(2 / np.pi)) * (x + np.float32(0.044715) * x**3)))
+    if mode == "SIGMOID_APPROXIMATION":
+        return x / (1 + np.exp(np.float32(-1.702) * x))
+    raise ValueError(f"gelu mode {mode!r} is not a MIL gelu mode")
+
+
+def op_softmax(x, axis=-1):
+    e = np.exp(x - np.max(x, axis=axis, keepdims=True))
+    return e / np.sum(e, axis=axis, keepdims=True)
+
+
+def op_cast(x, dtype):
+    return _cast(x, dtype)
+
+
+_DTYPES = {"fp16": np.float32, "fp32": np.float32, "int32": np.int32, "int16": np.int16, "int8": np.int8,
+           "uint8": np.uint8, "uint16": np.uint16, "bool": np.bool_}
+
+
+def _cast(x, dtype: str):
+    if dtype not in _DTYPES:
+        raise ValueError(f"cast to {dtype!r} is not supported")
+    x = np.asarray(x)
+    if np.issubdtype(_DTYPES[dtype], np.integer) and np.issubdtype(x.dtype, np.floating):
+        x = np.trunc(x)  # MIL cast float -> int drops the fraction
+    return x.astype(_DTYPES[dtype])  # fp16 rounding is the output type's (see Function)
+
+
+def op_reshape(x, shape):
+    shape = [int(s) for s in np.atleast_1d(shape)]
+    # iOS 17: a 0 copies the input dim aligned from the right (1 when out of range)
+    for i, s in enumerate(shape):
+        if s == 0:
+            j = x.ndim - (len(shape) - i)
+            shape[i] = x.shape[j] if 0 <= j < x.ndim else 1
+    return np.reshape(x, shape)
+
+
+def op_transpose(x, perm):
+    return np.transpose(x, [int(p) for p in perm])
+
+
+def op_expand_dims(x, axes):
+    return np.expand_dims(x, tuple(int(a) for a in np.atleast_1d(axes)))  # negative: of the output rank
+
+
+def op_squeeze(x, axes=None):
+    return np.squeeze(x, None if axes is None else _axes(axes, x.ndim))
+
+
+def _slices(shape, begin, end, stride, begin_mask, end_mask, squeeze_mask):
+    n = len(shape)
+    stride = np.ones(n, int) if stride is None else np.atleast_1d(stride)
+    begin_mask = np.zeros(n, bool) if begin_mask is None else np.atleast_1d(begin_mask)
+    end_mask = np.zeros(n, bool) if end_mask is None else np.atleast_1d(end_mask)
+    squeeze_mask = np.zeros(n, bool) if squeeze_mask is None else np.atleast_1d(squeeze_mask)
+    idx = []
+    for i in range(n):
+        if squeeze_mask[i]:
+            idx.append(int(begin[i]))
+            continue
+        # Python slices have MIL's meaning: negative indices count from the end,
+        # a masked begin/end is the start/end of the axis in the stride's direction
+        idx.append(slice(None if begin_mask[i] else int(begin[i]), None if end_mask[i] else int(end[i]), int(stride[i])))
+    return tuple(idx)
+
+
+def op_slice_by_index(x, begin, end, stride=None, begin_mask=None, end_mask=None, squeeze_mask=None):
+    return x[_slices(x.shape, begin, end, stride, begin_mask, end_mask, squeeze_mask)]
+
+
+def op_slice_update(x, update, begin, end, stride=None, begin_mask=None, end_mask=None, squeeze_mask=None):
+    out = np.array(x, copy=True)
+    idx = _slices(x.shape, begin, end, stride, begin_mask, end_mask, squeeze_mask)
+    if out[idx].shape != np.shape(update):
+        raise ValueError(f"slice_update: update shape {np.shape(update)} != slice shape {out[idx].shape}")
+    out[idx] = update
+    return out
+
+
+def op_concat(values, axis, interleave=False):
+    axis = _axis(axis, np.ndim(values[0]))
+    if not interleave:
+        return np.concatenate(values, axis=axis)
+    # [a0, b0, a1, b1, ...] along the axis: equal shapes, one slice of each in turn
+    s = np.stack(values, axis=axis + 1)
+    shape = list(values[0].shape)
+    shape[axis] *= len(values)
+    return s.reshape(shape)
+
+
+def op_stack(values, axis):
+    return np.stack(values, axis=int(axis))
+
+
+def op_tile(x, reps):
+    return np.tile(x, [int(r) for r in reps])
+
+
+def op_fill_like(ref_tensor, value=0.0):
+    return np.full(np.shape(ref_tensor), value, np.float32)
+
+
+def op_pad(x, pad, mode="constant", constant_val=0.0):
+    pad = [int(p) for p in np.atleast_1d(pad)]
+    n = len(pad) // 2  # the last n axes are padded, pad[2i], pad[2i+1] before/after
+    widths = [(0, 0)] * (x.ndim - n) + [(pad[2 * i], pad[2 * i + 1]) for i in range(n)]
+    if mode == "constant":
+        return np.pad(x, widths, mode="constant", constant_values=constant_val)
+    if mode == "reflect":
+        return np.pad(x, widths, mode="reflect")
+    if mode == "replicate":
+        return np.pad(x, widths, mode="edge")
+    raise ValueError(f"pad mode {mode!r} is not a MIL pad mode")
+
+
+def _reduce(fn, x, axes, keep_dims):
+    ax = None if axes is None else _axes(axes, x.ndim)
+    return fn(_f(x), axis=ax, keepdims=bool(keep_dims))
+
+
+def op_reduce_sum(x, axes=None, keep_dims=False):
+    return _reduce(np.sum, x, axes, keep_dims)
+
+
+def op_reduce_mean(x, axes=None, keep_dims=False):
+    return _reduce(np.mean, x, axes, keep_dims)
+
+
+def op_reduce_max(x, axes=None, keep_dims=False):
+    return _reduce(np.max, x, axes, keep_dims)
+
+
+def op_layer_norm(x, axes=None, gamma=None, beta=None, epsilon=1e-5):
+    x = _f(x)
+    ax = tuple(range(x.ndim)) if axes is None else _axes(axes, x.ndim)
+    mean = x.mean(axis=ax, keepdims=True)
+    var = ((x - mean) ** 2).mean(axis=ax, keepdims=True)
+    y = (x - mean) / np.sqrt(var + np.float32(epsilon))
+    shape = [x.shape[i] if i in ax else 1 for i in range(x.ndim)]  # gamma/beta: x.shape[axes]
+    if gamma is not None:
+        y = y * np.reshape(gamma, shape)
+    if beta is not None:
+        y = y + np.reshape(beta, shape)
+    return y
+
+
+def op_linear(x, weight, bias=None):
+    y = np.matmul(_f(x), _f(weight).T)  # weight (D_out, D_in)
+    return y if bias is None else y + bias
+
+
+def op_matmul(x, y, transpose_x=False, transpose_y=False):
+    x, y = _f(x), _f(y)
+    if transpose_x and x.ndim >= 2:
+        x = np.swapaxes(x, -1, -2)
+    if transpose_y and y.ndim >= 2:
+        y = np.swapaxes(y, -1, -2)
+    return np.matmul(x, y)
+
+
+def _spatial_pads(pad_type, pad, sizes, kernel, strides, dilations) -> list[tuple[int, int]]:
+    nd = len(sizes)
+    if pad_type == "valid":
+        return [(0, 0)] * nd
+    if pad_type == "custom":
+        p = [int(v) for v in np.atleast_1d(pad)] if pad is not None else [0] * 2 * nd
+        return [(p[2 * i], p[2 * i + 1]) for i in range(nd)]
+    if pad_type in ("same", "same_lower"):
+        out = []
+        for n, k, s, d in zip(sizes, kernel, strides, dilations):
+            total = max((-(-n // s) - 1) * s + (k - 1) * d + 1 - n, 0)  # output = ceil(n / s)
+            small, big = total // 2, total - total // 2
+            out.append((small, big) if pad_type == "same" else (big, small))  # odd: the extra one after (same) / before
+        return out
+    raise ValueError(f"pad_type {pad_type!r} is not a MIL pad type")
+
+
+def _windows(x, kernel, strides, dilations, out):
+    """(N, C, K, *out): every kernel tap's strided view of a padded (N, C, *spatial)."""
+    taps = []
+    for offs in itertools.product(*[range(k) for k in kernel]):
+        idx = tuple(slice(o * d, o * d + (n - 1) * s + 1, s) for o, d, s, n in zip(offs, dilations, strides, out))
+        taps.append(x[(slice(None), slice(None)) + idx])
+    return np.stack(taps, axis=2)
+
+
+def op_conv(x, weight, bias=None, strides=None, pad_type="valid", pad=None, dilations=None, groups=1):
+    x, w = _f(x), _f(weight)
+    nd = x.ndim - 2
+    kernel = w.shape[2:]
+    strides = [1] * nd if strides is None else [int(s) for s in strides]
+    dilations = [1] * nd if dilations is None else [int(d) for d in dilations]
+    pads = _spatial_pads(pad_type, pad, x.shape[2:], kernel, strides, dilations)
+    x = np.pad(x, [(0, 0), (0, 0)] + pads)
+    out = [(n - d * (k - 1) - 1) // s + 1 for n, k, s, d in zip(x.shape[2:], kernel, strides, dilations)]
+    g, (n_b, c_in), c_out = int(groups), x.shape[:2], w.shape[0]
+    if c_in != w.shape[1] * g or c_out % g:
+        raise ValueError(f"conv: {c_in} input channels, weight {w.shape}, groups {g} do not fit")
+    cols = _windows(x, kernel, strides, dilations, out)  # (N, C, K, *out)
+    k = cols.shape[2]
+    cols = cols.reshape(n_b, g, (c_in // g) * k, -1)  # channel-major, tap-minor: as the weight's layout
+    y = np.matmul(w.reshape(g, c_out // g, (c_in // g) * k), cols)  # (N, G, C_out/G, P)
+    y = y.reshape([n_b, c_out] + out)
+    if bias is not None:
+        y = y + np.reshape(bias, [1, c_out] + [1] * nd)
+    return y
+
+
+def op_avg_pool(x, kernel_sizes, strides=None, pad_type="valid", pad=None, exclude_padding_from_average=False, ceil_mode=False):
+    x = _f(x)
+    nd = x.ndim - 2
+    kernel = [int(k) for k in kernel_sizes]
+    strides = [1] * nd if strides is None else [int(s) for s in strides]
+    ones = [1] * nd
+    pads = _spatial_pads(pad_type, pad, x.shape[2:], kernel, strides, ones)
+    sizes = [n + b + a for n, (b, a) in zip(x.shape[2:], pads)]
+    out = [(n - k) // s + 1 for n, k, s in zip(sizes, kernel, strides)]
+    extra = [0] * nd
+    if ceil_mode:  # one more window where a partial one is left, if it starts inside input + left pad
+        for i, (n, k, s, (b, _)) in enumerate(zip(sizes, kernel, strides, pads)):
+            o = -(-(n - k) // s) + 1
+            if (o - 1) * s >= x.shape[2 + i] + b:
+                o -= 1
+            extra[i] = max(0, (o - 1) * s + k - n)
+            out[i] = o
+    ext = [(0, 0), (0, 0)] + [(b, a + e) for (b, a), e in zip(pads, extra)]
+    data = np.pad(x, ext)
+    # the divisor: input elements only, or input + explicit padding (never the ceil extension)
+    if exclude_padding_from_average:
+        mask = np.pad(np.ones((1, 1) + x.shape[2:], np.float32), ext)
+    else:
+        mask = np.pad(np.ones((1, 1) + tuple(sizes), np.float32), [(0, 0), (0, 0)] + [(0, e) for e in extra])
+    total = _windows(data, kernel, strides, ones, out).sum(axis=2)
+    count = _windows(mask, kernel, strides, ones, out).sum(axis=2)
+    return total / count
+
+
+def _per_axis(param, rank: int, axis):
+    """A scalar or a vector along `axis`, shaped to broadcast against rank dims."""
+    p = np.asarray(param)
+    if p.ndim == 0:
+        return p
+    shape = [1] * rank
+    shape[_axis(0 if axis is None else axis, rank)] = p.size
+    return p.reshape(shape)
+
+
+_INT_RANGE = {"int8": (-128, 127, np.int8), "uint8": (0, 255, np.uint8)}
+
+
+def op_quantize(input, scale, output_dtype, zero_point=None, axis=None):
+    lo, hi, dt = _INT_RANGE[str(output_dtype)]
+    q = np.round(_f(input) / _f(_per_axis(scale, np.ndim(input), axis)))  # half to even, as np.around
+    if zero_point is not None:
+        q = q + _per_axis(zero_point, np.ndim(input), axis).astype(np.float32)
+    return np.clip(q, lo, hi).astype(dt)
+
+
+def op_dequantize(input, scale, zero_point=None, axis=None):
+    q = np.asarray(input, np.float32)
+    if zero_point is not None:
+        q = q - _per_axis(zero_point, q.ndim, axis).astype(np.float32)
+    return q * _f(_per_axis(scale, q.ndim, axis))
+
+
+def op_constexpr_affine_dequantize(quantized_data, zero_point, scale, axis):
+    return op_dequantize(quantized_data, scale, zero_point, axis)
+
+
+def op_constexpr_blockwise_shift_scale(data, scale, offset=None):
+    d = np.asarray(data, np.float32)
+    if np.ndim(scale) != d.ndim:
+        raise ValueError("constexpr_blockwise_shift_scale: scale must have the rank of data")
+
+    def blocks(p):  # each entry repeated over its block: block size = data dim / scale dim
+        p = np.asarray(p, np.float32)
+        for i in range(d.ndim):
+            p = np.repeat(p, d.shape[i] // p.shape[i], axis=i)
+        return p
+
+    return blocks(scale) * (d - (blocks(offset) if offset is not None else 0))
+
+
+def op_constexpr_sparse_to_dense(nonzero_data, mask, shape=None):
+    if shape is None:  # iOS 18: mask is uint1 of the output shape
+        m = np.asarray(mask) != 0
+        out_shape = m.shape
+        m = m.reshape(-1)
+    else:  # iOS 16: mask is bytes of bits, least significant first, row-major
+        out_shape = tuple(int(s) for s in shape)
+        m = np.unpackbits(np.asarray(mask, np.uint8), bitorder="little")[: int(np.prod(out_shape))] != 0
+    data = np.asarray(nonzero_data)
+    if int(m.sum()) != data.size:
+        raise ValueError(f"constexpr_sparse_to_dense: {int(m.sum())} set mask bits for {data.size} values")
+    out = np.zeros(m.size, data.dtype)
+    out[m] = data
+    return out.reshape(out_shape)
+
+
+OPS = {name[3:]: fn for name, fn in globals().items() if name.startswith("op_")}
+STATE_OPS = ("read_state", "coreml_update_state")
+
+
+# ---------------------------------------------------------------- programs
+
+
+def _dtype_name(t) -> str:
+    from coremltools.converters.mil.mil import types
+
+    return types.builtin_to_string(t)
+
+
+def _const_value(var) -> object:
+    v = var.val
+    if isinstance(v, (str, bool)) or v is None:
+        return v
+    a = np.asarray(v)
+    if a.dtype.kind == "f":
+        a = a.astype(np.float32)  # fp16 weights: exact in float32
+    return a
+
+
+def _shape_of(t) -> list[int]:
+    return [int(d) for d in t.multiArrayType.shape] if t.WhichOneof("Type") == "multiArrayType" else []
+
+
+class Function:
+    """One function of an ML program, compiled into a list of NumPy calls.
+
+    Constant subgraphs (const, constexpr_* and anything fed by constants only)
+    are evaluated once at load."""
+
+    def __init__(self, mil_fn, description, package: str, name: str, compute: str = "fp16"):
+        if compute not in COMPUTE:
+            raise ValueError(f"compute {compute!r}: choose {' or '.join(COMPUTE)}")
+        self.package, self.name, self.compute = package, name, compute
+        self.input_names = [t.name for t in description.input]
+        self.output_names = [t.name for t in description.output]
+        self.state_shapes = {s.name: [int(d) for d in s.type.stateType.arrayType.shape] for s in description.state}
+        self.input_types = {}
+        for n, v in mil_fn.inputs.items():
+            if n not in self.state_shapes:
+                self.input_types[n] = _dtype_name(v.dtype)
+        missing = [n for n in self.input_names if n not in self.input_types]
+        if missing:
+            raise ValueError(f"{package} ({name}): inputs {missing} of the description are not in the program")
+        self.outputs = {v.name: v.name for v in mil_fn.outputs}
+        if sorted(self.outputs) != sorted(self.output_names):
+            raise ValueError(f"{package} ({name}): program outputs {sorted(self.outputs)} != description {sorted(self.output_names)}")
+        self.consts: dict[str, object] = {}
+        self.plan: list[tuple] = []
+        self.op_types: dict[str, int] = {}
+        self._compile(mil_fn.operations)
+
+    def _round(self, var) -> str | None:
+        """How an op output of this var's type is stored."""
+        t = _dtype_name(var.dtype)
+        if t == "fp16":
+            return "fp16" if self.compute == "fp16" else "fp32"
+        if t == "fp32":
+            return "fp32"
+        return t
+
+    def _compile(self, operations) -> None:
+        for op in operations:
+            t = op.op_type
+            self.op_types[t] = self.op_types.get(t, 0) + 1
+            if op.blocks:
+                raise UnsupportedOp(f"{self.package}: op {t!r} ({op.name}) has nested blocks, which the reference evaluator does not run")
+            if t == "const":
+                self.consts[op.outputs[0].name] = _const_value(op.outputs[0])
+                continue
+            if t not in OPS and t not in STATE_OPS:
+                raise UnsupportedOp(f"{self.package}: op {t!r} ({op.name}) is not supported by the reference evaluator")
+            static, dynamic, lists = {}, [], []
+            for k, v in op.inputs.items():
+                if isinstance(v, (list, tuple)):
+                    refs = [(False, self.consts[x.name]) if x.name in self.consts else (True, x.name) for x in v]
+                    if all(not d for d, _ in refs):
+                        static[k] = [val for _, val in refs]
+                    else:
+                        lists.append((k, refs))
+                elif v.name in self.consts:
+                    static[k] = self.consts[v.name]
+                else:
+                    dynamic.append((k, v.name))
+            outs = [(o.name, self._round(o)) for o in op.outputs]
+            if t in STATE_OPS:
+                key = "input" if t == "read_state" else "state"
+                dynamic = [(k, n) for k, n in dynamic if k != key]  # the state itself lives in `states`
+                self.plan.append((t, op.inputs[key].name, static, dynamic, lists, outs))
+            elif not dynamic and not lists:  # constant subgraph: fold now
+                for (name, kind), val in zip(outs, _as_tuple(OPS[t](**static))):
+                    self.consts[name] = _store(val, kind)
+            else:
+                self.plan.append((t, OPS[t], static, dynamic, lists, outs))
+
+    def initial_states(self) -> dict[str, np.ndarray]:
+        """Core ML starts a state at zeros (MLModel.make_state)."""
+        return {n: np.zeros(s, np.float32) for n, s in self.state_shapes.items()}
+
+    def __call__(self, feeds: dict, states: dict | None = None) -> dict[str, np.ndarray]:
+        """feeds: {input name: array}; states: {state name: array}, updated in place."""
+        env = {}
+        for n in self.input_names:
+            if n not in feeds:
+                raise KeyError(f"{self.name}: input {n!r} missing")
+            env[n] = _store(np.asarray(feeds[n]), self.input_types[n] if self.compute == "fp16" else "fp32")
+        if self.state_shapes and states is None:
+            raise ValueError(f"{self.name} is stateful: pass its states (Function.initial_states())")
+        for t, fn, static, dynamic, lists, outs in self.plan:
+            if t == "read_state":
+                env[outs[0][0]] = np.array(states[fn], copy=True)
+                continue
+            args = dict(static)
+            for k, n in dynamic:
+                args[k] = env[n] if n in env else self.consts[n]
+            for k, refs in lists:
+                args[k] = [(env[x] if x in env else self.consts[x]) if d else x for d, x in refs]
+            if t == "coreml_update_state":
+                states[fn] = _store(args["value"], "fp16")  # states are fp16 storage
+                env[outs[0][0]] = args["value"]
+                continue
+            for (name, kind), val in zip(outs, _as_tuple(fn(**args))):
+                env[name] = _store(val, kind)
+        return {n: np.asarray(env[self.outputs[n]] if self.outputs[n] in env else self.consts[self.outputs[n]], np.float32)
+                for n in self.output_names}
+
+
+def _as_tuple(v):
+    return v if isinstance(v, tuple) else (v,)
+
+
+def _store(val, kind: str | None):
+    if kind == "fp16":
+        return np.asarray(val, np.float32).astype(np.float16).astype(np.float32)
+    if kind == "fp32":
+        return np.asarray(val, np.float32)
+    if kind in _DTYPES:
+        return np.asarray(val).astype(_DTYPES[kind])
+    return val
+
+
+def load(package, compute: str = "fp16") -> dict[str, Function]:
+    """{function name: Function} of an .mlpackage ("main" for a one-function
+    package). A ValueError (UnsupportedOp for an unknown op) names the package."""
+    import contextlib
+    import io
+
+    import coremltools as ct
+    from coremltools.converters.mil.frontend.milproto import load as milproto
+
+    package = Path(package)
+    if not package.is_dir():
+        raise ValueError(f"{package} is not an .mlpackage directory")
+    spec = ct.utils.load_spec(str(package))
+    if spec.WhichOneof("Type") != "mlProgram":
+        raise ValueError(f"{package} holds a {spec.WhichOneof('Type')}, not an ML program")
+    weights = package / "Data" / "com.apple.CoreML" / "weights"
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        prog = milproto.load(spec, spec.specificationVersion, str(weights))
+    desc = spec.description
+    described = {f.name: f for f in desc.functions} if len(desc.functions) else {"main": desc}
+    out = {}
+    for name, fn in prog.functions.items():
+        if name not in described:
+            raise ValueError(f"{package}: function {name!r} is not in the model description")
+        out[name] = Function(fn, described[name], package.name, name, compute)
+    return out
+
+
+class EvaluatorRunner:
+    """Runs a CoreML bundle's packages with the reference evaluator, behind
+    the runner interface of export/runners.py. paths: {step: .mlpackage}
+    (a multifunction package serves each step from its function of that
+    name). Held states live here per step, zeroed by reset()."""
+
+    kind = KIND
+
+    def __init__(self, paths: dict, compute: str = "fp16"):
+        self.compute = compute
+        loaded: dict[Path, dict[str, Function]] = {}
+        self.functions = {}
+        for step, p in paths.items():
+            p = Path(p)
+            if p not in loaded:
+                loaded[p] = load(p, compute)
+            fns = loaded[p]
+            if step in fns:
+                self.functions[step] = fns[step]
+            elif list(fns) == ["main"]:
+                self.functions[step] = fns["main"]
+            else:
+                raise ValueError(f"{p.name} has no function {step!r} (it has {', '.join(fns)})")
+        self.reset()
+
+    def reset(self) -> None:
+        self.states = {step: f.initial_states() for step, f in self.functions.items()}
+
+    def reset_slot(self, step: str, slot: int, sig) -> None:
+        """A new face in speaker slot `slot`: zero that row of every held
+        per-slot state of `step` (sig: its StepSignature or to_json()), as an
+        app does through MLState; the explicit states are the caller's."""
+        from avsep_mobile import signature
+
+        signature.reset_slot(self.states[step], sig, slot)
+
+    def input_names(self, step: str) -> list[str]:
+        return list(self.functions[step].input_names)
+
+    def output_names(self, step: str) -> list[str]:
+        return list(self.functions[step].output_names)
+
+    def run(self, step: str, feeds: dict) -> dict:
+        f = self.functions[step]
+        return f({n: feeds[n] for n in f.input_names}, self.states[step])
+
+    def op_types(self) -> dict[str, int]:
+        """Op type -> count over the loaded functions (for reports)."""
+        out: dict[str, int] = {}
+        for f in {id(f): f for f in self.functions.values()}.values():
+            for t, c in f.op_types.items():
+                out[t] = out.get(t, 0) + c
+        return dict(sorted(out.items()))
