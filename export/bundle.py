@@ -140,16 +140,23 @@ def export(target: str, model: AVSep, out_dir=None, *, precision: str | None = N
     ios = 18 if stateful else (ios or 17)
     out_dir = Path(out_dir or Path("dist") / target)
     check_writable(out_dir)  # before minutes of conversion
-    if precision == "int8" and hook is None:
+    calibrate = precision == "int8" and hook is None
+    phases = tqdm(total=3 + calibrate, desc=f"export {target}", disable=not progress, dynamic_ncols=True)
+    if calibrate:  # a minute or more: shown as the first phase
         from avsep_mobile.quantize import int8
 
-        with torch_threads(1):
-            hook = int8.hook_for(target, model, speakers, chunk_hops, calib_examples, scheme=int8_scheme)
+        phases.set_postfix_str("int8 calibration")
+        try:
+            with torch_threads(1):
+                hook = int8.hook_for(target, model, speakers, chunk_hops, calib_examples, scheme=int8_scheme)
+        except BaseException:
+            phases.close()
+            raise
+        phases.update()
     sr = model.cfg.sample_rate
     sigs = signature.signatures(model, speakers, chunk_hops)
     report: dict = {"target": target, "precision": precision, "host": f"{platform.system()} {platform.machine()}",
                     "checkpoint": checkpoint or {}, "export_seconds": {}}
-    phases = tqdm(total=3, desc=f"export {target}", disable=not progress, dynamic_ncols=True)
 
     def bar(desc):
         b = tqdm(desc=f"  {desc}", disable=not progress, dynamic_ncols=True, leave=False)
