@@ -21,7 +21,8 @@ Events arrive in any interleaving, as they do in an app:
   call index is the count of frames before it); ``faces[s]`` is the id of the
   face tracked in slot s, or -1 when the slot is empty.
 - ``audio(n)``: n more samples have arrived.
-- ``end_of_video()``: no more frames will come (end of a recording).
+- ``end_of_video()``: no more frames will come (end of a recording, or
+  flush: no chunk waits for video any more).
 
 A chunk c (samples [c*chunk, (c+1)*chunk)) is released, in order, once its
 audio is complete and its frame is decided:
@@ -44,7 +45,9 @@ audio is complete and its frame is decided:
   ``reset[s]`` = 1 when that face differs from the last face held in slot s
   (a slot handed to a new person: the app zeroes the slot's per-slot state
   slices before the call, so the new face does not inherit the old one's).
-  A face leaving and the same face coming back is no reset.
+  A face leaving and the same face coming back is no reset. The video side
+  applies the same rule (SlotFaces) to each accepted frame before its
+  lip_step, zeroing lip_step's per-slot state of that slot.
 """
 
 from __future__ import annotations
@@ -84,6 +87,25 @@ class FrameGate:
         return True
 
 
+class SlotFaces:
+    """Which slots were handed to a new face. ``update(faces)`` -> reset per
+    slot: 1 where slot s now shows a face other than the last one it showed.
+    The scheduler applies it to the frames chunks hold (av_step's per-slot
+    state); the video side applies it to every accepted frame, before its
+    lip_step (lip_step's per-slot state)."""
+
+    def __init__(self, speakers: int):
+        self.last = [-1] * speakers
+
+    def update(self, faces) -> list:
+        reset = [0.0] * len(self.last)
+        for s, face in enumerate(faces):
+            if face >= 0:
+                reset[s] = 1.0 if self.last[s] >= 0 and self.last[s] != face else 0.0
+                self.last[s] = int(face)
+        return reset
+
+
 @dataclass
 class Chunk:
     index: int
@@ -112,10 +134,10 @@ class Scheduler:
     frames_seen: int = 0
     video_ended: bool = False
     _frames: list = field(default_factory=list)
-    _last_face: list = field(default_factory=list)
+    _slots: SlotFaces | None = None
 
     def __post_init__(self):
-        self._last_face = [-1] * self.speakers
+        self._slots = SlotFaces(self.speakers)
 
     def frame(self, t_ns: int, faces) -> int:
         assert len(faces) == self.speakers, f"faces needs {self.speakers} entries, got {len(faces)}"
@@ -142,7 +164,7 @@ class Scheduler:
         if self.received < end:
             return None
         if not self._frames:
-            if not self._waited(end, self.startup_wait_ns):
+            if not (self.video_ended or self._waited(end, self.startup_wait_ns)):
                 return None
             return self._release(None)
         upto = [i for i, f in enumerate(self._frames) if self._not_after(f, end)]
@@ -164,11 +186,8 @@ class Scheduler:
     def _release(self, f: _Frame | None) -> Chunk:
         active, reset = [0.0] * self.speakers, [0.0] * self.speakers
         if f is not None:
-            for s, face in enumerate(f.faces):
-                if face >= 0:
-                    active[s] = 1.0
-                    reset[s] = 1.0 if self._last_face[s] >= 0 and self._last_face[s] != face else 0.0
-                    self._last_face[s] = face
+            active = [1.0 if face >= 0 else 0.0 for face in f.faces]
+            reset = self._slots.update(f.faces)
         c = Chunk(self.released, -1 if f is None else f.lip, active, reset)
         self.released += 1
         return c
@@ -231,6 +250,11 @@ def _gate_case(name: str, note: str, fps: float, times: list) -> dict:
     return {"name": name, "note": note, "lip_fps": fps, "t_ns": times, "accept": [g.accept(t) for t in times]}
 
 
+def _slot_case(name: str, note: str, faces: list) -> dict:
+    tracker = SlotFaces(len(faces[0]))
+    return {"name": name, "note": note, "faces": faces, "reset": [tracker.update(f) for f in faces]}
+
+
 def _chunking_case(name: str, buffers: list, chunk: int = CHUNK, delay: int = DELAY) -> dict:
     got, pending, counts = 0, 0, []
     for b in buffers:
@@ -285,6 +309,10 @@ def cases() -> dict:
         _gate_case("gate_jitter_and_repeats", "+-15 ms jitter, a repeated and an older timestamp", 25.0,
                    [0, 55_000_000, 80_000_000, 80_000_000, 70_000_000, 118_000_000, 175_000_000, 200_000_000]),
     ]
+    slots = [
+        _slot_case("slot_faces_mixed", "appear, leave, come back, handed over, two slots swap their faces",
+                   [[-1, -1], [3, -1], [3, 5], [-1, 5], [3, 5], [3, 8], [8, 3], [-1, -1], [8, 3]]),
+    ]
     chunking = [
         _chunking_case("buffers_1024", [1024] * 5),
         _chunking_case("buffers_mixed", [1, 159, 160, 161, 479, 4800, 7]),
@@ -292,7 +320,7 @@ def cases() -> dict:
         _chunking_case("exact_chunks", [160, 320]),
     ]
     return {"format": FORMAT, "generated_by": "python -m avsep_mobile.schedule --write parity_tests/data/schedule_cases.json",
-            "schedule": sched, "frame_gate": gates, "chunking": chunking}
+            "schedule": sched, "frame_gate": gates, "slot_faces": slots, "chunking": chunking}
 
 
 def regular_schedule(n_chunks: int, chunk_hops: int, hop: int, sample_rate: int, fps: float, n_frames: int) -> np.ndarray:

@@ -1,0 +1,102 @@
+"""The sample apps' platform-free cores, run here: the Android `core` module
+compiled with kotlinc and its JUnit tests run on the JVM (the case table of
+avsep_mobile.schedule, manifest and sha256 rules, named state binding,
+chunking and flush), and the strict replay: driven over a bundle exported in
+this session, the Kotlin core hands its runner at every call exactly the
+inputs the Python reference (streaming.stream) hands the bundle's runner.
+Swift sources, which need a Mac to build, are parsed with tree-sitter."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import app_cores
+from avsep_mobile import device_report
+
+
+@pytest.fixture(scope="session")
+def kotlin(android_bundle, tmp_path_factory):
+    try:
+        return app_cores.replay(android_bundle[0], tmp_path_factory.mktemp("kotlin_core"))
+    except RuntimeError as e:
+        pytest.fail(str(e))
+
+
+def _junit_ok(proc) -> str:
+    assert proc.returncode == 0 and "OK (" in proc.stdout, proc.stdout[-6000:] + proc.stderr[-3000:]
+    return proc.stdout
+
+
+def test_kotlin_core_unit_tests_pass(kotlin):
+    out = _junit_ok(kotlin["unit"])
+    assert "OK (" in out and int(out.split("OK (")[1].split()[0]) >= 8
+
+
+def test_kotlin_replay_hands_the_runner_the_reference_inputs(kotlin):
+    _junit_ok(kotlin["replay"])
+    py, kt = app_cores.read_log(kotlin["python_log"]), app_cores.read_log(kotlin["kotlin_log"])
+    assert set(py) == set(kt) == {"lip_step", "av_step"}
+    for step in py:
+        assert set(kt[step]) == set(py[step]), f"{step}: inputs by name differ: {sorted(set(kt[step]) ^ set(py[step]))}"
+        for name, ref in py[step].items():
+            got = kt[step][name]
+            assert got.shape == ref.shape, f"{step}/{name}: {got.shape} calls x values, reference {ref.shape}"
+            bad = np.flatnonzero((got.view(np.uint32) != ref.view(np.uint32)).reshape(len(ref), -1).any(1))
+            assert bad.size == 0, f"{step}/{name}: first differing call {bad[0]} of {len(ref)}"
+
+
+def test_kotlin_replay_states_are_the_previous_outputs(kotlin):
+    """Beyond equal to Python's feeds: each state input is the previous call's
+    X_out, except rows (speaker slots) reset to their initial zeros."""
+    kt = app_cores.read_log(kotlin["kotlin_log"])
+    outs = app_cores.read_log(kotlin["python_log"], "outputs")
+    checked = 0
+    for step, ins in kt.items():
+        for name, x in ins.items():
+            if name + "_out" not in outs[step]:
+                continue
+            assert not x[0].any(), f"{step}/{name}: the first call must get the initial state"
+            prev = outs[step][name + "_out"][:-1]
+            rows = (x[1:] != prev).reshape(len(prev), x.shape[1], -1).any(-1)  # (calls-1, leading axis)
+            reset_rows = x[1:].reshape(len(prev), x.shape[1], -1)[rows]
+            assert not reset_rows.any(), f"{step}/{name}: a state input is neither the previous output nor a reset row"
+            checked += 1
+    assert checked >= 4
+
+
+def test_kotlin_report_matches_the_schema(kotlin):
+    report = json.loads(Path(kotlin["report"]).read_text())
+    assert device_report.schema_errors(report) == []
+    assert report["calls"]["av_step"] > 0 and report["parity"]["speakers"]["snr_db"] > 60
+
+
+SWIFT = sorted((app_cores.REPO / "ios_sample").rglob("*.swift"))
+
+
+@pytest.mark.parametrize("path", SWIFT, ids=[str(p.relative_to(app_cores.REPO / "ios_sample")) for p in SWIFT])
+def test_swift_source_parses(path):
+    """No Swift compiler here: a real Swift grammar (tree-sitter-swift) catches syntax errors."""
+    import tree_sitter
+    import tree_sitter_swift
+
+    parser = tree_sitter.Parser(tree_sitter.Language(tree_sitter_swift.language()))
+    tree = parser.parse(path.read_bytes())
+    errors = []
+
+    def walk(node):
+        if node.type == "ERROR" or node.is_missing:
+            errors.append(f"line {node.start_point[0] + 1}: {'missing ' + node.type if node.is_missing else node.text[:60]!r}")
+        for child in node.children:
+            walk(child)
+
+    walk(tree.root_node)
+    assert not errors, f"{path.name}: " + "; ".join(errors[:5])
+
+
+def test_swift_core_tests_read_the_same_case_table():
+    tests = (app_cores.REPO / "ios_sample" / "Tests").rglob("*.swift")
+    assert any("schedule_cases.json" in p.read_text() for p in tests)
