@@ -1,0 +1,145 @@
+"""Exact folds applied to the export copy of a model before tracing: fewer ops
+per step, the same function up to float rounding. The model itself never
+knows (STYLE.md): each fold rewrites a deep copy, loading the same weights.
+
+- "layernorm": LayerNorm(x) = g * n(x) + b followed by Linear(W, c) is
+  n(x) -> Linear(W diag(g), W b + c) with an affine-free LayerNorm; done
+  where every reader of the norm's output is a Linear (feed-forwards, the
+  q/kv projections behind a block's norms, the mask head).
+- "attn_scale": 1/sqrt(dh) moves into the q projection's weight and bias; the
+  replacement attention skips its own division.
+- "const_bias": the attention bias (OffsetAttention's table minus its
+  softplus-strength lag prior, computed every call) becomes a constant buffer.
+
+`fold(model, FOLDS)` returns the folded copy; modules that are not plain
+float layers (a fake-quantized model's wrapped Linears) are left as they are.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import torch
+from torch import Tensor, nn
+
+from avsep_mobile.model import (AVSep, DecoderBlock, FeedForward, FusionBlock, OffsetAttention, SelfAttentionBlock,
+                                WindowedAttention)
+
+FOLDS = ("layernorm", "attn_scale", "const_bias")
+
+
+class _FoldedAttention:
+    """Mixin over WindowedAttention / OffsetAttention: `prescaled` (the q
+    projection carries 1/sqrt(dh)) and `const_bias` (bias() is a buffer)."""
+
+    prescaled: bool = False
+
+    def bias(self) -> Tensor:
+        return self.bias_table if hasattr(self, "bias_table") else super().bias()
+
+    def _logit_scale(self, dh: int) -> float:
+        return 1.0 if self.prescaled else 1.0 / math.sqrt(dh)
+
+    def _windowed(self, q: Tensor, kv: Tensor) -> Tensor:
+        # WindowedAttention._windowed with the division made optional (the same ops otherwise)
+        n, h, t, dh = q.shape
+        d, w = h * dh, self.window + 1
+        win = torch.stack([kv[:, i : i + w] for i in range(t)], dim=1)  # (N, T, W, 2D)
+        k = win[..., :d].reshape(n, t, w, h, dh).permute(0, 3, 1, 2, 4).reshape(n * h * t, w, dh)
+        v = win[..., d:].reshape(n, t, w, h, dh).permute(0, 3, 1, 2, 4).reshape(n * h * t, w, dh)
+        logits = torch.matmul(q.reshape(n * h * t, 1, dh), k.transpose(1, 2))  # (NHT, 1, W)
+        if not self.prescaled:
+            logits = logits / math.sqrt(dh)
+        bias = self.bias().reshape(1, h, 1, w).expand(n, h, t, w).reshape(n * h * t, 1, w)
+        att = torch.softmax(logits + bias, dim=-1)
+        return torch.matmul(att, v).reshape(n, h, t, dh)
+
+    def _banded(self, q: Tensor, kv: Tensor) -> Tensor:
+        # a recording (T > 8): the unscaled parent sees q * sqrt(dh) / sqrt(dh); never traced by the exporters
+        return super()._banded(q * math.sqrt(q.shape[-1]) if self.prescaled else q, kv)
+
+
+class FoldedWindowedAttention(_FoldedAttention, WindowedAttention):
+    pass
+
+
+class FoldedOffsetAttention(_FoldedAttention, OffsetAttention):
+    pass
+
+
+def _replace_attention(att: WindowedAttention, scale: bool, const_bias: bool) -> WindowedAttention:
+    if type(att) not in (WindowedAttention, OffsetAttention) or type(att.q) is not nn.Linear:
+        return att
+    args = (att.q.in_features, att.heads, att.window)
+    if type(att) is OffsetAttention:
+        new = FoldedOffsetAttention(*args, 0.0, att.head_dim, att.state_key)
+    else:
+        new = FoldedWindowedAttention(*args, att.head_dim, att.state_key)
+    new.load_state_dict(att.state_dict())
+    new = new.to(att.q.weight.device).eval()
+    with torch.no_grad():
+        if scale:
+            s = 1.0 / math.sqrt(att.head_dim)
+            new.q.weight.mul_(s)
+            new.q.bias.mul_(s)
+            new.prescaled = True
+        if const_bias:
+            new.register_buffer("bias_table", att.bias().detach().clone())
+    return new
+
+
+def _fold_norm(norm: nn.LayerNorm, linears: list[nn.Linear]) -> nn.LayerNorm:
+    """Fold norm's affine into every Linear in `linears` (the norm's only
+    readers); returns the affine-free LayerNorm that replaces it."""
+    if type(norm) is not nn.LayerNorm or not norm.elementwise_affine or any(type(m) is not nn.Linear for m in linears):
+        return norm
+    g, b = norm.weight.detach().double(), (norm.bias.detach().double() if norm.bias is not None else 0.0)
+    with torch.no_grad():
+        for lin in linears:
+            w = lin.weight.detach().double()  # (out, in); in double so the fold adds one rounding per weight
+            bias = lin.bias.detach().double() if lin.bias is not None else torch.zeros(w.shape[0], dtype=torch.float64)
+            new_bias = bias + w @ b if isinstance(b, Tensor) else bias
+            lin.weight.copy_((w * g[None, :]).to(lin.weight.dtype))
+            if lin.bias is None:
+                lin.bias = nn.Parameter(new_bias.to(lin.weight.dtype))
+            else:
+                lin.bias.copy_(new_bias.to(lin.bias.dtype))
+    return nn.LayerNorm(norm.normalized_shape, eps=norm.eps, elementwise_affine=False).to(norm.weight.device)
+
+
+def _fold_layernorms(model: AVSep) -> None:
+    for m in model.modules():
+        if isinstance(m, FeedForward):
+            m[0] = _fold_norm(m[0], [m[1]])
+        elif isinstance(m, SelfAttentionBlock):
+            m.norm = _fold_norm(m.norm, [m.attn.q, m.attn.kv])
+        elif isinstance(m, DecoderBlock):
+            m.norm_q = _fold_norm(m.norm_q, [m.cross.q])
+            m.norm_m = _fold_norm(m.norm_m, [m.cross.kv])
+        elif isinstance(m, FusionBlock):
+            # norm_a feeds a2v's queries and v2a's keys/values; norm_v the other way round
+            m.norm_a = _fold_norm(m.norm_a, [m.a2v.q] + ([] if m.last else [m.v2a.kv]))
+            m.norm_v = _fold_norm(m.norm_v, [m.a2v.kv] + ([] if m.last else [m.v2a.q]))
+    model.mask_norm = _fold_norm(model.mask_norm, [model.mask_head])
+
+
+def _replace_attentions(model: AVSep, scale: bool, const_bias: bool) -> None:
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, WindowedAttention):
+                setattr(parent, name, _replace_attention(child, scale, const_bias))
+
+
+def fold(model: AVSep, folds=FOLDS) -> AVSep:
+    """A folded deep copy of `model` (eval mode); `model` is not touched."""
+    unknown = sorted(set(folds) - set(FOLDS))
+    if unknown:
+        raise ValueError(f"unknown folds {', '.join(unknown)}: choose from {', '.join(FOLDS)}")
+    out = copy.deepcopy(model).eval()
+    # norms first: a norm fold writes into the q/kv Linears that the attention replacement then copies
+    if "layernorm" in folds:
+        _fold_layernorms(out)
+    if "attn_scale" in folds or "const_bias" in folds:
+        _replace_attentions(out, "attn_scale" in folds, "const_bias" in folds)
+    return out

@@ -1,0 +1,75 @@
+"""The export-time folds (export/folds.py) compute the same steps as the
+unfolded model, to float rounding, and leave the model itself untouched."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from avsep_mobile import metrics
+from avsep_mobile.export import folds
+from avsep_mobile.export.steps import sample_inputs
+from avsep_mobile.streaming import step_modules
+
+# folded vs unfolded, float32: only the summation order and the folded products differ
+MIN_FOLD_SNR_DB = 100.0
+
+
+def _stream(model, calls: int = 12, speakers: int = 2, chunk_hops: int = 1) -> dict[str, list]:
+    """Each step called `calls` times on seeded inputs, state fed back: {step: [outputs...]}."""
+    out = {}
+    with torch.no_grad():
+        for name, step in step_modules(model, speakers, chunk_hops).items():
+            feeds = sample_inputs(step.sig)
+            g = torch.Generator().manual_seed(1)
+            got = []
+            for _ in range(calls):
+                for t in step.sig.inputs:  # fresh data each call, states carried
+                    feeds[t.name] = torch.rand(t.shape, generator=g) * 0.2
+                if "active" in feeds:
+                    feeds["active"] = torch.ones_like(feeds["active"])
+                res = dict(zip(step.sig.output_names, step(*[feeds[n] for n in step.sig.input_names])))
+                feeds.update({s.name: res[s.name + "_out"] for s in step.sig.states})
+                got.append({k: v.numpy().copy() for k, v in res.items()})
+            out[name] = got
+    return out
+
+
+def _worst_snr(ref: dict, got: dict) -> float:
+    return min(metrics.snr_db(np.stack([c[k] for c in ref[s]]), np.stack([c[k] for c in got[s]]))
+               for s in ref for k in ref[s][0])
+
+
+@pytest.mark.parametrize("which", [("layernorm",), ("attn_scale",), ("const_bias",), folds.FOLDS])
+def test_folded_steps_match_unfolded(tiny_model, which):
+    ref = _stream(tiny_model)
+    assert _worst_snr(ref, _stream(folds.fold(tiny_model, which))) >= MIN_FOLD_SNR_DB
+
+
+def test_fold_rewrites_a_copy_only(tiny_model):
+    before = {k: v.clone() for k, v in tiny_model.state_dict().items()}
+    folded = folds.fold(tiny_model)
+    assert all(torch.equal(v, tiny_model.state_dict()[k]) for k, v in before.items())
+    affine = [m for m in folded.modules() if isinstance(m, nn.LayerNorm) and m.elementwise_affine]
+    # only the video encoder's output norm stays affine: lip_emb leaves the step there
+    assert [id(m) for m in affine] == [id(folded.video.norm)]
+    atts = [m for m in folded.modules() if isinstance(m, folds._FoldedAttention)]
+    assert atts and all(a.prescaled and hasattr(a, "bias_table") for a in atts)
+
+
+def test_fold_changes_the_graph(tiny_model):
+    """The fold is real: the folded q weights differ and the traced step has fewer ops."""
+    def ops(model):
+        step = step_modules(model, 2)["av_step"]
+        feeds = sample_inputs(step.sig)
+        g = torch.jit.trace(step, tuple(feeds[n] for n in step.sig.input_names), check_trace=False)
+        return sum(1 for n in g.inlined_graph.nodes() if n.kind().startswith("aten::"))
+
+    assert ops(folds.fold(tiny_model)) < ops(tiny_model)
+
+
+def test_unknown_fold_refused(tiny_model):
+    with pytest.raises(ValueError, match="unknown folds"):
+        folds.fold(tiny_model, ("layernorm", "nope"))
