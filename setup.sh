@@ -7,8 +7,13 @@ cd "$(dirname "$0")"
 # festvox-*: the training pool's festival voices; flite: the held-out voice family
 VOICES="espeak-ng festival festvox-kdlpc16k festvox-italp16k festvox-itapc16k
   festvox-suopuhe-lj festvox-suopuhe-mv festvox-czech-dita festvox-czech-machac festvox-ca-ona-hts flite"
+# the Android sample's core module is compiled and unit-tested on the JVM in the tests:
+# a Java 17 runtime, npm (for the Kotlin compiler below), junit4/hamcrest/org.json jars
+APP_TOOLS="junit4 libhamcrest-java libandroid-json-java"
+command -v java >/dev/null 2>&1 || APP_TOOLS="$APP_TOOLS default-jre-headless"
+command -v npm >/dev/null 2>&1 || APP_TOOLS="$APP_TOOLS npm"
 if command -v apt-get >/dev/null 2>&1; then
-  missing=$(for p in $VOICES; do dpkg -s "$p" >/dev/null 2>&1 || echo "$p"; done)
+  missing=$(for p in $VOICES $APP_TOOLS; do dpkg -s "$p" >/dev/null 2>&1 || echo "$p"; done)
   if [ -n "$missing" ]; then
     SUDO=$([ "$(id -u)" = 0 ] && echo "" || echo sudo)
     $SUDO apt-get update -qq
@@ -22,3 +27,14 @@ python3 -m pip install -q -e .
 # its own dependencies (numpy<2, protobuf 4, jax, opencv) would break the pinned
 # stack, and only its model files are read, so it goes in without them
 python3 -m pip install -q --no-deps "mediapipe==0.10.21"
+# the Kotlin compiler (npm's kotlin-compiler runs on Java 17), cached outside the repo;
+# parity_tests/app_cores.py finds it here (or at $AVSEP_KOTLIN_HOME)
+KOTLIN_HOME="${AVSEP_KOTLIN_HOME:-$HOME/.cache/avsep/kotlin}"
+if [ ! -x "$KOTLIN_HOME/node_modules/kotlin-compiler/bin/kotlinc" ]; then
+  if command -v npm >/dev/null 2>&1; then
+    mkdir -p "$KOTLIN_HOME"
+    npm install --prefix "$KOTLIN_HOME" --no-audit --no-fund --silent "kotlin-compiler@~2.4.20" >/dev/null
+  else
+    echo "note: npm not found; install Node.js to compile the Android core in the tests" >&2
+  fi
+fi

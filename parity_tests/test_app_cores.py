@@ -9,6 +9,7 @@ Swift sources, which need a Mac to build, are parsed with tree-sitter."""
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,8 @@ def kotlin(android_bundle, tmp_path_factory):
     try:
         return app_cores.replay(android_bundle[0], tmp_path_factory.mktemp("kotlin_core"))
     except RuntimeError as e:
+        if sys.platform != "linux":  # setup.sh installs the JVM toolchain on Debian/Ubuntu (CI)
+            pytest.skip(str(e))
         pytest.fail(str(e))
 
 

@@ -7,6 +7,7 @@ and pass the SNR gate of its precision."""
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -32,6 +33,8 @@ def test_report_of_the_kotlin_core_replay(android_bundle, tmp_path_factory):
     try:
         out = replay(android_bundle[0], tmp_path_factory.mktemp("kotlin_core_report"))
     except RuntimeError as e:
+        if sys.platform != "linux":  # setup.sh installs the JVM toolchain on Debian/Ubuntu (CI)
+            pytest.skip(str(e))
         pytest.fail(str(e))
     assert out["report"].is_file(), out["replay"].stdout[-3000:] + out["replay"].stderr[-3000:]
     r = json.loads(out["report"].read_text())
