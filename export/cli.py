@@ -1,4 +1,4 @@
-"""`avsep export ios|android|onnx`, `avsep verify DIR`, `avsep bench DIR`, `avsep keygen`;
+"""`avsep export ios|android|onnx`, `avsep verify DIR [--arch arm64]`, `avsep arm64-setup`, `avsep bench DIR`, `avsep keygen`;
 registered by the main CLI through `add_parsers(subparsers)`."""
 
 from __future__ import annotations
@@ -64,6 +64,8 @@ def cmd_verify(args) -> int:
         check_signature(args.dir, load_public(args.key))
         signed = ", signature valid"
     problems = verify(args.dir)
+    if args.arch == "arm64":
+        return _verify_arm64(args, [p for p in problems if "arm64" not in p])  # an earlier arm64 result is re-measured
     if args.json:
         print(json.dumps({"dir": str(args.dir), "ok": not problems, "problems": problems}, indent=2))
     elif problems:
@@ -72,6 +74,42 @@ def cmd_verify(args) -> int:
     else:
         print(f"{args.dir}: every file matches the manifest{signed}, parity passed")
     return 2 if problems else 0
+
+
+def _verify_arm64(args, problems: list[str]) -> int:
+    """The intact bundle's vectors through the aarch64 runtime under qemu
+    (export/arm64_verify.py); exit 1 when an arm64 row fails the gate."""
+    from . import arm64, arm64_verify
+
+    if problems:
+        raise ValueError(f"{args.dir} refused before the arm64 check: {problems[0]}")
+    cpus = [c.strip() for c in args.cpu.split(",") if c.strip()]
+    for c in cpus:
+        if c not in arm64.PROFILES:
+            raise ValueError(f"unknown --cpu {c!r}: choose from {', '.join(arm64.PROFILES)}")
+    sign_key = None
+    if args.sign is not None:
+        from .signing import load_private
+
+        sign_key = load_private(args.sign)
+    log = None if args.json else (lambda msg: print(msg, file=sys.stderr))
+    result = arm64_verify.check(args.dir, cpus, progress=log)
+    if args.write:
+        arm64_verify.record(args.dir, result, sign_key)
+    print(json.dumps(result, indent=2) if args.json else arm64_verify.format_rows(result))
+    if not result["passed"] and not args.json:
+        print(f"error: arm64 parity gate failed ({', '.join(result['failed'])})", file=sys.stderr)
+    return 0 if result["passed"] else 1
+
+
+def cmd_arm64_setup(args) -> int:
+    from . import arm64
+
+    r = arm64.setup(force=args.force, log=lambda msg: print(msg, file=sys.stderr))
+    how = "cached, nothing to do" if r["cached"] else "built"
+    print(f"arm64 userland in {r['home']}: {how} ({r['seconds']:.1f} s): python 3.11, "
+          + ", ".join(f"{k} {v}" for k, v in r["stamp"]["wheels"].items()))
+    return 0
 
 
 def cmd_keygen(args) -> int:
@@ -113,8 +151,17 @@ def add_parsers(sub) -> None:
     p = sub.add_parser("verify", help="recheck a bundle's sha256s and that its parity report passed")
     p.add_argument("dir", type=Path)
     p.add_argument("--key", type=Path, metavar="PUB", help="public key (signing.pub): also require a valid manifest.sig")
+    p.add_argument("--arch", choices=["host", "arm64"], default="host",
+                   help="arm64: also stream the test vectors through the aarch64 LiteRT/onnxruntime under qemu (`avsep arm64-setup` first)")
+    p.add_argument("--cpu", default="cortex-a53,max", help="--arch arm64: qemu CPU models, comma-separated (default: cortex-a53,max)")
+    p.add_argument("--write", action="store_true", help="--arch arm64: record the rows in the parity report and the manifest")
+    p.add_argument("--sign", type=Path, metavar="KEY", help="--write on a signed bundle: re-sign manifest.json with this private key")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser("arm64-setup", help="build (once) the emulated arm64 userland that `avsep verify --arch arm64` runs in")
+    p.add_argument("--force", action="store_true", help="rebuild even when a current one is cached")
+    p.set_defaults(func=cmd_arm64_setup)
 
     p = sub.add_parser("keygen", help="an Ed25519 key pair for signed exports (signing.key, signing.pub)")
     p.add_argument("--out", type=Path, required=True, help="dir for signing.key and signing.pub (never overwritten)")

@@ -187,9 +187,12 @@ def verify(bundle_dir) -> list[str]:
             problems.append(f"model file for {step} ({f}) not in the manifest")
     report = bundle_dir / m.get("parity_report", "parity_report.json")
     try:
-        passed = json.loads(report.read_text()).get("passed") is True
+        r = json.loads(report.read_text())
+        passed = r.get("passed") is True
     except (OSError, json.JSONDecodeError):
-        passed = False
+        r, passed = {}, False
     if not passed:
         problems.append(f"{report.name}: parity gate not passed")
+    if r.get("arm64", {}).get("passed") is False:  # rows recorded by `avsep verify --arch arm64 --write`
+        problems.append(f"{report.name}: arm64 parity gate not passed ({', '.join(r['arm64'].get('failed', []))})")
     return problems
