@@ -12,8 +12,11 @@ VOICES="espeak-ng festival festvox-kdlpc16k festvox-italp16k festvox-itapc16k
 APP_TOOLS="junit4 libhamcrest-java libandroid-json-java"
 command -v java >/dev/null 2>&1 || APP_TOOLS="$APP_TOOLS default-jre-headless"
 command -v npm >/dev/null 2>&1 || APP_TOOLS="$APP_TOOLS npm"
+# `avsep verify --arch arm64`: qemu-user runs the aarch64 runtimes; apt checks the
+# arm64 package lists of the emulated userland against the Debian keyring
+ARM64_TOOLS="qemu-user-static debian-archive-keyring"
 if command -v apt-get >/dev/null 2>&1; then
-  missing=$(for p in $VOICES $APP_TOOLS; do dpkg -s "$p" >/dev/null 2>&1 || echo "$p"; done)
+  missing=$(for p in $VOICES $APP_TOOLS $ARM64_TOOLS; do dpkg -s "$p" >/dev/null 2>&1 || echo "$p"; done)
   if [ -n "$missing" ]; then
     SUDO=$([ "$(id -u)" = 0 ] && echo "" || echo sudo)
     $SUDO apt-get update -qq
@@ -38,3 +41,6 @@ if [ ! -x "$KOTLIN_HOME/node_modules/kotlin-compiler/bin/kotlinc" ]; then
     echo "note: npm not found; install Node.js to compile the Android core in the tests" >&2
   fi
 fi
+# the emulated arm64 userland (Debian arm64 python3.11 + the aarch64 LiteRT and
+# onnxruntime wheels), built once into ~/.cache/avsep/arm64 (or $AVSEP_ARM64_HOME)
+python3 -m avsep_mobile.cli arm64-setup >/dev/null || echo "note: the arm64 userland was not built (above); \`avsep verify --arch arm64\` needs it" >&2
