@@ -15,4 +15,6 @@ dependencyResolutionManagement {
 }
 
 rootProject.name = "avsep-sample"
-include(":app")
+// core: plain Kotlin/JVM (manifest, state, schedule, chunking, replay, report), tested off-device
+// app: the Android adapters (LiteRT runner, CameraX, AudioRecord/AudioTrack, MediaPipe, screens)
+include(":core", ":app")

@@ -34,7 +34,9 @@ android {
 }
 
 dependencies {
+    implementation(project(":core"))
     implementation("com.google.ai.edge.litert:litert:1.4.0")
+    implementation("com.google.ai.edge.litert:litert-gpu:1.4.0")
     implementation("com.google.mediapipe:tasks-vision:0.10.29")
 
     val camerax = "1.3.4"
@@ -45,6 +47,4 @@ dependencies {
 
     implementation("androidx.activity:activity-ktx:1.9.2")
     implementation("androidx.core:core-ktx:1.13.1")
-
-    testImplementation("junit:junit:4.13.2")
 }

@@ -1,6 +1,7 @@
 package org.avsep.sample
 
 import android.content.Context
+import org.avsep.core.BundleException
 import java.io.File
 
 /** The bundle ships in assets/avsep/ (a copy of dist/android/); models need a real file, so it is copied to filesDir. */

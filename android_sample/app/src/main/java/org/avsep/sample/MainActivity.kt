@@ -28,7 +28,6 @@ import java.util.Locale
 import java.util.concurrent.ExecutorService
 import java.util.concurrent.Executors
 import java.util.concurrent.TimeUnit
-import kotlin.math.max
 
 /** Live separation: front camera -> mouth crops -> lip_step; microphone -> av_step -> the chosen slot on the speaker. */
 class MainActivity : ComponentActivity() {
@@ -47,7 +46,7 @@ class MainActivity : ComponentActivity() {
 
     @Volatile private var slot = 0 // -1 plays the unprocessed microphone
     @Volatile private var faces = 0
-    private var nextFrameNs = 0L
+    @Volatile private var dropped = 0L // samples the player had no room for
     private var busyNs = 0L
     private var heardSamples = 0L
     private var lastStatusMs = 0L
@@ -97,13 +96,15 @@ class MainActivity : ComponentActivity() {
         }
         separator = sep
         cropper = crop
+        // ids make the group exclusive: a RadioGroup unchecks the others only for buttons with ids
         for (s in -1 until sep.speakers) {
             slotGroup.addView(RadioButton(this).apply {
+                id = SLOT_ID_BASE + s
                 text = if (s < 0) "Mic" else "Speaker ${s + 1}"
-                isChecked = s == slot
-                setOnClickListener { slot = s }
             })
         }
+        slotGroup.setOnCheckedChangeListener { _, checked -> slot = checked - SLOT_ID_BASE }
+        slotGroup.check(SLOT_ID_BASE + slot)
         status.text = String.format(Locale.US, "%s, %s, latency %.0f ms. Headphones avoid feedback.", sep.manifest.target, sep.manifest.precision, sep.manifest.latencyMs)
         startStop.isEnabled = true
     }
@@ -119,6 +120,7 @@ class MainActivity : ComponentActivity() {
         sep.reset()
         busyNs = 0
         heardSamples = 0
+        dropped = 0
         player = AudioTrack.Builder()
             .setAudioAttributes(AudioAttributes.Builder().setUsage(AudioAttributes.USAGE_MEDIA).setContentType(AudioAttributes.CONTENT_TYPE_SPEECH).build())
             .setAudioFormat(AudioFormat.Builder().setEncoding(AudioFormat.ENCODING_PCM_FLOAT).setSampleRate(sep.sampleRate).setChannelMask(AudioFormat.CHANNEL_OUT_MONO).build())
@@ -126,8 +128,10 @@ class MainActivity : ComponentActivity() {
             .setBufferSizeInBytes(sep.sampleRate / 5 * 4)
             .build()
             .also { it.play() }
-        bindCamera(sep, crop)
-        audio = AudioCapture(sep.sampleRate, sep.chunkSamples * 2) { pcm -> onAudio(sep, pcm) }.also { it.start() }
+        // audio first: camera frames are placed on its clock
+        val mic = AudioCapture(sep.sampleRate, sep.chunkSamples) { pcm -> onAudio(sep, pcm) }.also { it.start() }
+        audio = mic
+        bindCamera(sep, crop, mic)
         startStop.text = "Stop"
     }
 
@@ -140,7 +144,7 @@ class MainActivity : ComponentActivity() {
         startStop.text = "Start"
     }
 
-    private fun bindCamera(sep: Separator, crop: MouthCropper) {
+    private fun bindCamera(sep: Separator, crop: MouthCropper, mic: AudioCapture) {
         val future = ProcessCameraProvider.getInstance(this)
         future.addListener({
             val provider = future.get().also { camera = it }
@@ -149,20 +153,22 @@ class MainActivity : ComponentActivity() {
                 .setBackpressureStrategy(ImageAnalysis.STRATEGY_KEEP_ONLY_LATEST)
                 .setOutputImageFormat(ImageAnalysis.OUTPUT_IMAGE_FORMAT_RGBA_8888)
                 .build()
-            analysis.setAnalyzer(frames) { image -> onFrame(sep, crop, image) }
+            analysis.setAnalyzer(frames) { image -> onFrame(sep, crop, mic, image) }
             provider.unbindAll()
             provider.bindToLifecycle(this, CameraSelector.DEFAULT_FRONT_CAMERA, previewUse, analysis)
         }, ContextCompat.getMainExecutor(this))
     }
 
-    /** Runs lip_step at the manifest's lip_fps whatever the camera rate: the model was trained at that rate. */
-    private fun onFrame(sep: Separator, crop: MouthCropper, image: ImageProxy) = image.use {
-        val ts = it.imageInfo.timestamp
-        if (ts < nextFrameNs) return@use
-        nextFrameNs = max(nextFrameNs + (1e9 / sep.manifest.lipFps).toLong(), ts)
+    /**
+     * Camera frame -> mouth crops -> the core (lip_step on this thread; the core takes frames on the lip_fps
+     * grid and schedules them against the audio by timestamp). CameraX timestamps are boot-time ns on
+     * cameras with a REALTIME timestamp source; AudioCapture maps them onto the audio clock.
+     */
+    private fun onFrame(sep: Separator, crop: MouthCropper, mic: AudioCapture, image: ImageProxy) = image.use {
+        val t = mic.toAudioNs(it.imageInfo.timestamp) ?: return@use // no audio yet: no clock to place the frame on
         val frame = upright(it.toBitmap(), it.imageInfo.rotationDegrees)
-        val mouths = crop.crop(frame, ts / 1_000_000)
-        sep.updateLips(mouths.crops, mouths.active)
+        val mouths = crop.crop(frame, it.imageInfo.timestamp / 1_000_000)
+        sep.frame(t, mouths.crops, mouths.faceIds)
         faces = mouths.faces
     }
 
@@ -172,14 +178,18 @@ class MainActivity : ComponentActivity() {
         busyNs += SystemClock.elapsedRealtimeNanos() - t0
         heardSamples += pcm.size
         val s = slot
-        val play = if (s in out.indices) out[s] else pcm
-        player?.write(play, 0, play.size, AudioTrack.WRITE_NON_BLOCKING)
+        val play = if (s in out.speakers.indices) out.speakers[s] else pcm
+        player?.let { p ->
+            // non-blocking: the audio thread must not stall on playback; what does not fit is counted, not hidden
+            val written = p.write(play, 0, play.size, AudioTrack.WRITE_NON_BLOCKING)
+            if (written < 0) runOnUiThread { status.text = "AudioTrack error $written" } else dropped += play.size - written
+        }
 
         val now = SystemClock.elapsedRealtime()
         if (now - lastStatusMs > 500) {
             lastStatusMs = now
             val rtf = busyNs / 1e9 / (heardSamples.toDouble() / sep.sampleRate)
-            val text = String.format(Locale.US, "faces %d   audio RTF %.3f", faces, rtf)
+            val text = String.format(Locale.US, "faces %d   audio RTF %.3f   dropped %.2f s", faces, rtf, dropped.toDouble() / sep.sampleRate)
             runOnUiThread { status.text = text }
         }
     }
@@ -193,6 +203,10 @@ class MainActivity : ComponentActivity() {
     override fun onPause() {
         super.onPause()
         stop()
+    }
+
+    companion object {
+        private const val SLOT_ID_BASE = 1000
     }
 
     override fun onDestroy() {

@@ -17,7 +17,8 @@ import kotlin.math.max
  * Needs assets/face_landmarker.task (see README).
  */
 class MouthCropper(context: Context, private val slots: Int, private val cropSize: Int, private val boxScale: Float) : AutoCloseable {
-    class Crops(val crops: Array<FloatArray>, val active: FloatArray, val faces: Int)
+    /** crops: [S, 1, c, c] flat; faceIds[s]: the id of the face slot s tracks, -1 for none; faces: how many were found. */
+    class Crops(val crops: FloatArray, val faceIds: IntArray, val faces: Int)
 
     private data class Box(val cx: Float, val cy: Float, val side: Float)
 
@@ -30,6 +31,8 @@ class MouthCropper(context: Context, private val slots: Int, private val cropSiz
             .build(),
     )
     private val lastCentre = arrayOfNulls<Pair<Float, Float>>(slots)  // normalised, per slot
+    private val slotFace = IntArray(slots) { -1 }  // the face id each slot tracks
+    private var nextFaceId = 0
 
     /** frame: upright ARGB bitmap; timestampMs must increase from call to call. */
     fun crop(frame: Bitmap, timestampMs: Long): Crops {
@@ -40,16 +43,19 @@ class MouthCropper(context: Context, private val slots: Int, private val cropSiz
         val slotOf = assignSlots(boxes.map { it.cx / w to it.cy / h })
 
         val pixels = IntArray(w * h).also { frame.getPixels(it, 0, w, 0, 0, w, h) }
-        val crops = Array(slots) { FloatArray(cropSize * cropSize) }
-        val active = FloatArray(slots)
+        val n = cropSize * cropSize
+        val crops = FloatArray(slots * n)
+        val faceIds = IntArray(slots) { -1 }
+        val crop = FloatArray(n)
         boxes.forEachIndexed { i, box ->
             val s = slotOf[i]
             if (s >= 0) {
-                sample(pixels, w, h, box, crops[s])
-                active[s] = 1f
+                sample(pixels, w, h, box, crop)
+                crop.copyInto(crops, s * n)
+                faceIds[s] = slotFace[s]
             }
         }
-        return Crops(crops, active, faces.size)
+        return Crops(crops, faceIds, faces.size)
     }
 
     /** A square around the outer lips, boxScale times their larger extent, in pixels. */
@@ -82,6 +88,7 @@ class MouthCropper(context: Context, private val slots: Int, private val cropSiz
                 val s = (0 until slots).firstOrNull { !taken[it] } ?: continue
                 slotOf[i] = s
                 taken[s] = true
+                slotFace[s] = nextFaceId++ // a new person: the core resets this slot's state
             }
         }
         for (s in 0 until slots) lastCentre[s] = null
