@@ -59,31 +59,53 @@ def cmd_train(args) -> int:
     return _emit(args, {"checkpoint": str(path)}, f"wrote {path}")
 
 
-def _eval_examples(args):
+def _eval_sets(args) -> dict:
+    """name -> examples: the user's --data, or the built-in held-out sets."""
     if args.data is not None:
         from .data.mixtures import list_examples, read_example
 
         paths = list_examples(args.data)
         if not paths:
             raise ValueError(f"{args.data} holds no mixtures (DIR/<name>/mix.wav): make some with `avsep data make`")
-        return [read_example(p) for p in paths[: args.count]]
+        return {"data": [read_example(p) for p in paths[: args.count]]}
     from .data.mixtures import heldout_examples
-    from .data.speech import build_eval_pool
+    from .data.speech import build_eval_pool, build_unseen_voice_pool
 
-    return heldout_examples(build_eval_pool(), count=args.count, speakers=args.speakers)
+    # training-family voices reading unseen sentences; then a voice family no training pool contains
+    return {"unseen_sentences": heldout_examples(build_eval_pool(), count=args.count, speakers=args.speakers),
+            "unseen_voices": heldout_examples(build_unseen_voice_pool(), count=args.count, speakers=args.speakers)}
+
+
+def _eval_line(name: str, res: dict) -> str:
+    return (f"{name.replace('_', ' ')}: {res['mixtures']} mixtures, SI-SNRi {res['si_snri_db']:.2f} dB "
+            f"(per slot {', '.join(f'{v:.2f}' for v in res['si_snri_db_per_slot'])}), "
+            f"lips swapped {res['si_snri_swapped_db']:.2f} dB, follows own lips {100 * res['follows_own_lips']:.0f}%")
 
 
 def cmd_eval(args) -> int:
+    import contextlib
+
+    from .atomic import atomic_dir
     from .evaluate import evaluate
 
-    _check_min(args, count=1)
+    _check_min(args, count=1, listen=0)
     if args.data is not None and not args.data.is_dir():
         raise ValueError(f"--data {args.data} is not a directory: make mixtures with `avsep data make --out {args.data}`")
+    if args.out is not None and args.out.exists() and not args.out.is_dir():
+        raise ValueError(f"--out {args.out} is a file: pass a directory for the listening material")
     model, _ = _load_model(args)
-    res = evaluate(model, _eval_examples(args), progress=not args.json)
-    text = (f"{res['mixtures']} mixtures: SI-SNRi {res['si_snri_db']:.2f} dB "
-            f"(per slot {', '.join(f'{v:.2f}' for v in res['si_snri_db_per_slot'])}), "
-            f"lips swapped {res['si_snri_swapped_db']:.2f} dB, follows own lips {100 * res['follows_own_lips']:.0f}%")
+    sets = _eval_sets(args)
+    res = {}
+    # listening material appears all at once, or not at all
+    with (atomic_dir(args.out) if args.out is not None else contextlib.nullcontext()) as tmp:
+        for name, examples in sets.items():
+            res[name] = evaluate(model, examples, progress=not args.json, desc=name, listen=args.listen,
+                                 listen_dir=None if tmp is None else tmp / name)
+        if tmp is not None:
+            (tmp / "results.json").write_text(json.dumps(res, indent=2))
+    text = "\n".join(_eval_line(k, v) for k, v in res.items())
+    if args.out is not None:
+        text += f"\nwrote listening material (mixture, clean and separated speakers, spectrogram) to {args.out}"
     return _emit(args, res, text)
 
 
@@ -192,11 +214,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("eval", help="SI-SNR improvement, lips swapped, and lip following")
+    p = sub.add_parser("eval", help="SI-SNR improvement, lips swapped, lip following: unseen sentences and unseen voices")
     _model_args(p)
     p.add_argument("--data", type=Path, help="a dir of mixtures (default: the built-in held-out set)")
     p.add_argument("--count", type=int, default=50)
     p.add_argument("--speakers", type=int, default=2, choices=[2, 3])
+    p.add_argument("--out", type=Path, help="write listening material here: per set, --listen examples with their wavs and a spectrogram")
+    p.add_argument("--listen", type=int, default=4, help="examples per set written to --out")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_eval)
 

@@ -113,10 +113,42 @@ def _write_mixture_dir(root, seed=0):
 def test_eval_on_a_mixture_dir_reports_every_figure(tmp_path, capsys):
     _write_mixture_dir(tmp_path / "mixes")
     assert main(["eval", "--preset", "tiny", "--data", str(tmp_path / "mixes"), "--json"]) == 0
-    res = json.loads(capsys.readouterr().out)
+    res = json.loads(capsys.readouterr().out)["data"]
     assert res["mixtures"] == 1 and len(res["si_snri_db_per_slot"]) == 2
     assert np.isfinite(res["si_snri_db"]) and np.isfinite(res["si_snri_swapped_db"])
     assert 0.0 <= res["follows_own_lips"] <= 1.0
+
+
+def test_eval_reports_unseen_sentences_and_unseen_voices_and_writes_listening_material(tmp_path, capsys, monkeypatch):
+    from avsep_mobile.data import speech
+
+    monkeypatch.setattr(speech, "DEFAULT_CACHE", tmp_path / "cache")
+    monkeypatch.setattr(speech, "EVAL_POOL_SIZE", 6)  # CI builds tiny held-out pools
+    out = tmp_path / "listen"
+    assert main(["eval", "--preset", "tiny", "--count", "1", "--listen", "1", "--out", str(out), "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert sorted(res) == ["unseen_sentences", "unseen_voices"]
+    assert all(r["mixtures"] == 1 and np.isfinite(r["si_snri_db"]) for r in res.values())
+    assert json.loads((out / "results.json").read_text()) == res
+    for name in res:
+        (example,) = (out / name).iterdir()  # --listen 1
+        files = sorted(p.name for p in example.iterdir())
+        assert files == ["mix.wav", "residual.wav", "separated1.wav", "separated2.wav", "speaker1.wav", "speaker2.wav",
+                         "spectrogram.png"]
+        assert (example / "spectrogram.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert read_example_wavs(example)["mix"].shape == (4 * 16000,)
+
+
+def read_example_wavs(d):
+    from avsep_mobile.audio import read_wav
+
+    return {p.stem: read_wav(p)[0] for p in d.glob("*.wav")}
+
+
+def test_eval_refuses_a_file_as_out_dir(tmp_path, capsys):
+    (tmp_path / "f").write_text("")
+    assert main(["eval", "--preset", "tiny", "--out", str(tmp_path / "f")]) == 2
+    assert "is a file" in capsys.readouterr().err
 
 
 def test_separate_writes_one_wav_per_slot_and_notes_resampling(tmp_path, capsys):

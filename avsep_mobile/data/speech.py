@@ -44,6 +44,7 @@ POOL_VERSION = 2  # bump when synthesis changes, so old caches are not reused
 # eval utterances come from their own pools, so their sentences are never trained on
 EVAL_POOL_SEED = 999_983
 UNSEEN_VOICE_POOL_SEED = 999_979
+EVAL_POOL_SIZE = 120  # utterances in each held-out pool
 FAMILIES = ("train", "heldout")
 FESTIVAL_SHARE = 0.2  # festival is ~10x slower than espeak-ng; its voices are cut from recordings
 MIN_SECONDS = 0.6  # shorter results (a voice that skipped most of the text) are re-drawn
@@ -356,11 +357,11 @@ def build_pool(cache_dir=None, count: int = 400, seed: int = 0, progress: bool =
         return Pool.load(d)
 
 
-def build_eval_pool(cache_dir=None, count: int = 120, progress: bool = True) -> Pool:
+def build_eval_pool(cache_dir=None, count: int | None = None, progress: bool = True) -> Pool:
     """Training-family voices reading sentences that no training pool contains."""
-    return build_pool(cache_dir, count, EVAL_POOL_SEED, progress)
+    return build_pool(cache_dir, count or EVAL_POOL_SIZE, EVAL_POOL_SEED, progress)
 
 
-def build_unseen_voice_pool(cache_dir=None, count: int = 120, progress: bool = True) -> Pool:
+def build_unseen_voice_pool(cache_dir=None, count: int | None = None, progress: bool = True) -> Pool:
     """The held-out voice family, which no training pool contains."""
-    return build_pool(cache_dir, count, UNSEEN_VOICE_POOL_SEED, progress, family="heldout")
+    return build_pool(cache_dir, count or EVAL_POOL_SIZE, UNSEEN_VOICE_POOL_SEED, progress, family="heldout")
