@@ -25,6 +25,7 @@ from avsep_mobile.info import weight_sparsity
 from avsep_mobile.model import AVSep
 from avsep_mobile.streaming import step_modules
 
+from .folds import FOLDS, fold
 from .steps import check_precision, metadata, sample_inputs
 
 SPLIT_FILES = {"lip_step": "AVSepLip.mlpackage", "av_step": "AVSepAV.mlpackage"}
@@ -97,13 +98,15 @@ def _convert_step(step, precision: str, ios: int, stateful: bool):
 
 
 def convert(model: AVSep, speakers: int, chunk_hops: int, out_dir, precision: str = "fp16", ios: int = 17,
-            stateful: bool = False, quantize=None, verbose: bool = False) -> list[Path]:
+            stateful: bool = False, quantize=None, verbose: bool = False, folds=FOLDS) -> list[Path]:
     """Write the package(s) into out_dir and return their paths.
 
     quantize: optional callable(ct.models.MLModel) -> MLModel applied to each
     converted step (e.g. ct.optimize.coreml.linear_quantize_weights); the hook
     for compressed exports. If it has a `torch_model` (quantization made on the
     torch side, quantize.int8.CoreMLInt8), that model is traced instead.
+    folds: the exact folds (export.folds) applied to a copy of the float model
+    first (not to a quantized torch_model: its layers are wrapped).
     """
     import coremltools as ct
 
@@ -127,7 +130,8 @@ def convert(model: AVSep, speakers: int, chunk_hops: int, out_dir, precision: st
     meta["avsep.sparse_weights"] = str(sparse)
     with quiet, warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        for name, step in step_modules(model, speakers, chunk_hops).items():
+        traced = model if getattr(quantize, "torch_model", None) is not None else fold(model, folds)
+        for name, step in step_modules(traced, speakers, chunk_hops).items():
             ml = _convert_step(step, precision, ios, stateful)
             ml = quantize(ml) if quantize is not None else ml
             ml = _store_sparse(ml) if sparse else ml

@@ -13,6 +13,7 @@ import torch
 from avsep_mobile.model import AVSep
 from avsep_mobile.streaming import step_modules
 
+from .folds import FOLDS, fold
 from .steps import check_precision, metadata, sample_inputs
 
 OPSET = 18
@@ -22,11 +23,13 @@ def model_file(step_name: str) -> str:
     return f"{step_name}.onnx"
 
 
-def convert(model: AVSep, speakers: int, chunk_hops: int, out_dir, precision: str = "fp32", quantize=None, verbose: bool = False) -> list[Path]:
+def convert(model: AVSep, speakers: int, chunk_hops: int, out_dir, precision: str = "fp32", quantize=None, verbose: bool = False,
+            folds=FOLDS) -> list[Path]:
     """Write lip_step.onnx and av_step.onnx into out_dir.
 
     quantize: optional callable(path) that rewrites a float .onnx in place
     (e.g. onnxruntime static QDQ); the hook for compressed exports.
+    folds: the exact folds (export.folds) applied to a copy of the model first.
     """
     if quantize is None:
         check_precision(precision, supported=("fp32",))
@@ -35,7 +38,7 @@ def convert(model: AVSep, speakers: int, chunk_hops: int, out_dir, precision: st
 
     meta = metadata(model, speakers, chunk_hops, precision)
     paths = []
-    for name, step in step_modules(model, speakers, chunk_hops).items():
+    for name, step in step_modules(fold(model, folds), speakers, chunk_hops).items():
         feeds = sample_inputs(step.sig)
         path = Path(out_dir) / model_file(name)
         sink = contextlib.nullcontext() if verbose else contextlib.redirect_stdout(io.StringIO())

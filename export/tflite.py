@@ -14,6 +14,7 @@ import torch
 from avsep_mobile.model import AVSep
 from avsep_mobile.streaming import step_modules
 
+from .folds import FOLDS, fold
 from .steps import NamedStep, check_precision, metadata, sample_inputs
 
 MODEL_FILE = "avsep.tflite"
@@ -31,13 +32,15 @@ def _quant_config(precision: str, quant_config):
     return None
 
 
-def convert(model: AVSep, speakers: int, chunk_hops: int, out_dir, precision: str = "fp32", quant_config=None, verbose: bool = False) -> list[Path]:
+def convert(model: AVSep, speakers: int, chunk_hops: int, out_dir, precision: str = "fp32", quant_config=None, verbose: bool = False,
+            folds=FOLDS) -> list[Path]:
     """Write `avsep.tflite` into out_dir and return [its path].
 
     quant_config: a litert_torch QuantConfig (e.g. PT2E static int8) that
     replaces the precision's default, or a callable(bytes) -> bytes applied to
     the float flatbuffer (ai-edge-quantizer, quantize.int8); the hook for
     compressed exports.
+    folds: the exact folds (export.folds) applied to a copy of the model first.
     """
     post = quant_config if callable(quant_config) else None
     quant_config = None if post is not None else quant_config
@@ -45,7 +48,7 @@ def convert(model: AVSep, speakers: int, chunk_hops: int, out_dir, precision: st
         check_precision(precision)
     import litert_torch
 
-    steps = step_modules(model, speakers, chunk_hops)
+    steps = step_modules(fold(model, folds), speakers, chunk_hops)
     conv = None
     for name, step in steps.items():
         conv = (litert_torch if conv is None else conv).signature(name, NamedStep(step), sample_kwargs=sample_inputs(step.sig))
