@@ -542,6 +542,8 @@ def load(package, compute: str = "fp16") -> dict[str, Function]:
     import coremltools as ct
     from coremltools.converters.mil.frontend.milproto import load as milproto
 
+    if compute not in COMPUTE:
+        raise ValueError(f"compute {compute!r}: choose {' or '.join(COMPUTE)}")
     package = Path(package)
     if not package.is_dir():
         raise ValueError(f"{package} is not an .mlpackage directory")
