@@ -158,7 +158,8 @@ def _speakers(rng: np.random.Generator, count: int, family: str, voices: dict) -
     mbrola voice, then the festival voices. Held out: the flite voices."""
     if family == "heldout":
         if len(voices["flite"]) < 2:
-            raise FileNotFoundError("the held-out voices need flite: `apt-get install flite`")
+            raise FileNotFoundError("the held-out voices (`avsep eval`, `avsep quantize` scoring) need flite: "
+                                    "`sudo apt-get install flite` (Debian/Ubuntu) or `brew install flite` (macOS)")
         return [_Speaker(f"flite:{v}", "flite", v, "en", 0, 0) for v in voices["flite"]], []
     combos = [(lang, var) for lang in ESPEAK_LANGS for var in ESPEAK_VARIANTS]
     pick = rng.choice(len(combos), size=min(count, len(combos)), replace=False)
