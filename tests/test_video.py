@@ -246,3 +246,29 @@ def test_gaps_follow_the_speech_level(voices):
     t = np.arange(75) / 25
     g = gaps(voices[0], t)
     assert 0 <= g.min() < 2 and g.max() > 10  # closed in pauses, open on loud syllables
+
+
+def test_bridge_opening_follows_the_gap_and_renders_it():
+    from avsep_mobile.bridge import MouthBridge
+    from avsep_mobile.faces import Mouth
+
+    b = MouthBridge("rendered", seed=0)
+    m = lambda gap, width=50.0: Mouth(np.array([44.0, 44.0]), width, gap, 80.0, 0.0)  # noqa: E731
+    for g in [2, 20, 2, 20]:  # learn the face's closed and open range
+        b.features(m(g))
+    feats = [b.features(m(g)) for g in (2, 8, 14, 20)]
+    openings = [f[0] for f in feats]
+    assert openings[0] < 0.05 and openings[-1] > 0.95 and openings == sorted(openings)
+    assert all(0 <= s <= 1 for _, s in feats)
+    closed, wide = b.crop(None, m(2), 0.0), b.crop(None, m(20), 0.04)
+    assert closed.shape == wide.shape == (88, 88) and closed.dtype == np.uint8
+    dark = lambda img: int((img < 60).sum())  # noqa: E731  the cavity is the dark part of a rendered mouth
+    assert dark(wide) > dark(closed) + 200
+
+
+def test_audio_input_without_lips_says_what_to_pass(tmp_path, capsys):
+    import soundfile as sf
+
+    sf.write(tmp_path / "mix.flac", np.zeros(SR, np.float32), SR)
+    rc, cap = _run(capsys, "separate", tmp_path / "mix.flac", "--out", tmp_path / "o")
+    assert rc == 2 and "pass its mouth tracks with --lips lips.npz" in _one_line_error(cap.err)
