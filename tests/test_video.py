@@ -4,7 +4,6 @@ wheel, the slot tracker, the mouth bridge and the streaming model."""
 
 import json
 import os
-from pathlib import Path
 
 import av
 import numpy as np
