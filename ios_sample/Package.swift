@@ -1,23 +1,31 @@
 // swift-tools-version:5.9
 import PackageDescription
 
-// AVSepKit is the library an app links; AVSepApp is the sample app (runs on macOS with
-// `swift run AVSepApp`; for iOS generate the Xcode project from project.yml, see README).
+// AVSepCore: Foundation only (manifest + sha256, state by name, the A/V schedule, chunking, replay,
+//            report), so it builds and tests with Swift on Linux too.
+// AVSepKit:  the CoreML runner (explicit state on iOS 17, MLState for the iOS 18 stateful package),
+//            Separator, Vision mouth crops. Apple platforms only (empty elsewhere).
+// AVSepApp:  the SwiftUI sample app. avsep-bench: the macOS command-line benchmark (the M2 report).
 let package = Package(
     name: "AVSep",
     platforms: [.iOS(.v17), .macOS(.v14)],
     products: [
+        .library(name: "AVSepCore", targets: ["AVSepCore"]),
         .library(name: "AVSepKit", targets: ["AVSepKit"]),
         .executable(name: "AVSepApp", targets: ["AVSepApp"]),
+        .executable(name: "avsep-bench", targets: ["avsep-bench"]),
     ],
     targets: [
-        .target(name: "AVSepKit"),
+        .target(name: "AVSepCore"),
+        .target(name: "AVSepKit", dependencies: ["AVSepCore"]),
         .executableTarget(
             name: "AVSepApp",
             dependencies: ["AVSepKit"],
             // copied verbatim: the .mlpackage must stay as exported so its sha256 can be checked
             resources: [.copy("Resources/avsep")]
         ),
+        .executableTarget(name: "avsep-bench", dependencies: ["AVSepKit"]),
+        .testTarget(name: "AVSepCoreTests", dependencies: ["AVSepCore"]),
         .testTarget(name: "AVSepKitTests", dependencies: ["AVSepKit"]),
     ]
 )

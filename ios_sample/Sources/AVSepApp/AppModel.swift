@@ -1,4 +1,5 @@
 import AVFoundation
+import AVSepCore
 import AVSepKit
 import Foundation
 import os
@@ -58,33 +59,30 @@ final class AppModel: ObservableObject {
             status = "AVSep needs the camera and the microphone."
             return
         }
-        sep.reset()
-        let cropper = MouthCropper(slots: sep.speakers, cropSize: sep.manifest.cropSize, boxScale: sep.manifest.mouthCropScale)
-        let period = 1.0 / sep.manifest.lipFps
-        let lipClock = OSAllocatedUnfairLock(initialState: 0.0)
         do {
-            // lip_step at the manifest's lip_fps whatever the camera rate: the model was trained at that rate
-            try camera.start { [weak self] frame, time in
-                let t = time.seconds
-                let due = lipClock.withLock { (next: inout Double) -> Bool in
-                    guard t >= next else { return false }
-                    next = max(next + period, t)
-                    return true
-                }
-                guard due, let mouths = try? cropper.crop(frame) else { return }
-                try? sep.updateLips(crops: mouths.crops, active: mouths.active)
-                Task { @MainActor in self?.faces = mouths.faces }
-            }
+            try sep.reset()
+            let cropper = MouthCropper(slots: sep.speakers, cropSize: sep.manifest.cropSize, boxScale: sep.manifest.mouthCropScale)
+            // audio first: camera frames are placed on its clock
             let engine = AudioEngine(sampleRate: sep.sampleRate)
             let playSlot = self.playSlot
             try engine.start { samples in
                 guard let out = try? sep.process(samples) else { return [] }
                 let s = playSlot.withLock { $0 }
-                return out.indices.contains(s) ? out[s] : samples
+                return out.speakers.indices.contains(s) ? out.speakers[s] : samples
             }
             audio = engine
+            let camera = self.camera
+            // the core takes frames on the lip_fps grid and schedules them against the audio by timestamp
+            try camera.start { [weak self] frame, time in
+                guard let t = engine.audioNs(hostSeconds: camera.hostSeconds(time)),
+                      let mouths = try? cropper.crop(frame) else { return }
+                try? sep.frame(tNs: t, crops: mouths.crops, faces: mouths.faceIds)
+                Task { @MainActor in self?.faces = mouths.faces }
+            }
             running = true
         } catch {
+            audio?.stop()
+            audio = nil
             camera.stop()
             status = "Cannot start: \(error)"
         }
@@ -105,35 +103,21 @@ final class AppModel: ObservableObject {
         let text: String = await Task.detached(priority: .userInitiated) {
             do {
                 let vectors = try TestVectors(bundleDir: sep.bundleDir, manifest: sep.manifest)
-                let report = try Benchmark(separator: sep, vectors: vectors).report()
+                let replay = try Replay(manifest: sep.manifest, vectors: vectors)
+                _ = try replay.run(sep.runner) // warm-up
+                let passes = try (0..<5).map { _ in try replay.run(sep.runner) }
+                let report = try DeviceReport.build(manifest: sep.manifest, bundleDir: sep.bundleDir, vectors: vectors, lipCall: replay.lipCall,
+                                                    passes: passes, device: DeviceName.current(), threads: 1, runner: sep.runner.name,
+                                                    stateful: !sep.manifest.heldStates.values.allSatisfy(\.isEmpty))
                 let docs = try FileManager.default.url(for: .documentDirectory, in: .userDomainMask, appropriateFor: nil, create: true)
-                let file = try Benchmark.write(report, to: docs.appendingPathComponent("device_report.json"))
+                let file = try DeviceReport.write(report, to: docs.appendingPathComponent("device_report.json"))
                 print("device_report \(String(decoding: try Data(contentsOf: file), as: UTF8.self))")
-                return Self.summary(report) + "\n\nwritten to \(file.path)"
+                return DeviceName.summary(report) + "\n\nwritten to \(file.path)"
             } catch {
                 return "Benchmark failed: \(error)"
             }
         }.value
         benchmarkText = text
         benchmarking = false
-    }
-
-    nonisolated static func summary(_ r: [String: Any]) -> String {
-        let parity = r["parity"] as? [String: [String: Double]] ?? [:]
-        let rtf = r["rtf"] as? [String: Double] ?? [:]
-        let ms = r["step_ms"] as? [String: Double] ?? [:]
-        let rows = ["speakers", "residual", "lip_emb"].map { name in
-            name.padding(toLength: 10, withPad: " ", startingAt: 0)
-                + String(format: "SNR %7.1f dB   max err %.2e", parity[name]?["snr_db"] ?? .nan, parity[name]?["max_abs_err"] ?? .nan)
-        }
-        return ([
-            "\(r["device"] ?? "") \(r["precision"] ?? "")",
-            "",
-        ] + rows + [
-            "",
-            String(format: "av_step   %.3f ms median   RTF %.4f", ms["av_step_median"] ?? .nan, rtf["av_step"] ?? .nan),
-            String(format: "lip_step  %.3f ms median   RTF %.4f", ms["lip_step_median"] ?? .nan, rtf["lip_step"] ?? .nan),
-            String(format: "stream RTF %.4f", rtf["stream"] ?? .nan),
-        ]).joined(separator: "\n")
     }
 }

@@ -1,73 +1,121 @@
 import AVFoundation
+import AVSepCore
 
-/// Microphone -> 16 kHz mono float (AVAudioConverter) -> `process` -> playback of what it returns.
-final class AudioEngine {
+/// Microphone -> 16 kHz mono -> `process` -> loudspeaker, with the latency of the I/O buffer rather than of a
+/// tap: an AVAudioSinkNode copies each hardware buffer (about 10 ms) into a ring on the real-time thread, a
+/// worker converts and separates every 5 ms, and an AVAudioSourceNode plays what it returned. (A tap delivers
+/// larger buffers than requested, 100 ms and more, which put the audio behind the video.)
+/// It also keeps the audio clock: `audioNs(hostSeconds:)` places a host-time instant (a camera frame's)
+/// on the clock the core schedules by (ns since the first sample handed to `process`).
+final class AudioEngine: @unchecked Sendable { // the rings and clock lock; the worker runs on one queue
     private let engine = AVAudioEngine()
-    private let player = AVAudioPlayerNode()
     private let format: AVAudioFormat
+    private let worker = DispatchQueue(label: "org.avsep.audio-worker", qos: .userInteractive)
+    private var timer: DispatchSourceTimer?
+    private var input: SampleRing
+    private let output: SampleRing
+    private let clockLock = NSLock()
+    private var sample0HostSeconds: Double?
 
     init(sampleRate: Int) {
         format = AVAudioFormat(commonFormat: .pcmFormatFloat32, sampleRate: Double(sampleRate), channels: 1, interleaved: false)!
-        engine.attach(player)
+        input = SampleRing(capacity: 48_000)
+        output = SampleRing(capacity: sampleRate) // 1 s; beyond that playback drops rather than lags
     }
 
-    /// `process` runs on the audio tap's thread with each converted block and returns the PCM to play.
-    func start(process: @escaping @Sendable ([Float]) -> [Float]) throws {
+    func audioNs(hostSeconds: Double) -> Int64? {
+        clockLock.lock(); defer { clockLock.unlock() }
+        return sample0HostSeconds.map { Int64((hostSeconds - $0) * 1e9) }
+    }
+
+    /// `process` runs on the worker with each converted block and returns the PCM to play.
+    func start(process: @escaping ([Float]) -> [Float]) throws {
         #if os(iOS)
-        let audioSession = AVAudioSession.sharedInstance()
-        // measurement mode: no AGC or noise suppression in front of the model
-        try audioSession.setCategory(.playAndRecord, mode: .measurement, options: [.defaultToSpeaker, .allowBluetoothA2DP])
-        try audioSession.setPreferredIOBufferDuration(0.01)
-        try audioSession.setActive(true)
+        let session = AVAudioSession.sharedInstance()
+        // measurement mode: no AGC or noise suppression in front of the model; 10 ms I/O buffers
+        try session.setCategory(.playAndRecord, mode: .measurement, options: [.defaultToSpeaker, .allowBluetoothA2DP])
+        try session.setPreferredIOBufferDuration(0.01)
+        try session.setActive(true)
         #endif
-        let input = engine.inputNode
-        let inFormat = input.outputFormat(forBus: 0)
-        guard inFormat.sampleRate > 0, let converter = AVAudioConverter(from: inFormat, to: format) else {
+        let inFormat = engine.inputNode.outputFormat(forBus: 0)
+        guard inFormat.sampleRate > 0, let hardware = AVAudioFormat(commonFormat: .pcmFormatFloat32, sampleRate: inFormat.sampleRate, channels: 1, interleaved: false),
+              let converter = AVAudioConverter(from: hardware, to: format) else {
             throw AppError("the microphone gives no usable format (\(inFormat))")
         }
-        engine.connect(player, to: engine.mainMixerNode, format: format)
-        input.installTap(onBus: 0, bufferSize: 1024, format: inFormat) { [weak self] buffer, _ in
-            guard let self, let samples = self.convert(buffer, with: converter) else { return }
-            self.play(process(samples))
+        input = SampleRing(capacity: Int(inFormat.sampleRate))
+        let ring = input
+        let sink = AVAudioSinkNode { [weak self] timestamp, frames, buffers -> OSStatus in
+            let list = UnsafeMutableAudioBufferListPointer(UnsafeMutablePointer(mutating: buffers))
+            guard let data = list[0].mData else { return noErr }
+            if let self, timestamp.pointee.mFlags.contains(.hostTimeValid) {
+                self.clockLock.lock()
+                if self.sample0HostSeconds == nil {
+                    self.sample0HostSeconds = AVAudioTime.seconds(forHostTime: timestamp.pointee.mHostTime)
+                }
+                self.clockLock.unlock()
+            }
+            ring.write(UnsafeBufferPointer(start: data.assumingMemoryBound(to: Float.self), count: Int(frames)))
+            return noErr
         }
+        let out = output
+        let source = AVAudioSourceNode(format: format) { _, _, frames, buffers -> OSStatus in
+            let list = UnsafeMutableAudioBufferListPointer(buffers)
+            guard let data = list[0].mData else { return noErr }
+            _ = out.read(into: UnsafeMutableBufferPointer(start: data.assumingMemoryBound(to: Float.self), count: Int(frames)))
+            return noErr
+        }
+        engine.attach(sink)
+        engine.attach(source)
+        engine.connect(engine.inputNode, to: sink, format: hardware)
+        engine.connect(source, to: engine.mainMixerNode, format: format)
         try engine.start()
-        player.play()
+
+        let t = DispatchSource.makeTimerSource(queue: worker)
+        t.schedule(deadline: .now(), repeating: .milliseconds(5))
+        t.setEventHandler { [weak self] in
+            guard let self else { return }
+            let block = ring.read()
+            guard !block.isEmpty, let samples = self.convert(block, hardware, converter) else { return }
+            let play = process(samples)
+            play.withUnsafeBufferPointer { self.output.write($0) }
+        }
+        t.resume()
+        timer = t
     }
 
     func stop() {
-        engine.inputNode.removeTap(onBus: 0)
-        player.stop()
+        timer?.cancel()
+        timer = nil
         engine.stop()
+        engine.reset()
         #if os(iOS)
         try? AVAudioSession.sharedInstance().setActive(false, options: .notifyOthersOnDeactivation)
         #endif
     }
 
-    private func convert(_ buffer: AVAudioPCMBuffer, with converter: AVAudioConverter) -> [Float]? {
-        let capacity = AVAudioFrameCount(Double(buffer.frameLength) * format.sampleRate / buffer.format.sampleRate) + 32
-        guard let out = AVAudioPCMBuffer(pcmFormat: format, frameCapacity: capacity) else { return nil }
+    /// Samples dropped because a ring was full or busy (the worker fell behind): shown, not hidden.
+    var dropped: Int { input.dropped + output.dropped }
+
+    private func convert(_ samples: [Float], _ hardware: AVAudioFormat, _ converter: AVAudioConverter) -> [Float]? {
+        guard let inBuf = AVAudioPCMBuffer(pcmFormat: hardware, frameCapacity: AVAudioFrameCount(samples.count)),
+              let channel = inBuf.floatChannelData else { return nil }
+        inBuf.frameLength = AVAudioFrameCount(samples.count)
+        samples.withUnsafeBufferPointer { channel[0].update(from: $0.baseAddress!, count: samples.count) }
+        let capacity = AVAudioFrameCount(Double(samples.count) * format.sampleRate / hardware.sampleRate) + 32
+        guard let outBuf = AVAudioPCMBuffer(pcmFormat: format, frameCapacity: capacity) else { return nil }
         var consumed = false
         var error: NSError?
-        // one input buffer per call; .noDataNow keeps the resampler's state for the next block
-        let result = converter.convert(to: out, error: &error) { _, status in
+        // one input block per call; .noDataNow keeps the resampler's state for the next block
+        let status = converter.convert(to: outBuf, error: &error) { _, state in
             if consumed {
-                status.pointee = .noDataNow
+                state.pointee = .noDataNow
                 return nil
             }
             consumed = true
-            status.pointee = .haveData
-            return buffer
+            state.pointee = .haveData
+            return inBuf
         }
-        guard result != .error, error == nil, out.frameLength > 0, let channel = out.floatChannelData else { return nil }
-        return Array(UnsafeBufferPointer(start: channel[0], count: Int(out.frameLength)))
-    }
-
-    private func play(_ samples: [Float]) {
-        guard !samples.isEmpty,
-              let buffer = AVAudioPCMBuffer(pcmFormat: format, frameCapacity: AVAudioFrameCount(samples.count)),
-              let channel = buffer.floatChannelData else { return }
-        buffer.frameLength = AVAudioFrameCount(samples.count)
-        samples.withUnsafeBufferPointer { channel[0].update(from: $0.baseAddress!, count: samples.count) }
-        player.scheduleBuffer(buffer)
+        guard status != .error, error == nil, let out = outBuf.floatChannelData else { return nil }
+        return Array(UnsafeBufferPointer(start: out[0], count: Int(outBuf.frameLength)))
     }
 }

@@ -39,6 +39,12 @@ final class CameraCapture: NSObject, AVCaptureVideoDataOutputSampleBufferDelegat
         queue.async { session.startRunning() } // blocks until running: keep it off the main thread
     }
 
+    /// A frame's presentation time in host-clock seconds (the clock AVAudioTime's host time counts).
+    func hostSeconds(_ pts: CMTime) -> Double {
+        let clock = session.synchronizationClock ?? CMClockGetHostTimeClock()
+        return CMTimeGetSeconds(CMSyncConvertTime(pts, from: clock, to: CMClockGetHostTimeClock()))
+    }
+
     func stop() {
         let session = self.session
         queue.async { session.stopRunning() }

@@ -1,3 +1,4 @@
+#if canImport(Vision)
 import CoreImage
 import CoreVideo
 import Vision
@@ -6,9 +7,10 @@ import Vision
 /// A face keeps its slot while it stays near where it was, so each slot follows one person.
 /// Not thread-safe: call from one queue (the camera's).
 public final class MouthCropper {
+    /// crops: [S, 1, c, c] flat, what lip_step takes; faceIds[s]: the id of the face slot s tracks, -1 for none.
     public struct Crops {
-        public let crops: [[Float]]
-        public let active: [Float]
+        public let crops: [Float]
+        public let faceIds: [Int]
         public let faces: Int
     }
 
@@ -19,6 +21,8 @@ public final class MouthCropper {
     private let cropSize: Int
     private let boxScale: CGFloat
     private var lastCentre: [CGPoint?]
+    private var slotFace: [Int]  // the face id each slot tracks
+    private var nextFaceId = 0
     private let context = CIContext(options: [.workingColorSpace: NSNull(), .outputColorSpace: NSNull()])
     private let handler = VNSequenceRequestHandler()
 
@@ -28,6 +32,7 @@ public final class MouthCropper {
         self.cropSize = cropSize
         self.boxScale = CGFloat(boxScale)
         lastCentre = Array(repeating: nil, count: slots)
+        slotFace = Array(repeating: -1, count: slots)
     }
 
     /// `frame` must be upright (rotate on the capture connection) or described by `orientation`.
@@ -48,14 +53,15 @@ public final class MouthCropper {
         }
         let slotOf = assignSlots(boxes.map { CGPoint(x: $0.midX / size.width, y: $0.midY / size.height) })
 
-        var crops = [[Float]](repeating: [Float](repeating: 0, count: cropSize * cropSize), count: slots)
-        var active = [Float](repeating: 0, count: slots)
+        let n = cropSize * cropSize
+        var crops = [Float](repeating: 0, count: slots * n)
+        var faceIds = [Int](repeating: -1, count: slots)
         for (i, box) in boxes.enumerated() {
             guard let s = slotOf[i] else { continue }
-            crops[s] = gray(image, box)
-            active[s] = 1
+            crops.replaceSubrange((s * n)..<((s + 1) * n), with: gray(image, box))
+            faceIds[s] = slotFace[s]
         }
-        return Crops(crops: crops, active: active, faces: boxes.count)
+        return Crops(crops: crops, faceIds: faceIds, faces: boxes.count)
     }
 
     /// The box resampled to cropSize² luma in [0, 1], top row first; outside the frame is black.
@@ -90,6 +96,8 @@ public final class MouthCropper {
             guard let s = taken.firstIndex(of: false) else { break }
             slotOf[i] = s
             taken[s] = true
+            slotFace[s] = nextFaceId // a new person: the core resets this slot's state
+            nextFaceId += 1
         }
         lastCentre = Array(repeating: nil, count: slots)
         for (i, s) in slotOf.enumerated() {
@@ -98,3 +106,4 @@ public final class MouthCropper {
         return slotOf
     }
 }
+#endif
