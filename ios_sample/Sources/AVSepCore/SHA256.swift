@@ -24,7 +24,8 @@ public struct SHA256Hasher {
         block.append(contentsOf: data)
         var start = 0
         while block.count - start >= 64 {
-            compress(block[start..<(start + 64)])
+            let piece = block[start..<(start + 64)]
+            compress(piece)
             start += 64
         }
         block.removeFirst(start)
@@ -38,7 +39,8 @@ public struct SHA256Hasher {
         for i in (0..<8).reversed() { tail.append(UInt8(truncatingIfNeeded: bits >> (UInt64(i) * 8))) }
         var start = 0
         while start < tail.count {
-            compress(tail[start..<(start + 64)])
+            let piece = tail[start..<(start + 64)]
+            compress(piece)
             start += 64
         }
         return h.map { String(format: "%08x", $0) }.joined()

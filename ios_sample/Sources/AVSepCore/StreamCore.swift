@@ -57,7 +57,8 @@ public final class StreamCore: @unchecked Sendable { // every entry point takes 
         let lipSpec = try manifest.signature("lip_step")
         let avSpec = try manifest.signature("av_step")
         cropValues = try lipSpec.tensor("crops").count
-        zeroEmb = [Float](repeating: 0, count: try lipSpec.tensor("lip_emb").count)
+        let embValues = try lipSpec.tensor("lip_emb").count
+        zeroEmb = [Float](repeating: 0, count: embValues)
         let held = manifest.heldStates
         lipState = StepState(step: "lip_step", spec: lipSpec, held: held["lip_step"] ?? [])
         avState = StepState(step: "av_step", spec: avSpec, held: held["av_step"] ?? [])
@@ -108,7 +109,10 @@ public final class StreamCore: @unchecked Sendable { // every entry point takes 
         let arrived = posted
         posted.removeAll()
         postLock.unlock()
-        for p in arrived { embeddings[scheduler.frame(tNs: p.tNs, faces: p.faces)] = p.emb }
+        for p in arrived {
+            let lip = scheduler.frame(tNs: p.tNs, faces: p.faces)
+            embeddings[lip] = p.emb
+        }
         chunker.push(samples) { pcmQueue.append($0) }
         scheduler.audio(samples.count)
         var spk = [[Float]](repeating: [], count: speakers)

@@ -20,7 +20,7 @@ public final class CoreMLRunner: StepRunner {
             steps[key] = try await Step(key: key, manifest: manifest, bundleDir: bundleDir, computeUnits: computeUnits)
         }
         self.steps = steps
-        name = "coreml-" + Self.unitsName(computeUnits) + (manifest.heldStates.values.contains { !$0.isEmpty } ? "-stateful" : "")
+        name = "coreml-" + CoreMLRunner.unitsName(computeUnits) + (manifest.heldStates.values.contains { !$0.isEmpty } ? "-stateful" : "")
     }
 
     public func run(_ step: String, _ inputs: [String: [Float]]) throws -> [String: [Float]] {
