@@ -104,3 +104,23 @@ def format_bench(r: dict) -> str:
         lines.append(f"  {kind:7s} RTF stream {v['rtf']['stream']:.4f}  av_step {v['rtf']['av_step']:.4f} ({v['step_ms']['av_step']:.3f} ms/call, p10 {v['step_ms_p10']['av_step']:.3f})"
                      f"  lip_step {v['rtf']['lip_step']:.4f} ({v['step_ms']['lip_step']:.3f} ms/call)  peak RSS {v['peak_rss_mb']:.0f} MB")
     return "\n".join(lines)
+
+
+def interleaved(calls: dict, rounds: int = 30, per_round: int = 20) -> dict[str, dict]:
+    """Time several callables in the same run, alternating: each round calls
+    every one `per_round` times, in a rotated order, so machine load falls on
+    all of them alike. calls: {name: callable()}. Returns {name: {"median_ms",
+    "p10_ms", "n"}} over every call."""
+    names = list(calls)
+    times = {n: [] for n in names}
+    for n in names:  # warm-up
+        calls[n]()
+    for r in range(rounds):
+        for n in names[r % len(names):] + names[: r % len(names)]:
+            fn = calls[n]
+            for _ in range(per_round):
+                t0 = time.perf_counter()
+                fn()
+                times[n].append(time.perf_counter() - t0)
+    return {n: {"median_ms": round(1000 * statistics.median(v), 4), "p10_ms": round(1000 * statistics.quantiles(v, n=10)[0], 4), "n": len(v)}
+            for n, v in times.items()}
