@@ -25,6 +25,7 @@ import itertools
 from pathlib import Path
 
 import numpy as np
+from scipy.special import erf
 
 COMPUTE = ("fp16", "fp32")
 KIND = "coreml-evaluator"
@@ -85,8 +86,6 @@ def op_log(x, epsilon=1e-45):
 def op_gelu(x, mode="EXACT"):
     x = _f(x)
     if mode == "EXACT":
-        from scipy.special import erf
-
         return 0.5 * x * (1 + erf(x / np.sqrt(np.float32(2))))
     if mode == "TANH_APPROXIMATION":
         return 0.5 * x * (1 + np.tanh(np.float32(np.sqrt(2 / np.pi)) * (x + np.float32(0.044715) * x**3)))
@@ -288,6 +287,14 @@ def op_conv(x, weight, bias=None, strides=None, pad_type="valid", pad=None, dila
     g, (n_b, c_in), c_out = int(groups), x.shape[:2], w.shape[0]
     if c_in != w.shape[1] * g or c_out % g:
         raise ValueError(f"conv: {c_in} input channels, weight {w.shape}, groups {g} do not fit")
+    if g == c_in and c_out == c_in:  # depthwise: one multiply-add per tap, no im2col
+        taps = itertools.product(*[range(k) for k in kernel])
+        wk = w.reshape(c_out, -1)
+        y = np.zeros([n_b, c_out] + out, np.float32)
+        for i, offs in enumerate(taps):
+            idx = tuple(slice(o * d, o * d + (n - 1) * s + 1, s) for o, d, s, n in zip(offs, dilations, strides, out))
+            y += x[(slice(None), slice(None)) + idx] * wk[:, i].reshape([1, c_out] + [1] * nd)
+        return y if bias is None else y + np.reshape(bias, [1, c_out] + [1] * nd)
     cols = _windows(x, kernel, strides, dilations, out)  # (N, C, K, *out)
     k = cols.shape[2]
     cols = cols.reshape(n_b, g, (c_in // g) * k, -1)  # channel-major, tap-minor: as the weight's layout
@@ -523,9 +530,19 @@ def _as_tuple(v):
     return v if isinstance(v, tuple) else (v,)
 
 
+def _round_fp16(a: np.ndarray) -> np.ndarray:
+    """float32 values rounded to the nearest float16 (ties to even), kept as float32."""
+    a = np.ascontiguousarray(a, np.float32)
+    if a.size < 2048:
+        return a.astype(np.float16).astype(np.float32)
+    import torch  # numpy's float16 cast is scalar code: 20x slower on big tensors
+
+    return torch.from_numpy(a).to(torch.float16).to(torch.float32).numpy()
+
+
 def _store(val, kind: str | None):
     if kind == "fp16":
-        return np.asarray(val, np.float32).astype(np.float16).astype(np.float32)
+        return _round_fp16(val)
     if kind == "fp32":
         return np.asarray(val, np.float32)
     if kind in _DTYPES:
