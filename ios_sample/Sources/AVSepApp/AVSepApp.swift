@@ -1,3 +1,4 @@
+#if canImport(SwiftUI)
 import SwiftUI
 #if os(macOS)
 import AppKit
@@ -21,3 +22,15 @@ struct AVSepApp: App {
         }
     }
 }
+#else
+import Foundation
+
+/// Elsewhere (Swift on Linux) the package still builds: the app itself needs SwiftUI.
+@main
+enum AVSepApp {
+    static func main() {
+        FileHandle.standardError.write(Data("error: the AVSep app needs SwiftUI (iOS or macOS)\n".utf8))
+        exit(2)
+    }
+}
+#endif

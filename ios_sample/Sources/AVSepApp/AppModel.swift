@@ -1,3 +1,4 @@
+#if canImport(SwiftUI)
 import AVFoundation
 import AVSepCore
 import AVSepKit
@@ -121,3 +122,4 @@ final class AppModel: ObservableObject {
         benchmarking = false
     }
 }
+#endif

@@ -1,3 +1,4 @@
+#if canImport(SwiftUI)
 import AVFoundation
 import AVSepCore
 
@@ -119,3 +120,4 @@ final class AudioEngine: @unchecked Sendable { // the rings and clock lock; the 
         return Array(UnsafeBufferPointer(start: out[0], count: Int(outBuf.frameLength)))
     }
 }
+#endif

@@ -1,3 +1,4 @@
+#if canImport(SwiftUI)
 import AVFoundation
 import SwiftUI
 #if os(iOS)
@@ -98,4 +99,5 @@ struct CameraPreview: NSViewRepresentable {
 
     func updateNSView(_ view: NSView, context: Context) {}
 }
+#endif
 #endif
