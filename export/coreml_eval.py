@@ -27,9 +27,17 @@ from pathlib import Path
 import numpy as np
 from scipy.special import erf
 
+from avsep_mobile.signature import STATE_OUT_SUFFIX
+
 COMPUTE = ("fp16", "fp32")
 KIND = "coreml-evaluator"
-WHO = {"coreml": "CoreML runtime", KIND: "reference evaluator"}
+_BY = {"coreml": "CoreML runtime", KIND: "reference evaluator", "tflite": "LiteRT runtime", "onnx": "onnxruntime", "torch": "PyTorch"}
+
+
+def numerics_by(kind: str) -> str:
+    """Who produced a runner's numbers, for reports: "CoreML runtime" on a
+    Mac, "reference evaluator" (this module) elsewhere, or the runtime."""
+    return _BY.get(kind, kind)
 
 
 class UnsupportedOp(ValueError):
@@ -608,14 +616,6 @@ class EvaluatorRunner:
     def reset(self) -> None:
         self.states = {step: f.initial_states() for step, f in self.functions.items()}
 
-    def reset_slot(self, step: str, slot: int, sig) -> None:
-        """A new face in speaker slot `slot`: zero that row of every held
-        per-slot state of `step` (sig: its StepSignature or to_json()), as an
-        app does through MLState; the explicit states are the caller's."""
-        from avsep_mobile import signature
-
-        signature.reset_slot(self.states[step], sig, slot)
-
     def input_names(self, step: str) -> list[str]:
         return list(self.functions[step].input_names)
 
@@ -623,8 +623,17 @@ class EvaluatorRunner:
         return list(self.functions[step].output_names)
 
     def run(self, step: str, feeds: dict) -> dict:
-        f = self.functions[step]
-        return f({n: feeds[n] for n in f.input_names}, self.states[step])
+        """Held states also travel as I/O: `<name>` in feeds (when given)
+        overwrites the held value and `<name>_out` returns it, so the one
+        replay loop carries them, and resets a speaker slot in them, like
+        explicit states (as an app writes an MLState)."""
+        f, held = self.functions[step], self.states[step]
+        for n in held:
+            if n in feeds:
+                held[n] = _round_fp16(feeds[n])  # states are fp16 storage
+        out = f({n: feeds[n] for n in f.input_names}, held)
+        out.update({n + STATE_OUT_SUFFIX: v.copy() for n, v in held.items()})
+        return out
 
     def op_types(self) -> dict[str, int]:
         """Op type -> count over the loaded functions (for reports)."""
