@@ -125,6 +125,12 @@ def cmd_bench(args) -> int:
 
     if args.repeats < 1 or args.threads < 1:
         raise ValueError("--repeats and --threads must be >= 1")
+    if args.profile:  # where each step's time goes (export/profile.py)
+        from .profile import format_profile, profile
+
+        result = profile(args.dir, threads=args.threads, repeats=args.repeats)
+        print(json.dumps(result, indent=2) if args.json else format_profile(result))
+        return 0
     result = bench(args.dir, threads=args.threads, repeats=args.repeats)
     print(json.dumps(result, indent=2) if args.json else format_bench(result))
     return 0
@@ -171,6 +177,7 @@ def add_parsers(sub) -> None:
     p.add_argument("dir", type=Path)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--profile", action="store_true", help="per runtime: top ops by time, binding/reading outputs, Python overhead")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_bench)
 
