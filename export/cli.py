@@ -93,7 +93,10 @@ def _verify_arm64(args, problems: list[str]) -> int:
 
         sign_key = load_private(args.sign)
     log = None if args.json else (lambda msg: print(msg, file=sys.stderr))
-    result = arm64_verify.check(args.dir, cpus, progress=log)
+    try:
+        result = arm64_verify.check(args.dir, cpus, progress=log)
+    except arm64.GuestError as e:  # the emulated runtime died or refused the model: its reason in one line
+        raise ValueError(str(e)) from None
     if args.write:
         arm64_verify.record(args.dir, result, sign_key)
     print(json.dumps(result, indent=2) if args.json else arm64_verify.format_rows(result))
