@@ -50,7 +50,7 @@ class Toolchain:
 def build(tc: Toolchain, cache: Path = KOTLIN_HOME.parent / "build") -> Path:
     """Compile core/src/main + core/src/test into one jar, cached by the sources' hash."""
     sources = sorted(CORE.rglob("*.kt"))
-    h = hashlib.sha256(tc.kotlinc.resolve().parent.parent.name.encode())
+    h = hashlib.sha256((tc.kotlinc.parent.parent / "package.json").read_bytes())  # the compiler's version
     for p in sources:
         h.update(p.relative_to(CORE).as_posix().encode() + b"\0" + p.read_bytes())
     jar = cache / f"avsep-core-{h.hexdigest()[:16]}.jar"
