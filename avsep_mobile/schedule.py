@@ -29,7 +29,7 @@ audio is complete and its frame is decided:
 
 - its frame is the last received frame whose time is not after the chunk's
   end (sample and hold; with frames at j / fps this is
-  ``pipeline.held_lip_index``). When every received frame lies after the chunk
+  ``streaming.held_lip_index``). When every received frame lies after the chunk
   end (the camera started late), it is the first frame, as the reference
   clips to frame 0.
 - the choice is final once a later frame has arrived, the video has ended, or
@@ -271,7 +271,7 @@ def cases() -> dict:
     n = 40  # chunks of 10 ms
     reg = _regular(12, FPS, 2)
     sched = [
-        _case("reference_all_frames_first", "all frames known before the audio: equals pipeline.held_lip_index",
+        _case("reference_all_frames_first", "all frames known before the audio: equals streaming.held_lip_index",
               reg + [("audio", CHUNK)] * n, max_video_wait_ns=NEVER),
         _case("live_in_time_order_wait", "frames arrive at their timestamps, the chunk waits for a later frame: equals the reference",
               _timeline(reg, n), max_video_wait_ns=NEVER),
@@ -325,7 +325,7 @@ def cases() -> dict:
 
 def regular_schedule(n_chunks: int, chunk_hops: int, hop: int, sample_rate: int, fps: float, n_frames: int) -> np.ndarray:
     """The frame each chunk holds under this rule with frames at j / fps, all
-    known in advance (equal to pipeline.held_lip_index: tests/test_schedule.py)."""
+    known in advance (equal to streaming.held_lip_index: tests/test_schedule.py)."""
     sch = Scheduler(sample_rate, hop * chunk_hops, 1, max_video_wait_ns=NEVER)
     for j in range(n_frames):
         sch.frame(frame_ns(j, fps), [0])

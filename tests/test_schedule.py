@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from avsep_mobile import schedule
-from avsep_mobile.pipeline import held_lip_index
+from avsep_mobile.streaming import held_lip_index
 
 TABLE = Path(__file__).resolve().parents[1] / "parity_tests" / "data" / "schedule_cases.json"
 
