@@ -96,7 +96,7 @@ def batches(tc: TrainConfig, rank: int, world: int, cache_dir=None, start_step: 
     """Endless batches of generated mixtures, a different seed stream per rank;
     a run resumed at start_step continues past the mixtures it has used. The
     pool is loaded (or built, once for all ranks) before this returns."""
-    from .data.mixtures import MixtureStream, TRAIN_SEED_LIMIT
+    from .data.mixtures import TRAIN_SEED_LIMIT, MixtureStream
     from .data.speech import build_pool
 
     pool = build_pool(cache_dir, tc.pool_size, tc.pool_seed, progress=rank == 0)
@@ -158,7 +158,7 @@ def train(cfg: ModelConfig, tc: TrainConfig, out_dir, init: AVSep | None = None,
             log(f"resumed from {resume} at step {step}")
     net = _Forward(model)
     if world > 1:
-        net = torch.nn.parallel.DistributedDataParallel(net)
+        net = torch.nn.parallel.DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
     log_csv = out_dir / "log.csv"
     if rank == 0:
         out_dir.mkdir(parents=True, exist_ok=True)
