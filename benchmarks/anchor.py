@@ -189,6 +189,19 @@ def _cycle(runner, step: str, feeds: list[dict]):
     return lambda: runner.run(step, next(it))
 
 
+def _invoke_only(path, step: str, feeds: dict):
+    """LiteRT's compute alone: inputs bound once, then only Invoke (no Python
+    binding or output copies: what an app's native binding would pay on top
+    differs from Python's)."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interp = Interpreter(model_path=str(path), num_threads=1)
+    sr = interp.get_signature_runner(step)
+    sr(**feeds)
+    sub, w = sr._subgraph_index, interp._interpreter
+    return lambda: (interp, w.Invoke(sub))
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rounds", type=int, default=30)
@@ -216,11 +229,13 @@ def main(argv=None) -> int:
         calls = {}
         for name in ("dtln_tflite_fp32", "dtln_tflite_int8"):
             calls[name] = _cycle(TFLiteRunner(dtln[name], 1), "dtln", dtln_calls)
+            calls[f"invoke:{name}"] = _invoke_only(dtln[name], "dtln", dtln_calls[0])
         calls["dtln_onnx_fp32"] = _cycle(ONNXRunner({"dtln": dtln["dtln_onnx_fp32"]}, 1), "dtln", dtln_calls)
         for name in ("ours_tflite_fp32", "ours_tflite_int8"):
             r = TFLiteRunner(ours[name], 1)
             for s in ("av_step", "lip_step"):
                 calls[f"{name}/{s}"] = _cycle(r, s, feeds[s])
+                calls[f"invoke:{name}/{s}"] = _invoke_only(ours[name], s, feeds[s][len(feeds[s]) // 2])
         r = ONNXRunner({s: ours["ours_onnx_fp32"] / f"{s}.onnx" for s in ("av_step", "lip_step")}, 1)
         for s in ("av_step", "lip_step"):
             calls[f"ours_onnx_fp32/{s}"] = _cycle(r, s, feeds[s])
@@ -231,11 +246,15 @@ def main(argv=None) -> int:
     fps = 25.0
     cost = {}  # ms of compute per audio second, from p10 and median call times
     for stat in ("p10_ms", "median_ms"):
-        c = {k: times[k][stat] * hops_per_s for k in times if k.startswith("dtln")}
-        for variant in ("ours_tflite_fp32", "ours_tflite_int8", "ours_onnx_fp32"):
-            c[variant] = times[f"{variant}/av_step"][stat] * av_per_s + times[f"{variant}/lip_step"][stat] * fps
+        c = {k: times[k][stat] * hops_per_s for k in times if k.split(":")[-1].startswith("dtln")}
+        for pre in ("", "invoke:"):
+            for variant in ("ours_tflite_fp32", "ours_tflite_int8", "ours_onnx_fp32"):
+                if f"{pre}{variant}/av_step" in times:
+                    c[pre + variant] = times[f"{pre}{variant}/av_step"][stat] * av_per_s + times[f"{pre}{variant}/lip_step"][stat] * fps
         cost[stat] = c
     anchor = "dtln_tflite_int8"
+    # invoke-only rows are compared with DTLN's invoke-only int8
+    ratio = {s: {k: round(v / c["invoke:" + anchor if k.startswith("invoke:") else anchor], 2) for k, v in c.items()} for s, c in cost.items()}
     result = {
         "threads": 1, "rounds": args.rounds, "per_round": args.per_round,
         "load_avg_start": [round(x, 2) for x in load_start], "load_avg_end": [round(x, 2) for x in os.getloadavg()], "cpus": os.cpu_count(),
@@ -243,8 +262,9 @@ def main(argv=None) -> int:
         "file_bytes": sizes,
         "call_ms": times,
         "ms_per_audio_second": {s: {k: round(v, 3) for k, v in c.items()} for s, c in cost.items()},
-        "ratio_to_dtln_int8": {s: {k: round(v / c[anchor], 2) for k, v in c.items()} for s, c in cost.items()},
+        "ratio_to_dtln_int8": ratio,
         "ours_int8_over_fp32": {s: round(c["ours_tflite_int8"] / c["ours_tflite_fp32"], 3) for s, c in cost.items()},
+        "ours_int8_over_fp32_invoke_only": {s: round(c["invoke:ours_tflite_int8"] / c["invoke:ours_tflite_fp32"], 3) for s, c in cost.items()},
         "ours_av_step_int8_over_fp32": {s: round(times["ours_tflite_int8/av_step"][s] / times["ours_tflite_fp32/av_step"][s], 3)
                                          for s in ("p10_ms", "median_ms")},
     }
@@ -257,14 +277,17 @@ def main(argv=None) -> int:
 def format_result(r: dict) -> str:
     lines = [f"1 thread, interleaved {r['rounds']} rounds x {r['per_round']} calls; load average {r['load_avg_start'][0]:.1f} -> "
              f"{r['load_avg_end'][0]:.1f} on {r['cpus']} CPUs (shared machine: read the ratios); DTLN {r['dtln_params'] / 1e6:.2f} M params"]
-    lines.append(f"  {'model':28s} {'p10 ms':>8s} {'median':>8s}")
+    lines.append(f"  {'model':36s} {'p10 ms':>8s} {'median':>8s}")
     for k, v in r["call_ms"].items():
-        lines.append(f"  {k:28s} {v['p10_ms']:8.4f} {v['median_ms']:8.4f}")
-    lines.append(f"  {'per audio second':28s} {'p10 ms':>8s} {'median':>8s} {'/ DTLN int8 (p10, median)':>28s}")
+        lines.append(f"  {k:36s} {v['p10_ms']:8.4f} {v['median_ms']:8.4f}")
+    lines.append(f"  {'per audio second':36s} {'p10 ms':>8s} {'median':>8s} {'/ DTLN int8 (p10, median)':>28s}")
     for k in r["ms_per_audio_second"]["p10_ms"]:
         a, b = r["ms_per_audio_second"]["p10_ms"][k], r["ms_per_audio_second"]["median_ms"][k]
         ra, rb = r["ratio_to_dtln_int8"]["p10_ms"][k], r["ratio_to_dtln_int8"]["median_ms"][k]
-        lines.append(f"  {k:28s} {a:8.2f} {b:8.2f} {ra:14.2f} {rb:8.2f}")
+        lines.append(f"  {k:36s} {a:8.2f} {b:8.2f} {ra:14.2f} {rb:8.2f}")
+    lines.append("  (invoke: rows: LiteRT Invoke alone, inputs bound once; their ratio is to invoke:dtln_tflite_int8)")
+    lines.append(f"  ours int8/fp32 invoke only per audio second: p10 {r['ours_int8_over_fp32_invoke_only']['p10_ms']:.3f}, "
+                 f"median {r['ours_int8_over_fp32_invoke_only']['median_ms']:.3f}")
     lines.append("  file sizes (MB): " + ", ".join(f"{k} {v / 1e6:.2f}" for k, v in r["file_bytes"].items()))
     lines.append(f"  ours int8/fp32 per audio second: p10 {r['ours_int8_over_fp32']['p10_ms']:.3f}, median {r['ours_int8_over_fp32']['median_ms']:.3f}; "
                  f"av_step alone: p10 {r['ours_av_step_int8_over_fp32']['p10_ms']:.3f}, median {r['ours_av_step_int8_over_fp32']['median_ms']:.3f}")
