@@ -29,7 +29,8 @@ def convert(model: AVSep, speakers: int, chunk_hops: int, out_dir, precision: st
 
     quantize: optional callable(path) that rewrites a float .onnx in place
     (e.g. onnxruntime static QDQ); the hook for compressed exports.
-    folds: the exact folds (export.folds) applied to a copy of the model first.
+    folds: the exact folds (export.folds) applied to a copy of the float model
+    first (not with a quantize hook).
     """
     if quantize is None:
         check_precision(precision, supported=("fp32",))
@@ -38,7 +39,10 @@ def convert(model: AVSep, speakers: int, chunk_hops: int, out_dir, precision: st
 
     meta = metadata(model, speakers, chunk_hops, precision)
     paths = []
-    for name, step in step_modules(fold(model, folds), speakers, chunk_hops).items():
+    # a quantize hook finds its layers' weights partly by value (quantize.int8.onnx_layer_nodes):
+    # folded weights would hide them, so a quantized export traces the unfolded model
+    traced = fold(model, folds if quantize is None else ())
+    for name, step in step_modules(traced, speakers, chunk_hops).items():
         feeds = sample_inputs(step.sig)
         path = Path(out_dir) / model_file(name)
         sink = contextlib.nullcontext() if verbose else contextlib.redirect_stdout(io.StringIO())
