@@ -39,7 +39,30 @@ def test_kotlin_core_unit_tests_pass(kotlin):
     assert "OK (" in out and int(out.split("OK (")[1].split()[0]) >= 8
 
 
+@pytest.fixture(scope="session")
+def kotlin_ios(ios_bundle, tmp_path_factory):
+    """The same core over an iOS 17 bundle (CoreML packages, explicit state): its .mlpackage
+    directories are hashed by the exporter's rule, and the recording comes from the CoreML runtime
+    (macOS) or the reference evaluator of the ML program (elsewhere)."""
+    try:
+        return app_cores.replay(ios_bundle[0], tmp_path_factory.mktemp("kotlin_core_ios"))
+    except RuntimeError as e:
+        if sys.platform != "linux":
+            pytest.skip(str(e))
+        pytest.fail(str(e))
+
+
 def test_kotlin_replay_hands_the_runner_the_reference_inputs(kotlin):
+    _assert_same_inputs(kotlin)
+
+
+def test_kotlin_replay_of_an_ios_bundle(kotlin_ios):
+    _assert_same_inputs(kotlin_ios)
+    report = json.loads(Path(kotlin_ios["report"]).read_text())
+    assert device_report.schema_errors(report) == [] and report["target"] == "ios"
+
+
+def _assert_same_inputs(kotlin):
     _junit_ok(kotlin["replay"])
     py, kt = app_cores.read_log(kotlin["python_log"]), app_cores.read_log(kotlin["kotlin_log"])
     assert set(py) == set(kt) == {"lip_step", "av_step"}
