@@ -16,6 +16,7 @@ from avsep_mobile.model import AVSep, ModelConfig
 from avsep_mobile.streaming import TorchRunner, stream
 
 from . import manifest, runners, vectors
+from .coreml_eval import KIND
 
 
 class _Timed:
@@ -90,6 +91,9 @@ def bench(bundle_dir, threads: int = 1, repeats: int = 3) -> dict:
         result["skipped"] = f"{m['target']} models cannot run on {platform.system()}"
     else:
         result["models"][exported.kind] = _measure(exported, vec, sigs, audio_s, repeats)
+        if exported.kind == KIND:
+            result["note"] = (f"{KIND}: the CoreML reference evaluator's time (NumPy on this {platform.system()} host), "
+                              "not a device figure: run the sample app's benchmark on an iPhone/Mac for CoreML speed")
     model, weights = float_model(m)
     torch_runner = TorchRunner(model, m["speakers"], m["chunk_hops"], threads)
     result["models"]["torch"] = {**_measure(torch_runner, vec, sigs, audio_s, repeats), "weights": weights}
@@ -100,6 +104,8 @@ def format_bench(r: dict) -> str:
     lines = [f"{r['bundle']} ({r['target']} {r['precision']}), {r['threads']} thread(s), median of {r['repeats']} x {r['audio_seconds']:.2f} s"]
     if "skipped" in r:
         lines.append(f"  {r['skipped']}")
+    if "note" in r:
+        lines.append(f"  note: {r['note']}")
     for kind, v in r["models"].items():
         lines.append(f"  {kind:7s} RTF stream {v['rtf']['stream']:.4f}  av_step {v['rtf']['av_step']:.4f} ({v['step_ms']['av_step']:.3f} ms/call, p10 {v['step_ms_p10']['av_step']:.3f})"
                      f"  lip_step {v['rtf']['lip_step']:.4f} ({v['step_ms']['lip_step']:.3f} ms/call)  peak RSS {v['peak_rss_mb']:.0f} MB")

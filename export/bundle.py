@@ -19,6 +19,7 @@ from . import coreml, manifest, parity, runners, signing, thresholds, vectors
 from . import onnx as onnx_target
 from . import tflite
 from .steps import torch_threads
+from .coreml_eval import KIND, EvaluatorRunner, numerics_by
 
 TARGETS = ("ios", "android", "onnx")
 # the compressed model by default where it is faster (int8 schemes per target:
@@ -198,6 +199,12 @@ def export(target: str, model: AVSep, out_dir=None, *, precision: str | None = N
                 report["runner"] = runner.kind
                 report.update(parity.compare(ref, got, precision, sr))
                 if target == "ios":
+                report["numerics"] = numerics_by(runner.kind)
+                if runner.kind == KIND and precision != "fp32":
+                    # the other end of the band a device falls in: the same program at fp32 compute
+                    high = stream(EvaluatorRunner(runner.paths, compute="fp32"), ref, sigs)
+                    metric = report["gate"]["metric"]
+                    report["fp32_compute"] = {k: v[metric] for k, v in parity.compare(ref, high, precision, sr)["outputs"].items()}
                     report["structure"] = coreml.check_structure(tmp, model_files, sigs, precision, ios, stateful)
                     report["failed"] += [c["check"] for c in report["structure"] if not c["ok"]]
                     report["passed"] = not report["failed"]
@@ -213,8 +220,7 @@ def export(target: str, model: AVSep, out_dir=None, *, precision: str | None = N
                     b, update = bar("int8 task gate" + (" (torch simulation)" if numerics else ""))
                     report["task"] = _int8_task_gate(gate_runner, model, speakers, chunk_hops, gate_mixtures, update)
                     b.close()
-                    if numerics:
-                        report["task"]["numerics"] = numerics
+                    report["task"]["numerics"] = numerics or numerics_by(gate_runner.kind)
                     if not report["task"]["passed"]:
                         report["failed"].append("si_snri_drop_db")
                         report["passed"] = False

@@ -15,6 +15,7 @@ def cmd_export(args) -> int:
     from avsep_mobile import checkpoint
 
     from .bundle import check_args, checkpoint_info, export
+    from .parity import checked
 
     # every argument and combination refused here, before any model is loaded or calibrated
     if args.checkpoint is not None and args.preset is not None:
@@ -39,23 +40,17 @@ def cmd_export(args) -> int:
     if args.json:
         print(json.dumps(report, indent=2))
     elif report["passed"]:
-        print(f"wrote {report['out']}: parity passed ({_summary(report)})")
+        print(f"wrote {report['out']}: {checked(report)}; sha256 of every file in manifest.json")
     if not report["passed"]:
         print(f"error: parity gate failed ({', '.join(report['failed'])}); only the report was written to {report['out']}", file=sys.stderr)
         return 1
     return 0
 
 
-def _summary(r: dict) -> str:
-    if "outputs" not in r:
-        return f"structure only: {r['numerics']}"
-    metric = r["gate"]["metric"]
-    return ", ".join(f"{k} {v[metric]:.1f} dB" for k, v in r["outputs"].items()) + f" {metric}"
-
-
 def cmd_verify(args) -> int:
     """A bundle that fails is refused in one line, exit 2 (--json: the list, exit 2)."""
-    from .manifest import verify
+    from .manifest import load, verify
+    from .parity import checked
 
     signed = ""
     if args.key is not None:  # the signature first: a manifest that fails it is not trusted
@@ -72,7 +67,9 @@ def cmd_verify(args) -> int:
         more = f" (and {len(problems) - 1} more: --json lists them)" if len(problems) > 1 else ""
         print(f"error: {args.dir} refused: {problems[0]}{more}", file=sys.stderr)
     else:
-        print(f"{args.dir}: every file matches the manifest{signed}, parity passed")
+        m = load(args.dir)
+        report = json.loads((Path(args.dir) / m.get("parity_report", "parity_report.json")).read_text())
+        print(f"{args.dir}: sha256 of {len(m['files'])} files match manifest.json{signed}; at export, {checked(report)}")
     return 2 if problems else 0
 
 

@@ -597,7 +597,7 @@ class EvaluatorRunner:
     kind = KIND
 
     def __init__(self, paths: dict, compute: str = "fp16"):
-        self.compute = compute
+        self.paths, self.compute = dict(paths), compute
         loaded: dict[Path, dict[str, Function]] = {}
         self.functions = {}
         for step, p in paths.items():

@@ -54,6 +54,27 @@ def structural(checks: list[dict], reason: str) -> dict:
     return {"numerics": f"not run: {reason}", "structure": checks, "failed": failed, "passed": not failed}
 
 
+def checked(r: dict) -> str:
+    """What a parity report checked, in one line: who produced the numbers
+    (a runtime, the CoreML reference evaluator, or none), the figures against
+    the gate, the int8 task gate, the structural checks."""
+    if "outputs" in r:
+        g = r["gate"]
+        figures = ", ".join(f"{k} {v[g['metric']]:.1f}" for k, v in r["outputs"].items())
+        line = f"numerics by {r.get('numerics', r.get('runner', '?'))}: {figures} dB {g['metric']} (gate >= {g['min_db']:g} dB on {', '.join(g['outputs'])})"
+        if "fp32_compute" in r:
+            line += "; same program at fp32 compute: " + ", ".join(f"{k} {v:.1f}" for k, v in r["fp32_compute"].items()) + " dB"
+    else:
+        line = f"numerics {r.get('numerics', 'not run')}"
+    t = r.get("task")
+    if t:
+        line += (f"; int8 task gate by {t.get('numerics')}: SI-SNRi drop {t['si_snri_drop_db']:.2f} dB (max {t['max_drop_db']:g})"
+                 if "si_snri_drop_db" in t else f"; int8 task gate {t.get('numerics')}")
+    if "structure" in r:
+        line += f"; {sum(c['ok'] for c in r['structure'])}/{len(r['structure'])} structural checks passed"
+    return line
+
+
 def write_report(out_dir, report: dict, reference: dict, exported: dict | None, sample_rate: int) -> list[Path]:
     """parity_report.json, .md and .png into out_dir."""
     out_dir = Path(out_dir)
@@ -70,7 +91,8 @@ def _markdown(r: dict) -> str:
              f"**{'PASSED' if r['passed'] else 'FAILED'}**" + (f" (failed: {', '.join(r['failed'])})" if r["failed"] else ""), ""]
     if "outputs" in r:
         g = r["gate"]
-        lines += [f"Gate: {g['metric']} >= {g['min_db']} dB on {', '.join(g['outputs'])}, "
+        lines += [f"Numerics by {r.get('numerics', r.get('runner', '?'))}.", "",
+                  f"Gate: {g['metric']} >= {g['min_db']} dB on {', '.join(g['outputs'])}, "
                   f"streamed over {r.get('calls', {}).get('av_step', '?')} av_step calls with state carried.", "",
                   "| output | SNR dB | PSNR dB | max abs err |", "|---|---|---|---|"]
         for k, v in r["outputs"].items():

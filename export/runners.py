@@ -143,6 +143,10 @@ def for_bundle(bundle_dir, manifest: dict, threads: int | None = None):
         return TFLiteRunner(files["lip_step"], threads)
     if target == "onnx":
         return ONNXRunner(files, threads)
-    if target == "ios" and sys.platform == "darwin":
-        return CoreMLRunner(files)
+    if target == "ios":
+        if sys.platform == "darwin":
+            return CoreMLRunner(files)
+        from .coreml_eval import EvaluatorRunner  # elsewhere: the reference evaluator of the ML program
+
+        return EvaluatorRunner(files)
     return None
