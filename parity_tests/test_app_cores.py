@@ -52,6 +52,18 @@ def kotlin_ios(ios_bundle, tmp_path_factory):
         pytest.fail(str(e))
 
 
+@pytest.fixture(scope="session")
+def kotlin_ios_stateful(ios_stateful_bundle, tmp_path_factory):
+    """The iOS 18 stateful package: the caches the manifest lists under coreml.model_states
+    stay inside the model (MLState); the core feeds only the other states."""
+    try:
+        return app_cores.replay(ios_stateful_bundle[0], tmp_path_factory.mktemp("kotlin_core_ios_stateful"))
+    except RuntimeError as e:
+        if sys.platform != "linux":
+            pytest.skip(str(e))
+        pytest.fail(str(e))
+
+
 def test_kotlin_replay_hands_the_runner_the_reference_inputs(kotlin):
     _assert_same_inputs(kotlin)
 
@@ -62,11 +74,22 @@ def test_kotlin_replay_of_an_ios_bundle(kotlin_ios):
     assert device_report.schema_errors(report) == [] and report["target"] == "ios"
 
 
-def _assert_same_inputs(kotlin):
+def test_kotlin_replay_of_the_ios18_stateful_bundle_feeds_only_explicit_states(kotlin_ios_stateful, ios_stateful_bundle):
+    held = json.loads((ios_stateful_bundle[0] / "manifest.json").read_text())["coreml"]["model_states"]
+    assert held["av_step"] and held["lip_step"]
+    _assert_same_inputs(kotlin_ios_stateful, held={k: set(v) for k, v in held.items()})
+
+
+def _assert_same_inputs(kotlin, held=None):
+    """Every call's inputs equal bit for bit; `held`: names the model keeps inside (the
+    Python replay carries them through the evaluator, an app never sees them)."""
     _junit_ok(kotlin["replay"])
     py, kt = app_cores.read_log(kotlin["python_log"]), app_cores.read_log(kotlin["kotlin_log"])
     assert set(py) == set(kt) == {"lip_step", "av_step"}
     for step in py:
+        for name in (held or {}).get(step, ()):
+            assert name not in kt[step], f"{step}: the core fed the held state {name}"
+            py[step].pop(name, None)
         assert set(kt[step]) == set(py[step]), f"{step}: inputs by name differ: {sorted(set(kt[step]) ^ set(py[step]))}"
         for name, ref in py[step].items():
             got = kt[step][name]
