@@ -50,12 +50,17 @@ def cmd_train(args) -> int:
     from .model import preset
     from .train import TrainConfig, train
 
-    _check_min(args, steps=1, batch=1, seconds=0.5, pool=2)
+    _check_min(args, steps=1, batch=1, seconds=0.5, pool=2, save_every=1)
     if args.lr <= 0:
         raise ValueError(f"--lr must be > 0, got {args.lr:g}")
     tc = TrainConfig(steps=args.steps, batch=args.batch, seconds=args.seconds, lr=args.lr, seed=args.seed, pool_size=args.pool,
                      save_every=args.save_every)
-    path = train(preset(args.preset), tc, args.out)
+    init = None
+    if args.init is not None:  # its weights and config; a fresh optimizer (last.pt, when present, wins)
+        from . import checkpoint
+
+        init = checkpoint.load(args.init)[0].train()
+    path = train(init.cfg if init is not None else preset(args.preset), tc, args.out, init=init)
     return _emit(args, {"checkpoint": str(path)}, f"wrote {path}")
 
 
@@ -203,6 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train on generated mixtures (torchrun for several GPUs/machines)")
     p.add_argument("--preset", choices=["base", "mobile", "tiny"], default="mobile")
+    p.add_argument("--init", type=Path, help="start from this checkpoint's weights (e.g. the shipped mobile.pt) instead of --preset")
     p.add_argument("--out", type=Path, default=Path("runs/mobile"), help="run dir: model.pt, last.pt (resumed if present)")
     p.add_argument("--steps", type=int, default=4000)
     p.add_argument("--batch", type=int, default=8)

@@ -45,11 +45,12 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=6, help="global batch, split over the processes")
     p.add_argument("--seconds", type=float, default=2.0)
     p.add_argument("--pool", type=int, default=400)
-    p.add_argument("--cores", type=int, default=os.cpu_count() or 2)
+    cores = os.cpu_count() or 2
+    p.add_argument("--configs", default=f"1x1,1x{cores},{cores}x1", help="PROCESSESxTHREADS, comma-separated")
     args = p.parse_args()
     if args.steps <= WARM:
         sys.exit(f"error: --steps must be > {WARM}")
-    for procs, threads in ((1, 1), (1, args.cores), (args.cores, 1)):
+    for procs, threads in (map(int, c.split("x")) for c in args.configs.split(",")):
         print(json.dumps(run(args.preset, procs, threads, args.steps, args.batch, args.seconds, args.pool)), flush=True)
 
 

@@ -69,6 +69,23 @@ def test_training_lowers_the_loss_and_resumes(tmp_path):
     assert meta["steps"] == 14
 
 
+def test_train_init_starts_from_a_checkpoint(tmp_path, monkeypatch, capsys):
+    from avsep_mobile.data import speech
+
+    monkeypatch.setattr(speech, "DEFAULT_CACHE", tmp_path / "cache")
+    torch.manual_seed(1)
+    start = AVSep(preset("tiny"))
+    checkpoint.save(tmp_path / "start.pt", start)
+    argv = ["train", "--init", str(tmp_path / "start.pt"), "--out", str(tmp_path / "run"), "--steps", "1", "--batch", "1",
+            "--seconds", "1.0", "--pool", "6", "--json"]
+    assert main(argv) == 0
+    model, meta = checkpoint.load(json.loads(capsys.readouterr().out)["checkpoint"])
+    assert model.cfg == start.cfg and meta["steps"] == 1
+    moved = (_weights(model) - _weights(start)).abs().max()
+    fresh = (_weights(model) - _weights(AVSep(preset("tiny")))).abs().max()
+    assert 0 < moved < 0.1 * fresh  # one small step from the given weights, not from a new initialisation
+
+
 def _weights(model):
     return torch.cat([p.detach().flatten() for p in model.parameters()])
 
