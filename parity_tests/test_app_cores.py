@@ -149,3 +149,19 @@ def test_swift_source_parses(path):
 def test_swift_core_tests_read_the_same_case_table():
     tests = (app_cores.REPO / "ios_sample" / "Tests").rglob("*.swift")
     assert any("schedule_cases.json" in p.read_text() for p in tests)
+
+
+def test_app_schedule_defaults_are_the_reference_defaults():
+    """The live defaults (offset, video wait, start-up wait) are those of avsep_mobile.schedule."""
+    import re
+
+    from avsep_mobile.schedule import Scheduler
+
+    ref = Scheduler(16000, 160, 1)
+    want = {"offset": ref.offset_ns, "maxVideoWait": ref.max_video_wait_ns, "startupWait": ref.startup_wait_ns}
+    for path in (app_cores.CORE / "main" / "kotlin" / "org" / "avsep" / "core" / "Scheduler.kt",
+                 app_cores.REPO / "ios_sample" / "Sources" / "AVSepCore" / "Scheduler.swift"):
+        text = path.read_text()
+        for key, value in want.items():
+            found = {int(v.replace("_", "")) for v in re.findall(rf"\b{key}Ns\s*[:=][^=\n]*?=\s*(-?[0-9_]+)\b", text)}
+            assert found == {value}, f"{path.name}: {key}Ns defaults {found}, the reference has {value}"
