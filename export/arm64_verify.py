@@ -41,6 +41,8 @@ def check(bundle_dir, profiles=arm64.DEFAULT_PROFILES, progress=None, max_calls:
     m = manifest.load(bundle_dir)
     if m["target"] not in ("android", "onnx"):
         raise ValueError(f"--arch arm64 checks android and onnx bundles; {bundle_dir} is {m['target']}")
+    if not profiles:
+        raise ValueError(f"no arm64 CPU profile given: choose from {', '.join(arm64.PROFILES)}")
     for cpu in profiles:  # refuse before minutes of streaming
         arm64.profile(cpu)
     vec = vectors.load_npz(bundle_dir / "test_vectors" / vectors.NPZ)
@@ -60,7 +62,7 @@ def check(bundle_dir, profiles=arm64.DEFAULT_PROFILES, progress=None, max_calls:
             info, kernels, seconds = r.info, r.kernel_lines(), sum(r.seconds.values())
         vs_float = parity.compare(vec, got, m["precision"], m["sample_rate"])
         rows.append({
-            "cpu": cpu, "profile": arm64.PROFILES[cpu], "machine": info["machine"], "cpu_features": info["cpu"]["features"], "midr": info["cpu"]["midr"],
+            "cpu": cpu, "qemu_cpu": arm64.PROFILES[cpu][0], "profile": arm64.PROFILES[cpu][1], "machine": info["machine"], "cpu_features": info["cpu"]["features"], "midr": info["cpu"]["midr"],
             "runtime": info["runtime"], "runtime_log": kernels,
             "outputs": vs_float["outputs"], "si_snr_db_per_speaker": vs_float["si_snr_db_per_speaker"],
             "gate": vs_float["gate"], "failed": vs_float["failed"], "passed": vs_float["passed"],

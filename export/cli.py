@@ -159,7 +159,8 @@ def add_parsers(sub) -> None:
     p.add_argument("--key", type=Path, metavar="PUB", help="public key (signing.pub): also require a valid manifest.sig")
     p.add_argument("--arch", choices=["host", "arm64"], default="host",
                    help="arm64: also stream the test vectors through the aarch64 LiteRT/onnxruntime under qemu (`avsep arm64-setup` first)")
-    p.add_argument("--cpu", default="cortex-a53,max", help="--arch arm64: qemu CPU models, comma-separated (default: cortex-a53,max)")
+    p.add_argument("--cpu", default="cortex-a53,max",
+                   help="--arch arm64: CPU profiles, comma-separated: cortex-a53, cortex-a76, neoverse-n1, max (qemu max without SME), max-sme")
     p.add_argument("--write", action="store_true", help="--arch arm64: record the rows in the parity report and the manifest")
     p.add_argument("--sign", type=Path, metavar="KEY", help="--write on a signed bundle: re-sign manifest.json with this private key")
     p.add_argument("--json", action="store_true")
