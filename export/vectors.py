@@ -18,7 +18,8 @@ import numpy as np
 
 from avsep_mobile import signature
 from avsep_mobile.model import AVSep
-from avsep_mobile.streaming import TorchRunner, held_lip_index, stream
+from avsep_mobile.schedule import NEVER, Scheduler, frame_ns
+from avsep_mobile.streaming import TorchRunner, stream
 
 from .steps import torch_threads
 
@@ -84,12 +85,23 @@ def make(model: AVSep, speakers: int, chunk_hops: int, seconds: float = 3.0, fps
     pcm = np.zeros(n_chunks * chunk, np.float32)
     pcm[: len(mix)] = mix
     crops = render_crops(sources, sr, fps, n_frames, cfg.crop_size)  # (S, T, 88, 88)
-    active, reset = np.ones((n_chunks, speakers), np.float32), np.zeros((n_chunks, speakers), np.float32)
-    if speakers > 1:  # the last slot's face leaves the picture, then a new face takes the slot
-        gone, back = int(0.6 * n_chunks), int(0.75 * n_chunks)
-        active[gone:back, -1] = 0.0
-        reset[back, -1] = 1.0
-    lip_call = held_lip_index(n_chunks, chunk_hops, cfg.hop_length, sr, fps, n_frames).astype(np.int32)
+    # the faces the camera sees, per frame and slot (-1: none): the last slot's
+    # face leaves the picture, then a new face takes the slot
+    faces = np.tile(np.arange(speakers), (n_frames, 1))
+    if speakers > 1:
+        faces[int(0.6 * n_frames) : int(0.75 * n_frames), -1] = -1
+        faces[int(0.75 * n_frames) :, -1] = speakers
+    # the live schedule (avsep_mobile.schedule, the rule the apps follow) with
+    # every frame known: which frame each chunk holds, active and reset per slot
+    sch = Scheduler(sr, chunk, speakers, max_video_wait_ns=NEVER)
+    for j in range(n_frames):
+        sch.frame(frame_ns(j, fps), faces[j].tolist())
+    sch.end_of_video()
+    sch.audio(n_chunks * chunk)
+    chunks = sch.drain()
+    lip_call = np.array([c.lip for c in chunks], np.int32)
+    active = np.array([c.active for c in chunks], np.float32)
+    reset = np.array([c.reset for c in chunks], np.float32)
     vec = {
         "lip_step/crops": np.ascontiguousarray(crops[:, : lip_call[-1] + 1].transpose(1, 0, 2, 3)[:, :, None]),  # (frames, S, 1, 88, 88)
         "av_step/pcm": pcm.reshape(n_chunks, 1, chunk),
