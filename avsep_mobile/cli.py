@@ -61,6 +61,8 @@ def cmd_train(args) -> int:
 
         init = checkpoint.load(args.init)[0].train()
     path = train(init.cfg if init is not None else preset(args.preset), tc, args.out, init=init)
+    if os.environ.get("RANK", "0") != "0":  # under torchrun, rank 0 speaks for the run
+        return 0
     return _emit(args, {"checkpoint": str(path)}, f"wrote {path}")
 
 

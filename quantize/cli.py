@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 
@@ -62,7 +63,8 @@ def cmd_distill(args) -> int:
     tc = TrainConfig(steps=args.steps, batch=args.batch, seconds=args.seconds, lr=args.lr, seed=args.seed,
                      warmup=min(100, args.steps // 10), pool_size=args.pool, save_every=args.save_every)
     path = distill(teacher, student.train(), tc, args.out, weights=DistillWeights(features=args.features))
-    print(json.dumps({"checkpoint": str(path)}) if args.json else f"wrote {path}")
+    if os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 speaks for the run
+        print(json.dumps({"checkpoint": str(path)}) if args.json else f"wrote {path}")
     return 0
 
 

@@ -83,6 +83,7 @@ def test_rank0_alone_writes_checkpoints_and_logs(runs):
         assert [int(r.split(",")[0]) for r in rows] == list(range(1, steps + 1))  # one writer: no step twice
         assert sorted(p.name for p in run.iterdir()) == ["last.pt", "log.csv", "model.pt"]  # no temporaries left
     assert runs["resumed"].stdout.count("resumed from") == 1
+    assert runs["first"].stdout.count("wrote ") == runs["distilled"].stdout.count("wrote ") == 1
 
 
 def test_a_stopped_run_resumes_under_torchrun_from_its_last_state(runs):
