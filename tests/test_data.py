@@ -72,6 +72,15 @@ def test_pool_cache_matches_fresh_synthesis(pool, cache, tmp_path):
         assert np.array_equal(a.audio, b.audio) and np.array_equal(a.audio, c.audio)
 
 
+def test_pool_pickles_as_its_cache_path(pool):
+    import pickle
+
+    blob = pickle.dumps(pool)  # what a spawned loader worker receives
+    assert len(blob) < 1000 < pool.pcm.nbytes
+    back = pickle.loads(blob)
+    assert [u.text for u in back] == [u.text for u in pool] and np.array_equal(back[2].audio, pool[2].audio)
+
+
 def test_pool_seed_changes_the_sentences(pool, tmp_path):
     other = build_pool(tmp_path, 3, POOL_SEED + 1, progress=False)
     assert not {u.text for u in other} & {u.text for u in pool}

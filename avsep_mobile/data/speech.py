@@ -281,6 +281,14 @@ class Pool(Sequence):
     def __init__(self, pcm: np.ndarray, lengths: np.ndarray, voices: np.ndarray, texts: np.ndarray, meta: dict | None = None):
         self.pcm, self.voices, self.texts, self.meta = pcm, voices, texts, meta or {}
         self.starts = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+        self.path: Path | None = None  # the cache dir it was loaded from
+
+    def __getstate__(self) -> dict:
+        # loader workers started by spawn (macOS) reopen the cache rather than receive a copy of it
+        return {"path": self.path} if self.path is not None else self.__dict__
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(Pool.load(state["path"]).__dict__ if set(state) == {"path"} else state)
 
     @classmethod
     def of(cls, utterances: list[Utterance], meta: dict | None = None) -> "Pool":
@@ -316,7 +324,9 @@ class Pool(Sequence):
         pcm = np.load(d / "audio.npy", mmap_mode="r", allow_pickle=False)
         if pcm.dtype != np.int16 or len(pcm) != lengths.sum():
             raise ValueError(f"{d}: audio does not match its index")
-        return cls(pcm, lengths, voices, texts, json.loads((d / "meta.json").read_text()))
+        pool = cls(pcm, lengths, voices, texts, json.loads((d / "meta.json").read_text()))
+        pool.path = d
+        return pool
 
 
 def pool_key(count: int, seed: int, family: str = "train", voices: dict | None = None) -> dict:
