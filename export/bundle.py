@@ -14,12 +14,13 @@ from tqdm import tqdm
 from avsep_mobile import signature
 from avsep_mobile.atomic import atomic_dir
 from avsep_mobile.model import AVSep
+from avsep_mobile.streaming import TorchRunner, stream
 
 from . import coreml, manifest, parity, runners, signing, thresholds, vectors
 from . import onnx as onnx_target
 from . import tflite
-from .steps import torch_threads
 from .coreml_eval import KIND, EvaluatorRunner, numerics_by
+from .steps import torch_threads
 
 TARGETS = ("ios", "android", "onnx")
 # the compressed model by default where it is faster (int8 schemes per target:
@@ -194,17 +195,17 @@ def export(target: str, model: AVSep, out_dir=None, *, precision: str | None = N
                 report.update(parity.structural(checks, f"CoreML prediction needs macOS (this is {platform.system()})"))
             else:
                 b, update = bar(f"{runner.kind} stream")
-                got = runners.stream(runner, ref, sigs, progress=update)
+                got = stream(runner, ref, sigs, progress=update)
                 b.close()
                 report["runner"] = runner.kind
                 report.update(parity.compare(ref, got, precision, sr))
-                if target == "ios":
                 report["numerics"] = numerics_by(runner.kind)
                 if runner.kind == KIND and precision != "fp32":
                     # the other end of the band a device falls in: the same program at fp32 compute
                     high = stream(EvaluatorRunner(runner.paths, compute="fp32"), ref, sigs)
                     metric = report["gate"]["metric"]
                     report["fp32_compute"] = {k: v[metric] for k, v in parity.compare(ref, high, precision, sr)["outputs"].items()}
+                if target == "ios":
                     report["structure"] = coreml.check_structure(tmp, model_files, sigs, precision, ios, stateful)
                     report["failed"] += [c["check"] for c in report["structure"] if not c["ok"]]
                     report["passed"] = not report["failed"]
@@ -212,7 +213,7 @@ def export(target: str, model: AVSep, out_dir=None, *, precision: str | None = N
                 gate_runner, numerics = runner, None
                 if runner is None and getattr(hook, "torch_model", None) is not None:
                     # the int8 numerics, simulated by the torch model the package was traced from
-                    gate_runner = runners.TorchRunner(hook.torch_model, speakers, chunk_hops)
+                    gate_runner = TorchRunner(hook.torch_model, speakers, chunk_hops)
                     numerics = "torch simulation of the package's int8 numerics (fp32 compute; CoreML predict needs macOS)"
                 if gate_runner is None:
                     report["task"] = {"numerics": "not run: CoreML prediction needs macOS"}
@@ -254,12 +255,13 @@ def _int8_task_gate(runner, model, speakers, chunk_hops, mixtures, progress) -> 
     (made from the gate split of the shipped speech: no voice or sentence of
     the calibration split, no synthesiser needed)."""
     from avsep_mobile import calibration
-    from avsep_mobile.quantize import int8
+
+    from .int8_gate import task_gate
 
     if mixtures < 1:
         return {"numerics": "not run: gate_mixtures=0", "passed": True}
     examples = calibration.gate_examples(mixtures, speakers, seconds=thresholds.INT8_GATE_SECONDS)
-    task = int8.task_gate(runner, model, speakers, chunk_hops, examples, progress)
+    task = task_gate(runner, model, speakers, chunk_hops, examples, progress)
     task["max_drop_db"] = thresholds.INT8_MAX_SISNRI_DROP_DB
     task["passed"] = task["si_snri_drop_db"] <= thresholds.INT8_MAX_SISNRI_DROP_DB
     return task
@@ -268,10 +270,10 @@ def _int8_task_gate(runner, model, speakers, chunk_hops, mixtures, progress) -> 
 def checkpoint_info(path, preset: str | None) -> dict:
     """The manifest's portable record of the model: the checkpoint's file name
     and sha256 (never its path on this machine), or the untrained preset."""
-    from avsep_mobile.checkpoint import SHIPPED
-
     if path is None and preset is not None:
         return {"name": None, "sha256": None, "preset": preset}
+    from avsep_mobile.checkpoint import SHIPPED
+
     p = Path(path or SHIPPED)
     return {"name": p.name, "sha256": manifest.sha256_file(p) if p.is_file() else None}
 
