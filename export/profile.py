@@ -11,8 +11,10 @@ inputs and no call depends on the one before), and split into:
   run_with_iobinding, torch forward);
 - read: outputs copied back (get_tensor, copy_outputs_to_cpu, .numpy());
 - python: the rest of a call of the runner that `avsep bench` times
-  (export.runners / streaming.TorchRunner): its median call minus the three
-  medians above (the wrapper's dict building, dtype checks, double reads).
+  (export.runners / streaming.TorchRunner): its call minus the three parts
+  above (the wrapper's dict building, dtype checks, double reads); every part
+  is a 10th percentile over the calls, op times are medians per op (a loaded
+  machine's preemptions would dominate means).
 
 Top ops come from the runtime's profiler: onnxruntime's per-node
 `enable_profiling` JSON, torch.profiler's self CPU time. ai-edge-litert
@@ -73,20 +75,25 @@ def _p10(xs) -> float:
     return round(1000 * (statistics.quantiles(xs, n=10)[0] if len(xs) >= 10 else min(xs)), 4)
 
 
-def _call_times(runner, step: str, calls: list[dict], repeats: int) -> list[float]:
-    """Wall time of runner.run per call (what `avsep bench` times)."""
-    out = []
+def _measure(runner, step: str, calls: list[dict], repeats: int, split_call) -> tuple[list[float], dict[str, list[float]]]:
+    """Alternately, per call: runner.run (what `avsep bench` times) and
+    split_call(feeds) -> (bind, run, read) seconds, so both see the same load."""
+    call, parts = [], {"bind": [], "run": [], "read": []}
     for _ in range(repeats):
         for feeds in calls:
             t0 = time.perf_counter()
             runner.run(step, feeds)
-            out.append(time.perf_counter() - t0)
-    return out
+            call.append(time.perf_counter() - t0)
+            for k, v in zip(parts, split_call(feeds)):
+                parts[k].append(v)
+    return call, parts
 
 
 def _split(call: list[float], parts: dict[str, list[float]]) -> dict:
-    split = {k: _ms(v) for k, v in parts.items()}
-    split["python"] = round(_ms(call) - sum(split.values()), 4)
+    """10th percentiles (the machine's quiet moments: medians on a loaded
+    machine mostly measure the other processes), python = call - the parts."""
+    split = {k: _p10(v) for k, v in parts.items()}
+    split["python"] = round(_p10(call) - sum(split.values()), 4)
     return split
 
 
@@ -111,30 +118,27 @@ def profile_litert(path, step: str, calls: list[dict], threads: int, repeats: in
     from .runners import TFLiteRunner
 
     runner = TFLiteRunner(path, threads)
-    call = _call_times(runner, step, calls, repeats)
     interp = Interpreter(model_path=str(path), num_threads=threads)
     sr = interp.get_signature_runner(step)
     sub, w = sr._subgraph_index, interp._interpreter
     ins = {n: d["index"] for n, d in sr.get_input_details().items()}
     outs = {n: d["index"] for n, d in sr.get_output_details().items()}
-    parts = {"bind": [], "run": [], "read": []}
-    for _ in range(repeats):
-        for feeds in calls:
-            t0 = time.perf_counter()
-            for n, i in ins.items():  # what SignatureRunner.__call__ does on every call
-                w.ResizeInputTensor(i, np.array(feeds[n].shape, dtype=np.int32), False, sub)
-            w.AllocateTensors(sub)
-            for n, i in ins.items():
-                w.SetTensor(i, feeds[n], sub)
-            t1 = time.perf_counter()
-            w.Invoke(sub)
-            t2 = time.perf_counter()
-            for i in outs.values():
-                w.GetTensor(i, sub)
-            t3 = time.perf_counter()
-            parts["bind"].append(t1 - t0)
-            parts["run"].append(t2 - t1)
-            parts["read"].append(t3 - t2)
+
+    def split_call(feeds):
+        t0 = time.perf_counter()
+        for n, i in ins.items():  # what SignatureRunner.__call__ does on every call
+            w.ResizeInputTensor(i, np.array(feeds[n].shape, dtype=np.int32), False, sub)
+        w.AllocateTensors(sub)
+        for n, i in ins.items():
+            w.SetTensor(i, feeds[n], sub)
+        t1 = time.perf_counter()
+        w.Invoke(sub)
+        t2 = time.perf_counter()
+        for i in outs.values():
+            w.GetTensor(i, sub)
+        return t1 - t0, t2 - t1, time.perf_counter() - t2
+
+    call, parts = _measure(runner, step, calls, repeats, split_call)
     counts = _litert_op_counts(path, sub)
     return {"call_ms": _ms(call), "call_ms_p10": _p10(call), "split_ms": _split(call, parts),
             "ops": [{"op": k, "nodes": v} for k, v in counts.most_common(TOP)], "op_count": sum(counts.values()),
@@ -160,42 +164,37 @@ def profile_onnx(path, step: str, calls: list[dict], threads: int, repeats: int)
     from .runners import ONNXRunner
 
     runner = ONNXRunner({step: path}, threads)
-    call = _call_times(runner, step, calls, repeats)
     sess = _ort_session(path, threads)
     in_names, out_names = [i.name for i in sess.get_inputs()], [o.name for o in sess.get_outputs()]
-    parts = {"bind": [], "run": [], "read": []}
-    for _ in range(repeats):
-        for feeds in calls:
-            t0 = time.perf_counter()
-            io = sess.io_binding()
-            for n in in_names:
-                io.bind_cpu_input(n, feeds[n])
-            for n in out_names:
-                io.bind_output(n)
-            t1 = time.perf_counter()
-            sess.run_with_iobinding(io)
-            t2 = time.perf_counter()
-            io.copy_outputs_to_cpu()
-            t3 = time.perf_counter()
-            parts["bind"].append(t1 - t0)
-            parts["run"].append(t2 - t1)
-            parts["read"].append(t3 - t2)
+
+    def split_call(feeds):
+        t0 = time.perf_counter()
+        io = sess.io_binding()
+        for n in in_names:
+            io.bind_cpu_input(n, feeds[n])
+        for n in out_names:
+            io.bind_output(n)
+        t1 = time.perf_counter()
+        sess.run_with_iobinding(io)
+        t2 = time.perf_counter()
+        io.copy_outputs_to_cpu()
+        return t1 - t0, t2 - t1, time.perf_counter() - t2
+
+    call, parts = _measure(runner, step, calls, repeats, split_call)
     with tempfile.TemporaryDirectory() as tmp:
         prof = _ort_session(path, threads, Path(tmp) / "ort")
         for feeds in calls:
             prof.run(None, {n: feeds[n] for n in in_names})
         events = json.loads(Path(prof.end_profiling()).read_text())
-    by_type, nodes = defaultdict(float), defaultdict(set)
+    durs, nodes = defaultdict(list), defaultdict(set)
     for e in events:
         if e.get("cat") == "Node" and e.get("name", "").endswith("_kernel_time"):
             op = e.get("args", {}).get("op_name", "?")
-            by_type[op] += e["dur"]
+            durs[op].append(e["dur"] / 1000)
             nodes[op].add(e["name"])
-    total = sum(by_type.values()) or 1.0
-    ops = sorted(by_type.items(), key=lambda kv: -kv[1])
-    return {"call_ms": _ms(call), "call_ms_p10": _p10(call), "split_ms": _split(call, parts),
-            "ops": [{"op": k, "ms": round(v / 1000 / len(calls), 4), "share": round(v / total, 3), "nodes": len(nodes[k])} for k, v in ops[:TOP]],
-            "op_count": sum(len(v) for v in nodes.values()), "op_times": "onnxruntime enable_profiling (kernel time per node)",
+    ops = _robust_ops(durs, {k: len(v) for k, v in nodes.items()})
+    return {"call_ms": _ms(call), "call_ms_p10": _p10(call), "split_ms": _split(call, parts), "ops": ops[:TOP],
+            "op_count": sum(len(v) for v in nodes.values()), "op_times": "onnxruntime enable_profiling (median kernel time per node x nodes; the profiler adds a few us per node)",
             "inputs": len(in_names), "outputs": len(out_names), **_traffic(calls[0], runner.run(step, calls[0]))}
 
 
@@ -207,36 +206,43 @@ def profile_torch(model, m: dict, step: str, calls: list[dict], threads: int, re
     from torch.profiler import ProfilerActivity, profile
 
     runner = TorchRunner(model, m["speakers"], m["chunk_hops"], threads)
-    call = _call_times(runner, step, calls, repeats)
     module, names = runner.steps[step], runner.input_names(step)
-    parts = {"bind": [], "run": [], "read": []}
+
+    def split_call(feeds):
+        t0 = time.perf_counter()
+        args = [torch.from_numpy(feeds[n]) for n in names]
+        t1 = time.perf_counter()
+        outs = module(*args)
+        t2 = time.perf_counter()
+        [o.numpy() for o in outs]
+        return t1 - t0, t2 - t1, time.perf_counter() - t2
+
     with torch.no_grad():
-        for _ in range(repeats):
-            for feeds in calls:
-                t0 = time.perf_counter()
-                args = [torch.from_numpy(feeds[n]) for n in names]
-                t1 = time.perf_counter()
-                outs = module(*args)
-                t2 = time.perf_counter()
-                [o.numpy() for o in outs]
-                t3 = time.perf_counter()
-                parts["bind"].append(t1 - t0)
-                parts["run"].append(t2 - t1)
-                parts["read"].append(t3 - t2)
+        call, parts = _measure(runner, step, calls, repeats, split_call)
         with profile(activities=[ProfilerActivity.CPU]) as prof:
             for feeds in calls:
                 module(*[torch.from_numpy(feeds[n]) for n in names])
-    avg = [e for e in prof.key_averages() if e.key.startswith("aten::")]
-    total = sum(e.self_cpu_time_total for e in avg) or 1.0
-    avg.sort(key=lambda e: -e.self_cpu_time_total)
+    durs = defaultdict(list)
+    for e in prof.events():
+        if e.name.startswith("aten::"):
+            durs[e.name].append(e.self_cpu_time_total / 1000)
+    per_call = {k: round(len(v) / len(calls)) for k, v in durs.items()}
+    ops = _robust_ops(durs, per_call)
     split = _split(call, parts)
     # forward time outside aten kernels: Python module code and the dispatcher
-    split["forward_outside_ops"] = round(max(0.0, split["run"] - total / 1000 / len(calls)), 4)
-    return {"call_ms": _ms(call), "call_ms_p10": _p10(call), "split_ms": split,
-            "ops": [{"op": e.key, "ms": round(e.self_cpu_time_total / 1000 / len(calls), 4), "share": round(e.self_cpu_time_total / total, 3),
-                     "nodes": round(e.count / len(calls))} for e in avg[:TOP]],
-            "op_count": round(sum(e.count for e in avg) / len(calls)), "op_times": "torch.profiler self CPU time (aten ops, profiler overhead included)",
+    split["forward_outside_ops"] = round(max(0.0, split["run"] - sum(o["ms"] for o in ops)), 4)
+    return {"call_ms": _ms(call), "call_ms_p10": _p10(call), "split_ms": split, "ops": ops[:TOP],
+            "op_count": sum(per_call.values()), "op_times": "torch.profiler self CPU time (median per op x ops per call)",
             "inputs": len(names), "outputs": len(runner.output_names(step)), **_traffic(calls[0], runner.run(step, calls[0]))}
+
+
+def _robust_ops(durs: dict[str, list], per_call: dict[str, int]) -> list[dict]:
+    """Per op type: median duration of one op (ms) x ops per call, sorted.
+    Medians, not sums: on a loaded machine a few preempted ops would
+    otherwise dominate."""
+    ms = {k: statistics.median(v) * per_call[k] for k, v in durs.items() if per_call.get(k)}
+    total = sum(ms.values()) or 1.0
+    return [{"op": k, "ms": round(v, 4), "share": round(v / total, 3), "nodes": per_call[k]} for k, v in sorted(ms.items(), key=lambda kv: -kv[1])]
 
 
 def _traffic(feeds: dict, outs: dict) -> dict:
@@ -281,10 +287,10 @@ def format_profile(r: dict) -> str:
     for kind, steps in r["runtimes"].items():
         for step, p in steps.items():
             s = p["split_ms"]
-            call = p["call_ms"] or 1e-9
             lines.append(f"\n  {kind} {step}: {p['call_ms']:.3f} ms/call (p10 {p['call_ms_p10']:.3f}), {p['op_count']} ops, "
                          f"{p['inputs']} inputs / {p['outputs']} outputs, {p['bytes_in'] / 1024:.0f} KB in / {p['bytes_out'] / 1024:.0f} KB out")
-            lines.append("    " + "  ".join(f"{k} {v:.3f} ms ({100 * v / call:.0f}%)" for k, v in s.items()))
+            p10 = p["call_ms_p10"] or 1e-9
+            lines.append("    p10 split: " + "  ".join(f"{k} {v:.3f} ms ({100 * v / p10:.0f}%)" for k, v in s.items()))
             if p["op_times"] is None:
                 lines.append(f"    {p['note']}")
                 lines.append("    " + ", ".join(f"{o['op']} x{o['nodes']}" for o in p["ops"]))
