@@ -13,6 +13,15 @@ knows (STYLE.md): each fold rewrites a deep copy, loading the same weights.
 
 `fold(model, FOLDS)` returns the folded copy; modules that are not plain
 float layers (a fake-quantized model's wrapped Linears) are left as they are.
+
+Measured on the shipped model (benchmarks/folds_speed.py, 2026-12-02, one
+thread, a heavily loaded 2-core machine): the converters already do most of
+this themselves (LiteRT fuses a constant MUL into the next FULLY_CONNECTED,
+onnxruntime's graph optimizer executes 433 nodes with or without the folds,
+coremltools folds the constant bias), so the op counts barely move (LiteRT
+av_step 595 -> 579, CoreML 416 -> 408 non-const ops) and the av_step time
+change stays inside the run's A/A noise (+-5% at the 10th percentile).
+Folded vs unfolded float: 119 dB on the shipped model (tests: tiny, >= 100).
 """
 
 from __future__ import annotations
