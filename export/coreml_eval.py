@@ -142,10 +142,6 @@ def op_expand_dims(x, axes):
     return np.expand_dims(x, tuple(int(a) for a in np.atleast_1d(axes)))  # negative: of the output rank
 
 
-def op_squeeze(x, axes=None):
-    return np.squeeze(x, None if axes is None else _axes(axes, x.ndim))
-
-
 def _slices(shape, begin, end, stride, begin_mask, end_mask, squeeze_mask):
     n = len(shape)
     stride = np.ones(n, int) if stride is None else np.atleast_1d(stride)
@@ -223,10 +219,6 @@ def op_reduce_sum(x, axes=None, keep_dims=False):
 
 def op_reduce_mean(x, axes=None, keep_dims=False):
     return _reduce(np.mean, x, axes, keep_dims)
-
-
-def op_reduce_max(x, axes=None, keep_dims=False):
-    return _reduce(np.max, x, axes, keep_dims)
 
 
 def op_layer_norm(x, axes=None, gamma=None, beta=None, epsilon=1e-5):
