@@ -105,7 +105,7 @@ def signatures(model: AVSep, speakers: int, chunk_hops: int = 1) -> dict[str, St
     return {"lip_step": lip_step(model, speakers), "av_step": av_step(model, speakers, chunk_hops)}
 
 
-def _state_specs(sig) -> list[dict]:
+def state_specs(sig) -> list[dict]:
     """The states of a StepSignature or of its to_json() (a manifest's "signatures")."""
     if isinstance(sig, StepSignature):
         return [{"name": s.name, "shape": s.shape, "init": s.init, "per_slot": s.per_slot} for s in sig.states]
@@ -114,13 +114,13 @@ def _state_specs(sig) -> list[dict]:
 
 def initial_state(sig) -> dict[str, np.ndarray]:
     """{state name: its initial value} of one step (StepSignature or its JSON)."""
-    return {s["name"]: np.full(tuple(s["shape"]), s.get("init") or 0.0, np.float32) for s in _state_specs(sig)}
+    return {s["name"]: np.full(tuple(s["shape"]), s.get("init") or 0.0, np.float32) for s in state_specs(sig)}
 
 
 def reset_slot(state: dict, sig, slot: int) -> None:
     """Reset speaker slot `slot` in place: row `slot` of every per-slot state
     back to its initial value (numpy arrays or torch tensors)."""
-    for s in _state_specs(sig):
+    for s in state_specs(sig):
         if s.get("per_slot") and s["name"] in state:
             state[s["name"]][slot] = s.get("init") or 0.0
 

@@ -4,7 +4,8 @@ ONNX, CoreML and the CoreML evaluator in avsep_mobile.export).
 
 A runner has `run(step_name, feeds) -> outputs` (dicts of numpy arrays,
 bound by name, never by position), `input_names(step)`, `output_names(step)`
-and `reset()`. `stream` feeds it a stream in the test-vector layout:
+and `reset()`; one that keeps states inside (CoreML's MLState) also has
+`reset_slot(step, signature, slot)`. `stream` feeds it a stream in the test-vector layout:
 
     lip_step/crops   (frames, S, 1, 88, 88)  one camera frame per lip_step call
     av_step/pcm      (calls, 1, hop*K)       one chunk per av_step call
@@ -123,6 +124,8 @@ def stream(runner, vectors: dict, signatures: dict, closed_loop: bool = True, pr
                 for step, sig in signatures.items():
                     state[step] = {k: np.array(v) for k, v in state[step].items()}  # runners may return read-only arrays
                     signature.reset_slot(state[step], sig, int(slot))
+                    if hasattr(runner, "reset_slot"):  # a runner that keeps states inside (CoreML MLState)
+                        runner.reset_slot(step, sig, int(slot))
         while next_frame <= lip_call[c]:
             emb = call("lip_step", {"crops": vectors["lip_step/crops"][next_frame]})["lip_emb"]
             outs["lip_step/lip_emb"].append(emb)

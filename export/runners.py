@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from avsep_mobile import signature
+
 
 
 class TFLiteRunner:
@@ -108,6 +110,18 @@ class CoreMLRunner:
 
     def output_names(self, step: str) -> list[str]:
         return [o.name for o in self.models[step].get_spec().description.output] or _function(self.models[step], step, "output")
+
+    def reset_slot(self, step: str, sig, slot: int) -> None:
+        """Zero row `slot` of the per-slot states held in the step's MLState
+        (the explicit ones are reset by the replay loop)."""
+        st = self.states[step]
+        if st is None:
+            return
+        for spec in signature.state_specs(sig):
+            if spec.get("per_slot") and spec["name"] not in self.input_names(step):
+                value = np.array(st.read_state(spec["name"]))
+                value[slot] = spec.get("init") or 0.0
+                st.write_state(spec["name"], value)
 
     def run(self, step: str, feeds: dict) -> dict:
         x = {n: np.ascontiguousarray(feeds[n], dtype=np.float32) for n in self.input_names(step)}
