@@ -135,6 +135,10 @@ def schema_problems(manifest: dict) -> list[str]:
 
 
 def write(bundle_dir, manifest: dict) -> Path:
+    """Write manifest.json after checking it against the schema (a failure is a bug in the exporter)."""
+    problems = schema_problems(manifest)
+    if problems:
+        raise RuntimeError(f"the manifest to write breaks its schema: {problems[0]}")
     path = Path(bundle_dir) / NAME
     path.write_text(json.dumps(manifest, indent=2) + "\n")
     return path
