@@ -237,7 +237,9 @@ def export(target: str, model: AVSep, out_dir=None, *, precision: str | None = N
                 report["quantization"] = hook.scheme
             if sign_key is not None:
                 extra = {**extra, **signing.manifest_fields(sign_key)}
-            m = manifest.build(tmp, target, precision, model, speakers, chunk_hops, model_files, checkpoint or {}, extra)
+            # a model handed in without a checkpoint record: origin unknown
+            m = manifest.build(tmp, target, precision, model, speakers, chunk_hops, model_files,
+                               checkpoint or {"name": None, "sha256": None}, extra)
             manifest.write(tmp, m)
             if sign_key is not None:
                 signing.sign_bundle(tmp, sign_key)
