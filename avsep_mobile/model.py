@@ -149,6 +149,7 @@ class WindowedAttention(nn.Module):
             assert d % heads == 0, f"d_model {d} must be divisible by n_heads {heads}"
             head_dim = d // heads
         self.heads, self.head_dim, self.window = heads, head_dim, window
+        self.logit_scale = head_dim**-0.5  # a plain attribute: an export copy may fold it into q
         inner = heads * head_dim
         self.q = nn.Linear(d, inner)
         self.kv = nn.Linear(d, 2 * inner)
@@ -184,7 +185,7 @@ class WindowedAttention(nn.Module):
         win = torch.stack([kv[:, i : i + w] for i in range(t)], dim=1)  # (N, T, W, 2D)
         k = win[..., :d].reshape(n, t, w, h, dh).permute(0, 3, 1, 2, 4).reshape(n * h * t, w, dh)
         v = win[..., d:].reshape(n, t, w, h, dh).permute(0, 3, 1, 2, 4).reshape(n * h * t, w, dh)
-        logits = torch.matmul(q.reshape(n * h * t, 1, dh), k.transpose(1, 2)) / math.sqrt(dh)  # (NHT, 1, W)
+        logits = torch.matmul(q.reshape(n * h * t, 1, dh), k.transpose(1, 2)) * self.logit_scale  # (NHT, 1, W)
         bias = self.bias().reshape(1, h, 1, w).expand(n, h, t, w).reshape(n * h * t, 1, w)
         att = torch.softmax(logits + bias, dim=-1)
         return torch.matmul(att, v).reshape(n, h, t, dh)
@@ -195,7 +196,7 @@ class WindowedAttention(nn.Module):
         d, length = h * dh, kv.shape[1]
         k = kv[..., :d].reshape(n, length, h, dh).transpose(1, 2)  # (N, H, L, dh)
         v = kv[..., d:].reshape(n, length, h, dh).transpose(1, 2)
-        logits = torch.matmul(q, k.transpose(2, 3)) / math.sqrt(dh)  # (N, H, T, L)
+        logits = torch.matmul(q, k.transpose(2, 3)) * self.logit_scale  # (N, H, T, L)
         rel = torch.arange(length, device=q.device)[None, :] - torch.arange(t, device=q.device)[:, None]  # window index
         band = (rel >= 0) & (rel <= self.window)
         bias = self.bias()[:, rel.clamp(0, self.window)].masked_fill(~band, float("-inf"))  # (H, T, L)

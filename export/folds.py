@@ -27,7 +27,6 @@ Folded vs unfolded float: 119 dB on the shipped model (tests: tiny, >= 100).
 from __future__ import annotations
 
 import copy
-import math
 
 import torch
 from torch import Tensor, nn
@@ -39,34 +38,11 @@ FOLDS = ("layernorm", "attn_scale", "const_bias")
 
 
 class _FoldedAttention:
-    """Mixin over WindowedAttention / OffsetAttention: `prescaled` (the q
-    projection carries 1/sqrt(dh)) and `const_bias` (bias() is a buffer)."""
-
-    prescaled: bool = False
+    """Mixin over WindowedAttention / OffsetAttention: bias() is a buffer
+    computed once (`const_bias`)."""
 
     def bias(self) -> Tensor:
-        return self.bias_table if hasattr(self, "bias_table") else super().bias()
-
-    def _logit_scale(self, dh: int) -> float:
-        return 1.0 if self.prescaled else 1.0 / math.sqrt(dh)
-
-    def _windowed(self, q: Tensor, kv: Tensor) -> Tensor:
-        # WindowedAttention._windowed with the division made optional (the same ops otherwise)
-        n, h, t, dh = q.shape
-        d, w = h * dh, self.window + 1
-        win = torch.stack([kv[:, i : i + w] for i in range(t)], dim=1)  # (N, T, W, 2D)
-        k = win[..., :d].reshape(n, t, w, h, dh).permute(0, 3, 1, 2, 4).reshape(n * h * t, w, dh)
-        v = win[..., d:].reshape(n, t, w, h, dh).permute(0, 3, 1, 2, 4).reshape(n * h * t, w, dh)
-        logits = torch.matmul(q.reshape(n * h * t, 1, dh), k.transpose(1, 2))  # (NHT, 1, W)
-        if not self.prescaled:
-            logits = logits / math.sqrt(dh)
-        bias = self.bias().reshape(1, h, 1, w).expand(n, h, t, w).reshape(n * h * t, 1, w)
-        att = torch.softmax(logits + bias, dim=-1)
-        return torch.matmul(att, v).reshape(n, h, t, dh)
-
-    def _banded(self, q: Tensor, kv: Tensor) -> Tensor:
-        # a recording (T > 8): the unscaled parent sees q * sqrt(dh) / sqrt(dh); never traced by the exporters
-        return super()._banded(q * math.sqrt(q.shape[-1]) if self.prescaled else q, kv)
+        return self.bias_table
 
 
 class FoldedWindowedAttention(_FoldedAttention, WindowedAttention):
@@ -77,25 +53,27 @@ class FoldedOffsetAttention(_FoldedAttention, OffsetAttention):
     pass
 
 
-def _replace_attention(att: WindowedAttention, scale: bool, const_bias: bool) -> WindowedAttention:
-    if type(att) not in (WindowedAttention, OffsetAttention) or type(att.q) is not nn.Linear:
+def _fold_scale(att: WindowedAttention) -> None:
+    """1/sqrt(dh) into the q projection: the same logits without a multiply."""
+    with torch.no_grad():
+        att.q.weight.mul_(att.logit_scale)
+        att.q.bias.mul_(att.logit_scale)
+    att.logit_scale = 1.0
+
+
+def _const_bias(att: WindowedAttention) -> WindowedAttention:
+    """The same attention with its bias table precomputed as a buffer."""
+    if type(att) not in (WindowedAttention, OffsetAttention):
         return att
     args = (att.q.in_features, att.heads, att.window)
     if type(att) is OffsetAttention:
         new = FoldedOffsetAttention(*args, 0.0, att.head_dim, att.state_key)
     else:
         new = FoldedWindowedAttention(*args, att.head_dim, att.state_key)
-    new.load_state_dict(att.state_dict())
-    new = new.to(att.q.weight.device).eval()
-    with torch.no_grad():
-        if scale:
-            s = 1.0 / math.sqrt(att.head_dim)
-            new.q.weight.mul_(s)
-            new.q.bias.mul_(s)
-            new.prescaled = True
-        if const_bias:
-            new.register_buffer("bias_table", att.bias().detach().clone())
-    return new
+    new.q, new.kv, new.out = att.q, att.kv, att.out  # the (possibly folded) layers themselves
+    new.logit_scale = att.logit_scale
+    new.register_buffer("bias_table", att.bias().detach().clone())
+    return new.to(att.rel_bias.device).eval()
 
 
 def _fold_norm(norm: nn.LayerNorm, linears: list[nn.Linear]) -> nn.LayerNorm:
@@ -137,7 +115,10 @@ def _replace_attentions(model: AVSep, scale: bool, const_bias: bool) -> None:
     for parent in list(model.modules()):
         for name, child in list(parent.named_children()):
             if isinstance(child, WindowedAttention):
-                setattr(parent, name, _replace_attention(child, scale, const_bias))
+                if scale:
+                    _fold_scale(child)
+                if const_bias:
+                    setattr(parent, name, _const_bias(child))
 
 
 def fold(model: AVSep, folds=FOLDS) -> AVSep:

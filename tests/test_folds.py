@@ -56,7 +56,7 @@ def test_fold_rewrites_a_copy_only(tiny_model):
     # only the video encoder's output norm stays affine: lip_emb leaves the step there
     assert [id(m) for m in affine] == [id(folded.video.norm)]
     atts = [m for m in folded.modules() if isinstance(m, folds._FoldedAttention)]
-    assert atts and all(a.prescaled and hasattr(a, "bias_table") for a in atts)
+    assert atts and all(a.logit_scale == 1.0 and hasattr(a, "bias_table") for a in atts)
 
 
 def test_fold_changes_the_graph(tiny_model):
