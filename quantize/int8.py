@@ -56,7 +56,6 @@ ONNX_OPS = ("MatMul", "Gemm", "Conv")
 # closed loop: static W8A8 on these ops 17.7 dB speakers SNR vs float (lip_emb
 # 21.5 dB), dynamic-range int8 45.8 dB at about the same file size (0.49x of
 # fp32): dynamic wins on quality and ships (SCHEMES); static stays available.
-CALIB_SEED = 777_000  # calibration mixtures: training-range seeds, never held out
 
 
 # ---------------------------------------------------------------- calibration
