@@ -95,7 +95,6 @@ def separate_video(model, path, out_dir, opts: Options = Options(), progress=Non
         warn(warnings[-1])
     S, sr = opts.max_speakers, cfg.sample_rate
     st = Streamer(model, S, opts.chunk_hops)
-    sigs = st.runner.signatures
     chunk, delay = st.chunk_samples, signature.output_delay_samples(cfg)
     sch = Scheduler(sr, chunk, S, offset_ns=int(round(opts.av_offset_ms * 1e6)), max_video_wait_ns=NEVER)
     faces = _Faces(S, opts.lips) if info.has_video else None
@@ -111,7 +110,7 @@ def separate_video(model, path, out_dir, opts: Options = Options(), progress=Non
             return
         ids, new = faces(f.rgb, f.t)
         for s in new:
-            signature.reset_slot(st.state["lip_step"], sigs["lip_step"], s)
+            st.reset_slot(s, "lip_step")
         embs[sch.frame(t_ns, ids)] = st.lip(faces.crops)
 
     active_chunks, resets, n_chunks = np.zeros(S, np.int64), np.zeros(S, np.int64), 0
@@ -124,7 +123,7 @@ def separate_video(model, path, out_dir, opts: Options = Options(), progress=Non
         for c in sch.drain():
             x, pcm = pcm[:chunk], pcm[chunk:]
             for s in np.flatnonzero(c.reset):
-                signature.reset_slot(st.state["av_step"], sigs["av_step"], int(s))
+                st.reset_slot(int(s), "av_step")
             resets[:] += np.asarray(c.reset, np.int64)
             active = np.asarray(c.active, np.float32)
             active_chunks[:] += active.astype(np.int64)

@@ -200,9 +200,12 @@ class Streamer:
     def reset(self) -> None:
         self.state = {step: signature.initial_state(sig) for step, sig in self.runner.signatures.items()}
 
-    def reset_slot(self, slot: int) -> None:
-        for step, sig in self.runner.signatures.items():
-            signature.reset_slot(self.state[step], sig, slot)
+    def reset_slot(self, slot: int, step: str | None = None) -> None:
+        """A new face takes `slot`: reset its per-slot state in one step
+        (lip_step at the face's first frame, av_step at its first chunk) or both."""
+        for name, sig in self.runner.signatures.items():
+            if step in (None, name):
+                signature.reset_slot(self.state[name], sig, slot)
 
     def _call(self, step: str, data: dict) -> dict:
         out = self.runner.run(step, {**data, **self.state[step]})
