@@ -15,8 +15,8 @@ import shutil
 import numpy as np
 import pytest
 
-from avsep_mobile.data.mixtures import Example
 from avsep_mobile.export import arm64, arm64_verify, bundle, manifest, signing, thresholds, vectors
+from tiny_data import tiny_calibration
 
 needs_qemu = pytest.mark.skipif(shutil.which("qemu-aarch64-static") is None and shutil.which("qemu-aarch64") is None,
                                 reason="qemu-user-static is not installed (./setup.sh installs it)")
@@ -27,27 +27,16 @@ CALLS = 120  # av_step calls streamed per check (1.2 s of audio): enough for sta
 VARIANTS = {
     "android-fp32": "android_bundle",
     "android-fp16": {"target": "android", "precision": "fp16"},
-    "android-int8-dynamic": {"target": "android", "precision": "int8", "int8_scheme": "dynamic"},
+    "android-int8-dynamic": "android_int8_bundle",
     "android-int8-static": {"target": "android", "precision": "int8", "int8_scheme": "static"},
     "onnx-fp32": "onnx_bundle",
-    "onnx-int8": {"target": "onnx", "precision": "int8", "int8_scheme": "static"},
+    "onnx-int8": "onnx_int8_bundle",
 }
 
 
 @pytest.fixture(scope="session")
 def userland():
     return arm64.setup()
-
-
-def _calibration(model):
-    """Two short mixtures from the test-vector signal generator (no speech pool)."""
-    out = []
-    for i in range(2):
-        v = vectors.make(model, 2, 1, seconds=1.5)
-        mix = v["av_step/pcm"].reshape(-1) * (1.0 + 0.5 * i)
-        lips = (v["lip_step/crops"][:, :, 0].transpose(1, 0, 2, 3) * 255).astype(np.uint8)
-        out.append(Example(mix, np.stack([mix, mix]) * 0.5, lips, 25.0, f"calib{i}"))
-    return out
 
 
 @pytest.fixture(scope="session")
@@ -62,7 +51,7 @@ def arm64_results(request, tmp_path_factory, tiny_model, userland):
                 out, report = request.getfixturevalue(spec)
             else:
                 out = tmp_path_factory.mktemp(variant) / "bundle"
-                calib = _calibration(tiny_model) if spec["precision"] == "int8" else None
+                calib = tiny_calibration(tiny_model) if spec["precision"] == "int8" else None
                 report = bundle.export(spec["target"], tiny_model, out, precision=spec["precision"], int8_scheme=spec.get("int8_scheme"),
                                        checkpoint=bundle.checkpoint_info(None, "tiny"), progress=False, gate_mixtures=0,
                                        calib_examples=calib)

@@ -15,32 +15,17 @@ from avsep_mobile import metrics
 from avsep_mobile.metrics import snr_db
 from avsep_mobile.export import bundle, runners, thresholds, vectors
 from avsep_mobile.quantize import int8, sensitivity, w8a8
+from tiny_data import tiny_calibration
 
 MIN_STEPS = 100
 
 
-def _calib(model, n=2, seconds=1.5, seed=0):
-    """Small calibration mixtures from the test-vector signal generator (no speech pool)."""
-    out = []
-    for i in range(n):
-        v = vectors.make(model, 2, 1, seconds=seconds)
-        crops = v["lip_step/crops"][:, :, 0]  # (T, S, 88, 88) in [0, 1]
-        mix = v["av_step/pcm"].reshape(-1) * (1.0 + 0.5 * i)
-        lips = (crops.transpose(1, 0, 2, 3) * 255).astype(np.uint8)
-        out.append(Example(mix, np.stack([mix, mix]) * 0.5, lips, 25.0, f"calib{i}"))
-    return out
+_calib = tiny_calibration
 
 
 @pytest.fixture(scope="module")
-def int8_bundles(tmp_path_factory, tiny_model):
-    calib = _calib(tiny_model)
-    out = {}
-    for target in ("android", "onnx"):
-        d = tmp_path_factory.mktemp(f"{target}_int8") / "bundle"
-        report = bundle.export(target, tiny_model, d, precision="int8", checkpoint=bundle.checkpoint_info(None, "tiny"),
-                               progress=False, gate_mixtures=0, calib_examples=calib)
-        out[target] = (d, report)
-    return out
+def int8_bundles(android_int8_bundle, onnx_int8_bundle):
+    return {"android": android_int8_bundle, "onnx": onnx_int8_bundle}
 
 
 @pytest.mark.parametrize("target", ["android", "onnx"])
