@@ -26,7 +26,7 @@ def _foreign_lines(stderr: str) -> list[str]:
 
 def _check_quiet_export(proc, out: Path) -> None:
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert proc.stdout.count("\n") == 1 and proc.stdout.startswith(f"wrote {out}: parity passed"), proc.stdout
+    assert proc.stdout.count("\n") == 1 and proc.stdout.startswith(f"wrote {out}: numerics by LiteRT runtime"), proc.stdout
     assert _foreign_lines(proc.stderr) == [], _foreign_lines(proc.stderr)[:10]
 
 
