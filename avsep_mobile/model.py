@@ -18,7 +18,6 @@ exported signature.
 
 from __future__ import annotations
 
-import math
 from collections import OrderedDict
 from dataclasses import asdict, dataclass
 

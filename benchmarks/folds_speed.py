@@ -11,31 +11,21 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import io
 import itertools
 import json
 import os
 import sys
 import tempfile
-import warnings
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import torch
+from anchor import _quiet  # beside this script (its folder is on sys.path)
 
 KINDS = ("tflite_fp32", "tflite_int8", "onnx_fp32", "tflite_fp32_invoke", "tflite_int8_invoke")
 VARIANTS = {"none": (), "layernorm": ("layernorm",), "attn_scale": ("attn_scale",), "const_bias": ("const_bias",),
             "all": ("layernorm", "attn_scale", "const_bias")}
-
-
-def _quiet():
-    stack = contextlib.ExitStack()
-    stack.enter_context(contextlib.redirect_stdout(io.StringIO()))
-    stack.enter_context(contextlib.redirect_stderr(io.StringIO()))
-    stack.enter_context(warnings.catch_warnings())
-    warnings.simplefilter("ignore")
-    return stack
 
 
 def coreml_ops(model, folds) -> Counter:

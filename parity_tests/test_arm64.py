@@ -12,10 +12,9 @@ from __future__ import annotations
 import json
 import shutil
 
-import numpy as np
 import pytest
 
-from avsep_mobile.export import arm64, arm64_verify, bundle, manifest, signing, thresholds, vectors
+from avsep_mobile.export import arm64, arm64_verify, bundle, manifest, signing, thresholds
 from tiny_data import tiny_calibration
 
 needs_qemu = pytest.mark.skipif(shutil.which("qemu-aarch64-static") is None and shutil.which("qemu-aarch64") is None,

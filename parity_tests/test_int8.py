@@ -10,7 +10,6 @@ import pytest
 import torch
 
 from avsep_mobile import signature, streaming
-from avsep_mobile.data.mixtures import Example
 from avsep_mobile import metrics
 from avsep_mobile.metrics import snr_db
 from avsep_mobile.export import bundle, runners, thresholds, vectors
