@@ -165,3 +165,20 @@ def test_app_schedule_defaults_are_the_reference_defaults():
         for key, value in want.items():
             found = {int(v.replace("_", "")) for v in re.findall(rf"\b{key}Ns\s*[:=][^=\n]*?=\s*(-?[0-9_]+)\b", text)}
             assert found == {value}, f"{path.name}: {key}Ns defaults {found}, the reference has {value}"
+
+
+def test_kotlin_core_verifies_a_bundle_signed_by_python(kotlin, android_bundle, tmp_path):
+    """`avsep export --sign`'s signature (export/signing.py) is what the Android
+    core checks before loading: it accepts it, and refuses an altered manifest,
+    another key and a missing manifest.sig."""
+    import shutil
+
+    from avsep_mobile.export import signing
+
+    bundle = tmp_path / "signed"
+    shutil.copytree(android_bundle[0], bundle)
+    private, public = signing.keygen(tmp_path / "keys")
+    signing.sign_bundle(bundle, signing.load_private(private))
+    proc = app_cores.junit(app_cores.Toolchain(), kotlin["jar"], ["org.avsep.core.SigningTest"],
+                           {"avsep.signed_bundle": bundle, "avsep.public_key": public})
+    assert "OK (4 tests)" in _junit_ok(proc)

@@ -14,7 +14,12 @@ android {
         versionCode = 1
         versionName = "1.0"
         ndk { abiFilters += listOf("arm64-v8a", "x86_64") }
+        // base64 of signing.pub (`avsep keygen`): set it and Separator loads only bundles signed with
+        // that key (`avsep export android --sign signing.key`); empty: sha256 checks only.
+        // Ed25519 in java.security needs Android 13 (API 33) on the device.
+        buildConfigField("String", "AVSEP_SIGNING_KEY", "\"${(project.findProperty("avsepSigningKey") ?: "")}\"")
     }
+    buildFeatures { buildConfig = true }
 
     buildTypes {
         release {

@@ -20,8 +20,13 @@ public final class Separator: @unchecked Sendable { // StreamCore locks each sid
     public var chunkSamples: Int { manifest.chunkSamples }
     public var speakers: Int { manifest.speakers }
 
-    /// Verifies the bundle's sha256s, compiles (once, cached) and loads both steps.
-    public init(bundleDir: URL, computeUnits: MLComputeUnits = .all, schedule: ScheduleConfig = ScheduleConfig()) async throws {
+    /// Verifies the bundle (its signature when `signingKey`, the base64 of `signing.pub`, is given; then every
+    /// sha256), compiles (once, cached) and loads both steps.
+    public init(bundleDir: URL, computeUnits: MLComputeUnits = .all, schedule: ScheduleConfig = ScheduleConfig(),
+                signingKey: String? = nil) async throws {
+        if let signingKey {
+            try ManifestSignature.verify(bundleDir: bundleDir, key: ManifestSignature.publicKey(base64: signingKey))
+        }
         let manifest = try Manifest.load(from: bundleDir)
         let runner = try await CoreMLRunner(manifest: manifest, bundleDir: bundleDir, computeUnits: computeUnits)
         self.manifest = manifest

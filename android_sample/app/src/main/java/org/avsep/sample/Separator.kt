@@ -1,6 +1,7 @@
 package org.avsep.sample
 
 import org.avsep.core.BundleManifest
+import org.avsep.core.ManifestSignature
 import org.avsep.core.ScheduleConfig
 import org.avsep.core.Separated
 import org.avsep.core.StreamCore
@@ -15,8 +16,13 @@ import java.io.File
  * to [process] (AudioCapture maps camera time onto it). Output PCM lags the input by output_delay_samples;
  * [flush] drains the tail.
  */
-class Separator(bundleDir: File, threads: Int = 1, gpu: Boolean = false, schedule: ScheduleConfig = ScheduleConfig()) : AutoCloseable {
-    val manifest = BundleManifest.load(bundleDir) // verifies every sha256 before anything loads
+class Separator(
+    bundleDir: File, threads: Int = 1, gpu: Boolean = false, schedule: ScheduleConfig = ScheduleConfig(),
+    /** base64 of the raw Ed25519 public key (`signing.pub` of `avsep keygen`); set it to accept signed bundles only */
+    signingKey: String? = BuildConfig.AVSEP_SIGNING_KEY.ifEmpty { null },
+) : AutoCloseable {
+    // the signature (when a key is configured), then every sha256, before anything loads
+    val manifest = BundleManifest.load(bundleDir, publicKey = signingKey?.let(ManifestSignature::publicKey))
     private val runner = LiteRtRunner(manifest, threads, gpu)
     private val core = StreamCore(manifest, runner, schedule)
     val sampleRate: Int = manifest.sampleRate

@@ -73,10 +73,12 @@ class BundleManifest private constructor(val dir: File, json: JSONObject) {
         const val FORMAT = "avsep-manifest/1"
         val STEPS = listOf("lip_step", "av_step")
 
-        /** Parses `dir/manifest.json` and verifies every file before anything is loaded. */
-        fun load(dir: File, verify: Boolean = true): BundleManifest {
+        /** Parses `dir/manifest.json` and verifies every file before anything is loaded; with a
+         *  [publicKey] the manifest's signature is checked first ([ManifestSignature]). */
+        fun load(dir: File, verify: Boolean = true, publicKey: java.security.PublicKey? = null): BundleManifest {
             val file = File(dir, "manifest.json")
             if (!file.isFile) throw BundleException("no manifest.json in $dir: copy dist/<target>/ there")
+            if (publicKey != null) ManifestSignature.verify(dir, publicKey)
             val json = try {
                 JSONObject(file.readText())
             } catch (e: org.json.JSONException) {
