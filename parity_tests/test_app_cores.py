@@ -19,14 +19,20 @@ import app_cores
 from avsep_mobile import device_report
 
 
-@pytest.fixture(scope="session")
-def kotlin(android_bundle, tmp_path_factory):
+def _replay(bundle, tmp_path_factory, name: str) -> dict:
+    """app_cores.replay of a bundle; a missing toolchain fails on Linux (CI),
+    where setup.sh installs it, and skips elsewhere."""
     try:
-        return app_cores.replay(android_bundle[0], tmp_path_factory.mktemp("kotlin_core"))
+        return app_cores.replay(bundle[0], tmp_path_factory.mktemp(name))
     except RuntimeError as e:
-        if sys.platform != "linux":  # setup.sh installs the JVM toolchain on Debian/Ubuntu (CI)
+        if sys.platform != "linux":
             pytest.skip(str(e))
         pytest.fail(str(e))
+
+
+@pytest.fixture(scope="session")
+def kotlin(android_bundle, tmp_path_factory):
+    return _replay(android_bundle, tmp_path_factory, "kotlin_core")
 
 
 def _junit_ok(proc) -> str:
@@ -44,24 +50,14 @@ def kotlin_ios(ios_bundle, tmp_path_factory):
     """The same core over an iOS 17 bundle (CoreML packages, explicit state): its .mlpackage
     directories are hashed by the exporter's rule, and the recording comes from the CoreML runtime
     (macOS) or the reference evaluator of the ML program (elsewhere)."""
-    try:
-        return app_cores.replay(ios_bundle[0], tmp_path_factory.mktemp("kotlin_core_ios"))
-    except RuntimeError as e:
-        if sys.platform != "linux":
-            pytest.skip(str(e))
-        pytest.fail(str(e))
+    return _replay(ios_bundle, tmp_path_factory, "kotlin_core_ios")
 
 
 @pytest.fixture(scope="session")
 def kotlin_ios_stateful(ios_stateful_bundle, tmp_path_factory):
     """The iOS 18 stateful package: the caches the manifest lists under coreml.model_states
     stay inside the model (MLState); the core feeds only the other states."""
-    try:
-        return app_cores.replay(ios_stateful_bundle[0], tmp_path_factory.mktemp("kotlin_core_ios_stateful"))
-    except RuntimeError as e:
-        if sys.platform != "linux":
-            pytest.skip(str(e))
-        pytest.fail(str(e))
+    return _replay(ios_stateful_bundle, tmp_path_factory, "kotlin_core_ios_stateful")
 
 
 def test_kotlin_replay_hands_the_runner_the_reference_inputs(kotlin):
