@@ -27,7 +27,7 @@ import numpy as np
 from . import signature
 from .atomic import atomic_dir
 from .audio import WavWriter, open_audio
-from .bridge import MouthBridge
+from .bridge import MouthBridge, slot_seed
 from .faces import FaceDetector, FaceMesh, SlotTracker, mouth
 from .schedule import NEVER, NS, FrameGate, Scheduler, flush_samples
 from .streaming import Streamer
@@ -50,7 +50,7 @@ class _Faces:
     def __init__(self, slots: int, mode: str):
         self.det, self.mesh = FaceDetector(), FaceMesh()
         self.tracker = SlotTracker(slots)
-        self.bridges = [MouthBridge(mode, seed=1000 * s) for s in range(slots)]
+        self.bridges = [MouthBridge(mode, seed=slot_seed(s)) for s in range(slots)]
         self.crops = np.zeros((slots, 1, 88, 88), np.float32)  # held while a slot is empty
         self.frames_with_face = self.frames_without_face = 0
         self.slot_faces: list[set] = [set() for _ in range(slots)]

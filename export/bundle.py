@@ -4,6 +4,7 @@ is never written: the out dir then holds only the parity report."""
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import time
@@ -11,7 +12,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from avsep_mobile import signature
+from avsep_mobile import bridge, signature
 from avsep_mobile.atomic import atomic_dir
 from avsep_mobile.model import AVSep
 from avsep_mobile.streaming import TorchRunner, stream
@@ -183,6 +184,8 @@ def export(target: str, model: AVSep, out_dir=None, *, precision: str | None = N
             ref = vectors.make(model, speakers, chunk_hops, seconds=seconds, progress=update)
             b.close()
             vectors.write(ref, tmp / "test_vectors")
+            # the apps' mouth bridge: the constants and per-slot renderer params `avsep separate` uses
+            (tmp / bridge.FILE).write_text(json.dumps(bridge.config(speakers), indent=1) + "\n")
             report["export_seconds"]["test_vectors"] = round(time.perf_counter() - t0, 1)
             phases.update()
 
@@ -235,6 +238,7 @@ def export(target: str, model: AVSep, out_dir=None, *, precision: str | None = N
             if getattr(hook, "scheme", None):
                 extra = {**extra, "quantization": {"scheme": hook.scheme}}
                 report["quantization"] = hook.scheme
+            extra = {**extra, "bridge": bridge.FILE}
             if sign_key is not None:
                 extra = {**extra, **signing.manifest_fields(sign_key)}
             # a model handed in without a checkpoint record: origin unknown

@@ -58,3 +58,23 @@ def test_verify_refuses_a_manifest_that_breaks_the_schema(onnx_bundle, tmp_path)
     assert any("checkpoint" in p and "path" in p for p in problems), problems
     assert any("per_slot" in p for p in problems), problems
     assert any("lip_step/crops/range" in p for p in problems), problems
+
+
+def test_bundle_carries_the_mouth_bridge_of_avsep_separate(onnx_bundle):
+    """bridge.json is listed with its sha256, and its params redraw the frames
+    `avsep separate`'s bridge draws for each slot."""
+    import numpy as np
+
+    from avsep_mobile import bridge
+    from avsep_mobile.data.lips import MouthRenderer
+
+    out, _ = onnx_bundle
+    m = manifest.load(out)
+    assert m["files"][m["bridge"]]["sha256"] == manifest.sha256_file(out / m["bridge"])
+    cfg = json.loads((out / m["bridge"]).read_text())
+    assert cfg["format"] == bridge.FORMAT and cfg["crop_size"] == m["crop_size"] and len(cfg["slots"]) == m["speakers"]
+    t = np.array([0.0, 0.04, 7.5])
+    for s, slot in enumerate(cfg["slots"]):
+        desktop = bridge.MouthBridge(seed=bridge.slot_seed(s)).renderer
+        app = MouthRenderer.from_params(slot["renderer"])
+        assert np.array_equal(app.frames([0.0, 0.5, 1.0], [0.5, 0.2, 0.9], t), desktop.frames([0.0, 0.5, 1.0], [0.5, 0.2, 0.9], t))

@@ -85,7 +85,7 @@ class MouthRenderer:
     pieces: head motion is a function of time, so pieces join smoothly.
     """
 
-    def __init__(self, seed: int = 0):
+    def __init__(self, seed: int = 0, noise: bool = True):
         rng = np.random.default_rng([seed, 0x11b5])
         self.lag = rng.uniform(-MAX_LAG_S, MAX_LAG_S)  # used by render_lips; drawn first to keep the seed's sequence
         self.up_th, self.lo_th = rng.uniform(5.0, 8.0), rng.uniform(6.5, 10.0)  # lip thickness
@@ -98,6 +98,30 @@ class MouthRenderer:
         self._ang, self._grad = rng.uniform(0, 2 * np.pi), rng.uniform(0.05, 0.3)
         self._noise_amp = None  # drawn on the first call, after its noise (the seed's order)
         self._rng = rng
+        # noise=False: no per-frame flicker and no sensor noise, so a frame is a
+        # pure function of (params, opening, spread, t) that an app can redraw
+        self.noise = noise
+
+    def params(self) -> dict:
+        """The track's nuisances as plain numbers (JSON), all the noise-free
+        renderer needs: from_params(params()) draws the same frames."""
+        drift = lambda d: {"freq": d[0].tolist(), "phase": d[1].tolist(), "weight": d[2].tolist(), "amp": float(d[3])}  # noqa: E731
+        return {"upper_lip": self.up_th, "lower_lip": self.lo_th, "cx": drift(self._cx), "cy": drift(self._cy),
+                "rot": drift(self._rot), "scale0": self._scale0, "scale": drift(self._scale), "skin": self.skin,
+                "lip_tone": self.lip_tone, "light_angle": self._ang, "light_gradient": self._grad}
+
+    @classmethod
+    def from_params(cls, p: dict) -> MouthRenderer:
+        """A noise-free renderer from params(); Python floats stay Python
+        floats, so the float32 maths is the same as the seeded renderer's."""
+        r = cls(0, noise=False)
+        drift = lambda d: (np.array(d["freq"], np.float64), np.array(d["phase"], np.float64),  # noqa: E731
+                           np.array(d["weight"], np.float64), float(d["amp"]))
+        r.up_th, r.lo_th = float(p["upper_lip"]), float(p["lower_lip"])
+        r._cx, r._cy, r._rot, r._scale = drift(p["cx"]), drift(p["cy"]), drift(p["rot"]), drift(p["scale"])
+        r._scale0, r.skin, r.lip_tone = float(p["scale0"]), float(p["skin"]), float(p["lip_tone"])
+        r._ang, r._grad = float(p["light_angle"]), float(p["light_gradient"])
+        return r
 
     def frames(self, opening: np.ndarray, spread: np.ndarray, t: np.ndarray) -> np.ndarray:
         """uint8 (T, 88, 88) for opening, spread, t of shape (T,)."""
@@ -148,6 +172,9 @@ class MouthRenderer:
         # lighting: a linear gradient in a random direction, and per-frame flicker
         ang = self._ang
         grad = 1 + self._grad * ((xx - CROP / 2) * np.cos(ang) + (yy - CROP / 2) * np.sin(ang)) / CROP
+        if not self.noise:
+            img *= grad[None]  # float64 grad: the product is rounded to float32 once
+            return np.clip(img, 0, 255).round().astype(np.uint8)
         img *= grad[None] * (1 + 0.02 * rng.standard_normal(n_frames))[:, None, None]
         noise = rng.standard_normal(img.shape, dtype=np.float32)
         if self._noise_amp is None:
