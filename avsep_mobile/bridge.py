@@ -131,7 +131,8 @@ def case_table() -> dict:
             frames.append({"seed": seed, "params": r.params(), "opening": opening, "spread": spread, "t": t,
                            "pixels": base64.b64encode(img.tobytes()).decode()})
     return {"format": CASES_FORMAT, "generated_by": f"python -m avsep_mobile.bridge --write-cases {CASES_FILE}",
-            "crop_size": CROP, "features": features, "frames": frames}
+            "crop_size": CROP, "min_open_range": MIN_OPEN_RANGE, "spread_gain": SPREAD_GAIN, "closed_opening": CLOSED_OPENING,
+            "features": features, "frames": frames}
 
 
 if __name__ == "__main__":

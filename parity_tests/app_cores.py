@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from avsep_mobile import bridge
 from avsep_mobile.export import manifest, runners, vectors
 from avsep_mobile.streaming import stream
 
@@ -153,3 +154,16 @@ def replay(bundle_dir: Path, work: Path) -> dict:
     _DONE[key] = {"jar": jar, "unit": unit, "replay": rep, "python_log": log, "kotlin_log": out / "kotlin_calls",
                   "report": out / "device_report.json"}
     return _DONE[key]
+
+
+def bridge_tests(work: Path, slots: int = 2) -> subprocess.CompletedProcess:
+    """The core's MouthBridgeTest against a case table and a bridge.json that
+    Python writes now (avsep_mobile/bridge.py), not the committed copy."""
+    tc = Toolchain()
+    if tc.missing():
+        raise RuntimeError("the Kotlin toolchain is missing (run ./setup.sh): " + ", ".join(tc.missing()))
+    jar = build(tc)
+    cases, config = work / "bridge_cases.json", work / bridge.FILE
+    cases.write_text(json.dumps(bridge.case_table()))
+    config.write_text(json.dumps(bridge.config(slots)))
+    return junit(tc, jar, ["org.avsep.core.MouthBridgeTest"], {"avsep.bridge_cases": cases, "avsep.bridge_json": config})

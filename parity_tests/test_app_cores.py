@@ -119,6 +119,28 @@ def test_kotlin_report_matches_the_schema(kotlin):
     assert report["calls"]["av_step"] > 0 and report["parity"]["speakers"]["snr_db"] > 60
 
 
+@pytest.fixture(scope="session")
+def kotlin_bridge(tmp_path_factory):
+    try:
+        return app_cores.bridge_tests(tmp_path_factory.mktemp("kotlin_bridge"))
+    except RuntimeError as e:
+        if sys.platform != "linux":
+            pytest.skip(str(e))
+        pytest.fail(str(e))
+
+
+def test_kotlin_mouth_bridge_matches_python(kotlin_bridge):
+    """Landmark measurements -> (opening, spread) to 1e-12, and the renderer's
+    frames within one grey level of avsep separate's (the junit test asserts
+    both and prints the worst pixel), from a bridge.json the exporter writes."""
+    import re
+
+    out = _junit_ok(kotlin_bridge)
+    assert "OK (3 tests)" in out
+    worst = re.search(r"max \|kotlin - python\| (\d+) grey levels, (\d+) of (\d+) pixels differ", out)
+    assert worst and int(worst.group(1)) <= 1 and int(worst.group(3)) > 0, out
+
+
 SWIFT = sorted((app_cores.REPO / "ios_sample").rglob("*.swift"))
 
 
@@ -142,9 +164,10 @@ def test_swift_source_parses(path):
     assert not errors, f"{path.name}: " + "; ".join(errors[:5])
 
 
-def test_swift_core_tests_read_the_same_case_table():
-    tests = (app_cores.REPO / "ios_sample" / "Tests").rglob("*.swift")
-    assert any("schedule_cases.json" in p.read_text() for p in tests)
+def test_swift_core_tests_read_the_same_case_tables():
+    tests = [p.read_text() for p in (app_cores.REPO / "ios_sample" / "Tests").rglob("*.swift")]
+    for table in ("schedule_cases.json", "bridge_cases.json"):
+        assert any(table in text for text in tests), table
 
 
 def test_app_schedule_defaults_are_the_reference_defaults():

@@ -77,12 +77,14 @@ public struct Manifest: Codable {
     public let files: [String: FileEntry]
     public let signatures: [String: StepSpec]
     public let testVectors: String?
+    /// bridge.json: the mouth bridge that turns face landmarks into the crops the model was trained on (BridgeConfig).
+    public let bridge: String?
     public let coreml: CoreMLInfo?
     let mouthCropScaleField: Double?
 
     // explicit keys: a snake-case key strategy would also rewrite the dictionary keys ("lip_step")
     enum CodingKeys: String, CodingKey {
-        case format, target, precision, speakers, files, signatures, coreml
+        case format, target, precision, speakers, files, signatures, coreml, bridge
         case sampleRate = "sample_rate"
         case hopSamples = "hop_samples"
         case chunkSamples = "chunk_samples"

@@ -39,6 +39,9 @@ class BundleManifest private constructor(val dir: File, json: JSONObject) {
     val signatures: Map<String, StepSpec> = json.getJSONObject("signatures").let { o -> o.keys().asSequence().associateWith { step(o.getJSONObject(it)) } }
     val testVectors: String? = json.optString("test_vectors").ifEmpty { null }
 
+    /** bridge.json: the mouth bridge that turns face landmarks into the crops the model was trained on ([BridgeConfig]). */
+    val bridge: String? = json.optString("bridge").ifEmpty { null }
+
     /** Mouth box side / outer-lip extent; must match how the training crops were cut. */
     val mouthCropScale: Float = json.optDouble("mouth_crop_scale", 1.8).toFloat()
 
