@@ -1,9 +1,16 @@
-"""Plot a training run's log.csv (loss and SI-SNR per step) to a PNG.
+"""Plot a training run's log.csv (loss and SI-SNR per step) to a PNG, with the
+held-out curve from benchmarks/eval_curve.py beside it.
 
-    python benchmarks/plot_training.py runs/mobile/log.csv avsep_mobile/checkpoints/training_curve.png
+    python benchmarks/plot_training.py runs/mobile/log.csv avsep_mobile/checkpoints/training_curve.png \
+        [--before first_run/log.csv] [--heldout runs/heldout_curve.csv]
+
+--before: the log of the run this one was initialised from (--init), drawn
+first so the steps run on; --heldout's steps count from the start of the run.
 """
 
-import sys
+import argparse
+import csv
+from collections import defaultdict
 
 import matplotlib
 
@@ -16,19 +23,45 @@ def smooth(x: np.ndarray, n: int = 50) -> np.ndarray:
     return np.convolve(x, np.ones(n) / n, mode="valid") if len(x) > n else x
 
 
-def main(log_csv: str, out_png: str) -> None:
-    d = np.genfromtxt(log_csv, delimiter=",", names=True)
-    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.5))
-    for ax, key, label in ((a, "loss", "loss"), (b, "si_snr_db", "training SI-SNR (dB)")):
-        ax.plot(d["step"], d[key], alpha=0.25, color="tab:blue")
-        ax.plot(d["step"][len(d) - len(smooth(d[key])):], smooth(d[key]), color="tab:blue")
-        ax.set_xlabel("step")
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("log_csv")
+    p.add_argument("out_png")
+    p.add_argument("--before", help="log.csv of the run this one started from")
+    p.add_argument("--heldout", help="CSV from benchmarks/eval_curve.py")
+    args = p.parse_args()
+
+    d = np.genfromtxt(args.log_csv, delimiter=",", names=True)
+    offset, minutes = 0, d["elapsed_s"][-1] / 60
+    runs = [(d, 0, "tab:blue")]
+    if args.before:
+        b = np.genfromtxt(args.before, delimiter=",", names=True)
+        offset, minutes = int(b["step"][-1]), minutes + b["elapsed_s"][-1] / 60
+        runs = [(b, 0, "tab:gray"), (d, offset, "tab:blue")]
+    panels = 3 if args.heldout else 2
+    fig, axes = plt.subplots(1, panels, figsize=(5 * panels, 3.5))
+    for ax, key, label in ((axes[0], "loss", "training loss"), (axes[1], "si_snr_db", "training SI-SNR (dB)")):
+        for run, start, color in runs:
+            ax.plot(run["step"] + start, run[key], alpha=0.2, color=color)
+            ax.plot(run["step"][len(run) - len(smooth(run[key])):] + start, smooth(run[key]), color=color)
         ax.set_title(label)
         ax.grid(alpha=0.3)
-    b.set_xlabel(f"step  ({d['elapsed_s'][-1] / 60:.0f} min in all)")
+    axes[0].set_xlabel("step")
+    axes[1].set_xlabel(f"step  ({minutes:.0f} min in all)")
+    if args.heldout:
+        curves = defaultdict(list)
+        for r in csv.DictReader(open(args.heldout)):
+            curves[r["set"]].append((int(r["step"]) + offset, float(r["si_snri_db"]), int(r["mixtures"])))
+        for name, pts in sorted(curves.items()):
+            pts.sort()
+            axes[2].plot([s for s, _, _ in pts], [v for _, v, _ in pts], "o-", label=f"{name.replace('_', ' ')} ({pts[0][2]} mixtures)")
+        axes[2].set_title("held-out SI-SNRi (dB)")
+        axes[2].set_xlabel("step")
+        axes[2].grid(alpha=0.3)
+        axes[2].legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(out_png, dpi=110)
+    fig.savefig(args.out_png, dpi=110)
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:3])
+    main()
