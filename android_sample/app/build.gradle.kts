@@ -18,6 +18,9 @@ android {
         // that key (`avsep export android --sign signing.key`); empty: sha256 checks only.
         // Ed25519 in java.security needs Android 13 (API 33) on the device.
         buildConfigField("String", "AVSEP_SIGNING_KEY", "\"${(project.findProperty("avsepSigningKey") ?: "")}\"")
+        // what the model sees of a mouth, as `avsep separate --lips`: "rendered" (the face mesh drives the
+        // training renderer, bridge.json; the shipped model) or "crops" (real mouth crops): -PavsepLips=crops
+        buildConfigField("String", "AVSEP_LIPS", "\"${(project.findProperty("avsepLips") ?: "rendered")}\"")
     }
     buildFeatures { buildConfig = true }
 

@@ -24,6 +24,7 @@ import androidx.camera.core.Preview
 import androidx.camera.lifecycle.ProcessCameraProvider
 import androidx.camera.view.PreviewView
 import androidx.core.content.ContextCompat
+import org.avsep.core.BridgeConfig
 import java.util.Locale
 import java.util.concurrent.ExecutorService
 import java.util.concurrent.Executors
@@ -82,7 +83,8 @@ class MainActivity : ComponentActivity() {
         loader.execute {
             try {
                 val sep = Separator(AssetBundle.install(this))
-                val crop = MouthCropper(this, sep.speakers, sep.manifest.cropSize, sep.manifest.mouthCropScale)
+                val lips = LipsMode.valueOf(BuildConfig.AVSEP_LIPS.uppercase(Locale.US))
+                val crop = MouthCropper(this, sep.speakers, sep.manifest.cropSize, sep.manifest.mouthCropScale, BridgeConfig.load(sep.manifest), lips)
                 runOnUiThread { onLoaded(sep, crop) }
             } catch (e: Exception) {
                 runOnUiThread { status.text = "Cannot load the bundle: ${e.message}" }
@@ -167,7 +169,7 @@ class MainActivity : ComponentActivity() {
     private fun onFrame(sep: Separator, crop: MouthCropper, mic: AudioCapture, image: ImageProxy) = image.use {
         val t = mic.toAudioNs(it.imageInfo.timestamp) ?: return@use // no audio yet: no clock to place the frame on
         val frame = upright(it.toBitmap(), it.imageInfo.rotationDegrees)
-        val mouths = crop.crop(frame, it.imageInfo.timestamp / 1_000_000)
+        val mouths = crop.crop(frame, it.imageInfo.timestamp / 1_000_000, t / 1e9)
         sep.frame(t, mouths.crops, mouths.faceIds)
         faces = mouths.faces
     }

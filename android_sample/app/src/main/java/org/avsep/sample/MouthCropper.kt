@@ -7,16 +7,31 @@ import com.google.mediapipe.tasks.components.containers.NormalizedLandmark
 import com.google.mediapipe.tasks.core.BaseOptions
 import com.google.mediapipe.tasks.vision.core.RunningMode
 import com.google.mediapipe.tasks.vision.facelandmarker.FaceLandmarker
+import org.avsep.core.BridgeConfig
 import kotlin.math.floor
 import kotlin.math.hypot
 import kotlin.math.max
 
+/** What the model sees of a mouth (`avsep separate --lips`). */
+enum class LipsMode {
+    /** The face mesh's mouth drives the training renderer (bridge.json): what the shipped model was trained on. */
+    RENDERED,
+
+    /** The real grayscale mouth crop, for a model trained on real video. */
+    CROPS,
+}
+
 /**
- * Camera frame -> one grayscale mouth crop per speaker slot, with MediaPipe Face Landmarker.
+ * Camera frame -> one mouth crop per speaker slot, with MediaPipe Face Landmarker.
+ * RENDERED runs the same bridge as `avsep separate`: the mesh's inner-lip gap, mouth width and outer-eye span
+ * (avsep_mobile/faces.py's indices) -> [org.avsep.core.MouthBridge] -> the noise-free training renderer.
  * A face keeps its slot while it stays near where it was, so each slot follows one person.
  * Needs assets/face_landmarker.task (see README).
  */
-class MouthCropper(context: Context, private val slots: Int, private val cropSize: Int, private val boxScale: Float) : AutoCloseable {
+class MouthCropper(
+    context: Context, private val slots: Int, private val cropSize: Int, private val boxScale: Float,
+    bridgeConfig: BridgeConfig, private val mode: LipsMode = LipsMode.RENDERED,
+) : AutoCloseable {
     /** crops: [S, 1, c, c] flat; faceIds[s]: the id of the face slot s tracks, -1 for none; faces: how many were found. */
     class Crops(val crops: FloatArray, val faceIds: IntArray, val faces: Int)
 
@@ -33,16 +48,23 @@ class MouthCropper(context: Context, private val slots: Int, private val cropSiz
     private val lastCentre = arrayOfNulls<Pair<Float, Float>>(slots)  // normalised, per slot
     private val slotFace = IntArray(slots) { -1 }  // the face id each slot tracks
     private var nextFaceId = 0
+    private val bridges = List(slots) { bridgeConfig.bridge(it) }
+    private val mesh = bridgeConfig.faceMesh  // the landmarks `avsep separate` measures
 
-    /** frame: upright ARGB bitmap; timestampMs must increase from call to call. */
-    fun crop(frame: Bitmap, timestampMs: Long): Crops {
+    init {
+        require(bridgeConfig.cropSize == cropSize) { "bridge.json draws ${bridgeConfig.cropSize}-pixel crops, the model takes $cropSize" }
+    }
+
+    /** frame: upright ARGB bitmap; timestampMs must increase from call to call (MediaPipe's clock);
+     *  tSeconds: the frame's time on the audio clock, which the rendered mouth's head motion follows. */
+    fun crop(frame: Bitmap, timestampMs: Long, tSeconds: Double): Crops {
         val faces = landmarker.detectForVideo(BitmapImageBuilder(frame).build(), timestampMs).faceLandmarks()
         val w = frame.width
         val h = frame.height
         val boxes = faces.map { mouthBox(it, w, h) }
         val slotOf = assignSlots(boxes.map { it.cx / w to it.cy / h })
 
-        val pixels = IntArray(w * h).also { frame.getPixels(it, 0, w, 0, 0, w, h) }
+        val pixels = if (mode == LipsMode.CROPS) IntArray(w * h).also { frame.getPixels(it, 0, w, 0, 0, w, h) } else IntArray(0)
         val n = cropSize * cropSize
         val crops = FloatArray(slots * n)
         val faceIds = IntArray(slots) { -1 }
@@ -50,8 +72,15 @@ class MouthCropper(context: Context, private val slots: Int, private val cropSiz
         boxes.forEachIndexed { i, box ->
             val s = slotOf[i]
             if (s >= 0) {
-                sample(pixels, w, h, box, crop)
-                crop.copyInto(crops, s * n)
+                if (mode == LipsMode.RENDERED) {
+                    val m = faces[i]
+                    fun dist(a: Int, b: Int) = hypot((m[a].x() - m[b].x()) * w, (m[a].y() - m[b].y()) * h).toDouble()
+                    bridges[s].crop(dist(mesh.upperInnerLip, mesh.lowerInnerLip), dist(mesh.mouthCorners[0], mesh.mouthCorners[1]),
+                        dist(mesh.outerEyeCorners[0], mesh.outerEyeCorners[1]), tSeconds, crops, s * n)
+                } else {
+                    sample(pixels, w, h, box, crop)
+                    crop.copyInto(crops, s * n)
+                }
                 faceIds[s] = slotFace[s]
             }
         }
@@ -89,6 +118,7 @@ class MouthCropper(context: Context, private val slots: Int, private val cropSiz
                 slotOf[i] = s
                 taken[s] = true
                 slotFace[s] = nextFaceId++ // a new person: the core resets this slot's state
+                bridges[s].reset() // and the bridge learns this face's own mouth range
             }
         }
         for (s in 0 until slots) lastCentre[s] = null

@@ -6,7 +6,7 @@ import java.io.File
 /** A bundle's bridge.json (avsep_mobile/bridge.py config()): the bridge constants and one renderer per speaker slot. */
 class BridgeConfig(
     val cropSize: Int, val historyFrames: Int, val minOpenRange: Double, val spreadGain: Double, val closedOpening: Double,
-    val slots: List<RendererParams>,
+    val slots: List<RendererParams>, val faceMesh: FaceMeshPoints,
 ) {
     /** Slot [slot]'s bridge, drawing with the params `avsep separate` uses for that slot. */
     fun bridge(slot: Int) = MouthBridge(historyFrames, minOpenRange, spreadGain, closedOpening, MouthRenderer(slots[slot], cropSize))
@@ -21,6 +21,10 @@ class BridgeConfig(
             return BridgeConfig(
                 o.getInt("crop_size"), o.getInt("history_frames"), o.getDouble("min_open_range"), o.getDouble("spread_gain"),
                 o.getDouble("closed_opening"), (0 until slots.length()).map { RendererParams.parse(slots.getJSONObject(it).getJSONObject("renderer")) },
+                o.getJSONObject("face_mesh").let { m ->
+                    fun pair(key: String) = m.getJSONArray(key).let { intArrayOf(it.getInt(0), it.getInt(1)) }
+                    FaceMeshPoints(m.getInt("upper_inner_lip"), m.getInt("lower_inner_lip"), pair("mouth_corners"), pair("outer_eye_corners"))
+                },
             )
         }
 
@@ -33,6 +37,9 @@ class BridgeConfig(
         }
     }
 }
+
+/** MediaPipe face-mesh indices of the bridge's three measurements (avsep_mobile/faces.py). */
+class FaceMeshPoints(val upperInnerLip: Int, val lowerInnerLip: Int, val mouthCorners: IntArray, val outerEyeCorners: IntArray)
 
 /**
  * One speaker slot's mouth bridge (avsep_mobile/bridge.py MouthBridge): face-landmark measurements -> (opening,
