@@ -22,6 +22,10 @@ final class AppModel: ObservableObject {
     @Published var benchmarking = false
 
     let camera = CameraCapture()
+    /// What the model sees of a mouth, as `avsep separate --lips`: `.rendered` (the face drives the training
+    /// renderer, bridge.json) for the shipped model, `.crops` for a model trained on real video
+    /// (AVSEP_LIPS=crops in the scheme's environment).
+    static let lips = LipsMode(rawValue: ProcessInfo.processInfo.environment["AVSEP_LIPS"] ?? "") ?? .rendered
     private var separator: Separator?
     private var audio: AudioEngine?
     private let playSlot = OSAllocatedUnfairLock(initialState: 0)
@@ -62,7 +66,8 @@ final class AppModel: ObservableObject {
         }
         do {
             try sep.reset()
-            let cropper = MouthCropper(slots: sep.speakers, cropSize: sep.manifest.cropSize, boxScale: sep.manifest.mouthCropScale)
+            let cropper = MouthCropper(slots: sep.speakers, cropSize: sep.manifest.cropSize, boxScale: sep.manifest.mouthCropScale,
+                                       bridge: try BridgeConfig.load(sep.manifest, in: sep.bundleDir), mode: Self.lips)
             // audio first: camera frames are placed on its clock
             let engine = AudioEngine(sampleRate: sep.sampleRate)
             let playSlot = self.playSlot
@@ -76,7 +81,7 @@ final class AppModel: ObservableObject {
             // the core takes frames on the lip_fps grid and schedules them against the audio by timestamp
             try camera.start { [weak self] frame, time in
                 guard let t = engine.audioNs(hostSeconds: camera.hostSeconds(time)),
-                      let mouths = try? cropper.crop(frame) else { return }
+                      let mouths = try? cropper.crop(frame, t: Double(t) / 1e9) else { return }
                 try? sep.frame(tNs: t, crops: mouths.crops, faces: mouths.faceIds)
                 Task { @MainActor in self?.faces = mouths.faces }
             }

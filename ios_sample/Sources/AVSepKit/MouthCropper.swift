@@ -1,9 +1,22 @@
 #if canImport(Vision)
+import AVSepCore
 import CoreImage
 import CoreVideo
 import Vision
 
-/// Camera frame -> one grayscale mouth crop per speaker slot, with Vision face landmarks.
+/// What the model sees of a mouth (`avsep separate --lips`).
+public enum LipsMode: String {
+    /// The face's mouth drives the training renderer (bridge.json): what the shipped model was trained on.
+    case rendered
+    /// The real grayscale mouth crop, for a model trained on real video.
+    case crops
+}
+
+/// Camera frame -> one mouth crop per speaker slot, with Vision face landmarks.
+/// `.rendered` runs the same bridge as `avsep separate`: the inner-lip gap, mouth width and outer-eye span
+/// (Vision's regions standing in for the MediaPipe mesh points avsep_mobile/faces.py measures) -> AVSepCore's
+/// MouthBridge -> the noise-free training renderer. The bridge normalises each face by its own range, so the two
+/// landmark models' different scales cancel.
 /// A face keeps its slot while it stays near where it was, so each slot follows one person.
 /// Not thread-safe: call from one queue (the camera's).
 public final class MouthCropper {
@@ -25,18 +38,24 @@ public final class MouthCropper {
     private var nextFaceId = 0
     private let context = CIContext(options: [.workingColorSpace: NSNull(), .outputColorSpace: NSNull()])
     private let handler = VNSequenceRequestHandler()
+    private let mode: LipsMode
+    private let bridges: [MouthBridge]
 
-    /// boxScale: mouth box side / outer-lip extent (the manifest's mouthCropScale).
-    public init(slots: Int, cropSize: Int, boxScale: Double) {
+    /// boxScale: mouth box side / outer-lip extent (the manifest's mouthCropScale); bridge: the bundle's bridge.json.
+    public init(slots: Int, cropSize: Int, boxScale: Double, bridge: BridgeConfig, mode: LipsMode = .rendered) {
+        precondition(bridge.cropSize == cropSize, "bridge.json draws \(bridge.cropSize)-pixel crops, the model takes \(cropSize)")
         self.slots = slots
         self.cropSize = cropSize
         self.boxScale = CGFloat(boxScale)
+        self.mode = mode
+        bridges = (0..<slots).map { bridge.bridge(slot: $0) }
         lastCentre = Array(repeating: nil, count: slots)
         slotFace = Array(repeating: -1, count: slots)
     }
 
-    /// `frame` must be upright (rotate on the capture connection) or described by `orientation`.
-    public func crop(_ frame: CVPixelBuffer, orientation: CGImagePropertyOrientation = .up) throws -> Crops {
+    /// `frame` must be upright (rotate on the capture connection) or described by `orientation`;
+    /// `t`: the frame's time on the audio clock (s), which the rendered mouth's head motion follows.
+    public func crop(_ frame: CVPixelBuffer, orientation: CGImagePropertyOrientation = .up, t: Double) throws -> Crops {
         let request = VNDetectFaceLandmarksRequest()
         try handler.perform([request], on: frame, orientation: orientation)
         var image = CIImage(cvPixelBuffer: frame).oriented(orientation)
@@ -44,24 +63,58 @@ public final class MouthCropper {
         let size = image.extent.size
 
         // Vision and Core Image share a lower-left origin, so boxes map straight onto the image
-        let boxes: [CGRect] = (request.results ?? []).compactMap { face in
+        let mouths: [(box: CGRect, measured: Measurements?)] = (request.results ?? []).compactMap { face in
             guard let points = face.landmarks?.outerLips?.pointsInImage(imageSize: size), !points.isEmpty else { return nil }
             let xs = points.map(\.x), ys = points.map(\.y)
             let (x0, x1, y0, y1) = (xs.min()!, xs.max()!, ys.min()!, ys.max()!)
             let side = max(x1 - x0, y1 - y0) * boxScale
-            return CGRect(x: (x0 + x1 - side) / 2, y: (y0 + y1 - side) / 2, width: side, height: side)
+            let box = CGRect(x: (x0 + x1 - side) / 2, y: (y0 + y1 - side) / 2, width: side, height: side)
+            return (box, face.landmarks.flatMap { Self.measure($0, outerLips: points, size: size) })
         }
-        let slotOf = assignSlots(boxes.map { CGPoint(x: $0.midX / size.width, y: $0.midY / size.height) })
+        let slotOf = assignSlots(mouths.map { CGPoint(x: $0.box.midX / size.width, y: $0.box.midY / size.height) })
 
         let n = cropSize * cropSize
         var crops = [Float](repeating: 0, count: slots * n)
         var faceIds = [Int](repeating: -1, count: slots)
-        for (i, box) in boxes.enumerated() {
+        for (i, mouth) in mouths.enumerated() {
             guard let s = slotOf[i] else { continue }
-            crops.replaceSubrange((s * n)..<((s + 1) * n), with: gray(image, box))
+            switch mode {
+            case .rendered:
+                guard let m = mouth.measured else { continue }  // no eyes or inner lips: this frame has no mouth for the slot
+                bridges[s].crop(gap: m.gap, width: m.width, eyeSpan: m.eyeSpan, t: t, into: &crops, offset: s * n)
+            case .crops:
+                crops.replaceSubrange((s * n)..<((s + 1) * n), with: gray(image, mouth.box))
+            }
             faceIds[s] = slotFace[s]
         }
-        return Crops(crops: crops, faceIds: faceIds, faces: boxes.count)
+        return Crops(crops: crops, faceIds: faceIds, faces: mouths.count)
+    }
+
+    /// The bridge's three measurements in pixels: inner-lip gap, mouth width (corner to corner), outer-eye span.
+    struct Measurements {
+        let gap: Double
+        let width: Double
+        let eyeSpan: Double
+    }
+
+    /// Vision's regions for the mesh points faces.py uses: the outer-lip points farthest apart along x are the
+    /// corners; the gap is the inner-lip contour's extent across the corner-to-corner line; the eye span is the
+    /// largest distance between a left-eye and a right-eye point (their outer corners).
+    static func measure(_ landmarks: VNFaceLandmarks2D, outerLips: [CGPoint], size: CGSize) -> Measurements? {
+        guard let inner = landmarks.innerLips?.pointsInImage(imageSize: size), !inner.isEmpty,
+              let left = landmarks.leftEye?.pointsInImage(imageSize: size), !left.isEmpty,
+              let right = landmarks.rightEye?.pointsInImage(imageSize: size), !right.isEmpty,
+              let a = outerLips.min(by: { $0.x < $1.x }), let b = outerLips.max(by: { $0.x < $1.x }) else { return nil }
+        let width = ((b.x - a.x) * (b.x - a.x) + (b.y - a.y) * (b.y - a.y)).squareRoot()
+        // unit normal to the mouth line: the gap is measured across it, so head roll does not shrink it
+        let (nx, ny): (CGFloat, CGFloat) = width > 0 ? (-(b.y - a.y) / width, (b.x - a.x) / width) : (0, 1)
+        let across = inner.map { ($0.x - a.x) * nx + ($0.y - a.y) * ny }
+        let gap = across.max()! - across.min()!
+        var eyeSpan: CGFloat = 0
+        for p in left {
+            for q in right { eyeSpan = max(eyeSpan, ((p.x - q.x) * (p.x - q.x) + (p.y - q.y) * (p.y - q.y)).squareRoot()) }
+        }
+        return Measurements(gap: Double(gap), width: Double(width), eyeSpan: Double(eyeSpan))
     }
 
     /// The box resampled to cropSize² luma in [0, 1], top row first; outside the frame is black.
@@ -98,6 +151,7 @@ public final class MouthCropper {
             taken[s] = true
             slotFace[s] = nextFaceId // a new person: the core resets this slot's state
             nextFaceId += 1
+            bridges[s].reset() // and the bridge learns this face's own mouth range
         }
         lastCentre = Array(repeating: nil, count: slots)
         for (i, s) in slotOf.enumerated() {
