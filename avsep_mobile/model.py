@@ -130,9 +130,12 @@ class WindowedAttention(nn.Module):
     key frames, with a learned bias per head and relative distance (no absolute
     positions, so a stream can run for hours).
 
-    The cache holds the projected keys and values of the last `window` key frames,
-    concatenated: (N, window, 2 * heads * head_dim); `state_key` names it in the
-    state dict.
+    The cache holds the projected keys and values of the last `window` key
+    frames, head-major: (N, 2 * heads, window, head_dim), the keys of every head,
+    then the values of every head (the kv projection's output order). A new
+    frame is appended on the time axis: at T = 1 its projection is a reshape
+    away from the cache layout, so a streaming step has no transposes and no
+    head splitting. `state_key` names the cache in the state dict.
 
     Two ways to compute the same sums: a streaming chunk (T <= 8 frames) gathers
     each query's window with plain slices (`_windowed`, what every converter
@@ -158,49 +161,63 @@ class WindowedAttention(nn.Module):
 
     @property
     def cache_shape(self) -> tuple:
-        return (self.window, 2 * self.heads * self.head_dim)
+        return (2 * self.heads, self.window, self.head_dim)
 
     def bias(self) -> Tensor:
         return self.rel_bias
 
     def forward(self, x: Tensor, mem: Tensor, cache: Tensor) -> tuple[Tensor, Tensor]:
         """Shapes: x (N, T, D) queries, mem (N, T, D) key/value source at the same
-        frames, cache (N, window, 2A) -> y (N, T, D), cache (N, window, 2A),
-        A = heads * head_dim."""
-        n, t, _ = x.shape
-        kv = torch.cat([cache, self.kv(mem)], dim=1)  # (N, window + T, 2A)
-        q = self.q(x).reshape(n, t, self.heads, self.head_dim).transpose(1, 2)  # (N, H, T, dh)
+        frames, cache (N, 2H, window, dh) -> y (N, T, D), cache (N, 2H, window, dh)."""
+        t = x.shape[1]
+        kv = torch.cat([cache, _split_heads(self.kv(mem), 2 * self.heads)], dim=2)  # (N, 2H, window + T, dh)
+        q = _split_heads(self.q(x), self.heads)  # (N, H, T, dh)
         if t <= 8:  # a streaming chunk: per-frame windows from plain slices, which every converter takes
             y = self._windowed(q, kv)
         else:  # a recording: banded attention in blocks of frames, bounded memory
-            y = torch.cat([self._banded(q[:, :, i : i + 256], kv[:, i : i + 256 + self.window]) for i in range(0, t, 256)], dim=2)
-        y = y.transpose(1, 2).reshape(n, t, self.heads * self.head_dim)
-        return self.out(y), kv[:, t:]
+            y = torch.cat([self._banded(q[:, :, i : i + 256], kv[:, :, i : i + 256 + self.window]) for i in range(0, t, 256)], dim=2)
+        return self.out(_merge_heads(y)), kv[:, :, t:]
 
     def _windowed(self, q: Tensor, kv: Tensor) -> Tensor:
-        """q (N, H, T, dh), kv (N, window + T, 2D) -> (N, H, T, dh)."""
+        """q (N, H, T, dh), kv (N, 2H, window + T, dh) -> (N, H, T, dh)."""
         n, h, t, dh = q.shape
-        d, w = h * dh, self.window + 1
-        win = torch.stack([kv[:, i : i + w] for i in range(t)], dim=1)  # (N, T, W, 2D)
-        k = win[..., :d].reshape(n, t, w, h, dh).permute(0, 3, 1, 2, 4).reshape(n * h * t, w, dh)
-        v = win[..., d:].reshape(n, t, w, h, dh).permute(0, 3, 1, 2, 4).reshape(n * h * t, w, dh)
-        logits = torch.matmul(q.reshape(n * h * t, 1, dh), k.transpose(1, 2)) * self.logit_scale  # (NHT, 1, W)
-        bias = self.bias().reshape(1, h, 1, w).expand(n, h, t, w).reshape(n * h * t, 1, w)
+        w = self.window + 1
+        if t == 1:  # the one query's window is the whole of kv
+            win = kv  # (N, 2H, W, dh)
+        else:  # (N, 2H, T, W, dh) -> (N, 2H * T, W, dh): keys of (head, frame) pairs, then values
+            win = torch.stack([kv[:, :, i : i + w] for i in range(t)], dim=2).reshape(n, 2 * h * t, w, dh)
+        k, v = win[:, : h * t], win[:, h * t :]  # (N, HT, W, dh)
+        logits = torch.matmul(q.reshape(n, h * t, 1, dh), k.transpose(2, 3)) * self.logit_scale  # (N, HT, 1, W)
+        bias = self.bias().reshape(h, 1, 1, w).expand(h, t, 1, w).reshape(h * t, 1, w)
         att = torch.softmax(logits + bias, dim=-1)
         return torch.matmul(att, v).reshape(n, h, t, dh)
 
     def _banded(self, q: Tensor, kv: Tensor) -> Tensor:
-        """The same as _windowed as one masked matmul: q (N, H, T, dh), kv (N, window + T, 2D)."""
-        n, h, t, dh = q.shape
-        d, length = h * dh, kv.shape[1]
-        k = kv[..., :d].reshape(n, length, h, dh).transpose(1, 2)  # (N, H, L, dh)
-        v = kv[..., d:].reshape(n, length, h, dh).transpose(1, 2)
+        """The same as _windowed as one masked matmul: q (N, H, T, dh), kv (N, 2H, window + T, dh)."""
+        h, t, length = q.shape[1], q.shape[2], kv.shape[2]
+        k, v = kv[:, :h], kv[:, h:]  # (N, H, L, dh)
         logits = torch.matmul(q, k.transpose(2, 3)) * self.logit_scale  # (N, H, T, L)
         rel = torch.arange(length, device=q.device)[None, :] - torch.arange(t, device=q.device)[:, None]  # window index
         band = (rel >= 0) & (rel <= self.window)
         bias = self.bias()[:, rel.clamp(0, self.window)].masked_fill(~band, float("-inf"))  # (H, T, L)
         att = torch.softmax(logits + bias, dim=-1)
         return torch.matmul(att, v)
+
+
+def _split_heads(x: Tensor, heads: int) -> Tensor:
+    """(N, T, heads * dh) -> (N, heads, T, dh); at T = 1 a reshape (no data moves)."""
+    n, t, c = x.shape
+    if t == 1:
+        return x.reshape(n, heads, 1, c // heads)
+    return x.reshape(n, t, heads, c // heads).transpose(1, 2)
+
+
+def _merge_heads(y: Tensor) -> Tensor:
+    """(N, H, T, dh) -> (N, T, H * dh); at T = 1 a reshape."""
+    n, h, t, dh = y.shape
+    if t == 1:
+        return y.reshape(n, 1, h * dh)
+    return y.transpose(1, 2).reshape(n, t, h * dh)
 
 
 class OffsetAttention(WindowedAttention):

@@ -31,7 +31,7 @@ def test_pruned_model_exports_and_passes(pruned_tiny, tiny_model, target, precis
     m = json.loads((tmp_path / target / "manifest.json").read_text())
     assert m["config"]["n_heads"] == pruned_tiny.cfg.n_heads and m["config"]["ffn_dim"] == pruned_tiny.cfg.ffn_dim
     kv = [s for s in m["signatures"]["av_step"]["states"] if s["name"] == "audio_attn0"][0]
-    assert kv["shape"][-1] == 2 * pruned_tiny.cfg.attn_dim  # the caches shrink with the heads
+    assert kv["shape"][1] * kv["shape"][-1] == 2 * pruned_tiny.cfg.attn_dim  # the caches shrink with the heads (N, 2H, W, dh)
 
 
 def test_magnitude_pruned_model_uses_coreml_sparse_weights(tiny_model, tmp_path):

@@ -151,7 +151,7 @@ def test_windowed_and_banded_attention_agree(t):
     attn = WindowedAttention(16, 2, window=6).eval()
     attn.rel_bias.normal_()
     q = torch.randn(3, 2, t, 8)
-    kv = torch.randn(3, 6 + t, 32)
+    kv = torch.randn(3, 4, 6 + t, 8)  # head-major: keys of 2 heads, then values
     assert snr_db(attn._banded(q, kv).numpy(), attn._windowed(q, kv).numpy()) >= FLOAT_PARITY_DB
 
 
