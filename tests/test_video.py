@@ -271,3 +271,22 @@ def test_audio_input_without_lips_says_what_to_pass(tmp_path, capsys):
     sf.write(tmp_path / "mix.flac", np.zeros(SR, np.float32), SR)
     rc, cap = _run(capsys, "separate", tmp_path / "mix.flac", "--out", tmp_path / "o")
     assert rc == 2 and "pass its mouth tracks with --lips lips.npz" in _one_line_error(cap.err)
+
+
+def test_av_offset_moves_the_held_frame_by_the_offset(voices, tmp_path, capsys):
+    """A face that appears at 1 s turns its slot active with the first frame
+    showing it; --av-offset-ms places that frame on the audio clock the offset
+    later (positive: the camera clock runs early), so the slot's output starts
+    exactly that much later or earlier."""
+    n = 2 * SR
+    clip = write_clip(tmp_path / "late face.mp4", [voices[0][:n]], mix=voices[0][:n] + voices[1][:n],
+                      faces_present=lambda i, t: t >= 1.0)
+    onset = {}
+    for ms in (0, 200, -200):
+        rc, cap = _run(capsys, "separate", clip, "--out", tmp_path / f"o{ms}", "--chunk-hops", "4", "--max-speakers", "1",
+                       "--av-offset-ms", ms)
+        assert rc == 0, cap.err
+        y, _ = read_audio(tmp_path / f"o{ms}" / "speaker1.wav")
+        onset[ms] = np.flatnonzero(y)[0] / SR  # an inactive slot outputs exact zeros
+    assert 0.8 < onset[0] < 1.1, onset
+    assert onset[200] - onset[0] == pytest.approx(0.2, abs=1e-3) and onset[0] - onset[-200] == pytest.approx(0.2, abs=1e-3)
