@@ -14,6 +14,7 @@ dependencies {
 }
 
 tasks.test {
-    // the case table avsep_mobile/schedule.py writes
+    // the case tables avsep_mobile/schedule.py and avsep_mobile/bridge.py write
     systemProperty("avsep.cases", rootDir.resolve("../parity_tests/data/schedule_cases.json").path)
+    systemProperty("avsep.bridge_cases", rootDir.resolve("../parity_tests/data/bridge_cases.json").path)
 }
