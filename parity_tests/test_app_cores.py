@@ -136,9 +136,18 @@ def test_kotlin_mouth_bridge_matches_python(kotlin_bridge):
     import re
 
     out = _junit_ok(kotlin_bridge)
-    assert "OK (3 tests)" in out
+    assert "OK (4 tests)" in out
     worst = re.search(r"max \|kotlin - python\| (\d+) grey levels, (\d+) of (\d+) pixels differ", out)
     assert worst and int(worst.group(1)) <= 1 and int(worst.group(3)) > 0, out
+
+
+def test_kotlin_core_loads_an_exported_bundles_bridge(kotlin, android_bundle):
+    """BridgeConfig.load over a real export: bridge.json passes the sha256 check and holds a renderer per
+    slot; an edited bridge.json is refused like any other bundle file."""
+    proc = app_cores.junit(app_cores.Toolchain(), kotlin["jar"], ["org.avsep.core.MouthBridgeTest"],
+                           {"avsep.bridge_cases": app_cores.REPO / "parity_tests" / "data" / "bridge_cases.json",
+                            "avsep.bundle": android_bundle[0]})
+    assert "OK (4 tests)" in _junit_ok(proc)
 
 
 SWIFT = sorted((app_cores.REPO / "ios_sample").rglob("*.swift"))

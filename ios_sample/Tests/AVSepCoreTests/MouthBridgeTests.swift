@@ -75,4 +75,16 @@ final class MouthBridgeTests: XCTestCase {
         }
         XCTAssertGreaterThan(checked, 0, "no case-table seed is a slot of bridge.json")
     }
+
+    /// An exported bundle (AVSEP_BUNDLE): its bridge.json loads after the sha256 check, one renderer per slot.
+    func test_a_bundles_bridge_loads_after_the_sha256_check() throws {
+        guard let path = ProcessInfo.processInfo.environment["AVSEP_BUNDLE"] else {
+            throw XCTSkip("set AVSEP_BUNDLE to an exported bundle (dist/ios)")
+        }
+        let dir = URL(fileURLWithPath: path)
+        let m = try Manifest.load(from: dir)
+        let config = try BridgeConfig.load(m, in: dir)
+        XCTAssertEqual(config.cropSize, m.cropSize)
+        XCTAssertEqual(config.slots.count, m.speakers)
+    }
 }

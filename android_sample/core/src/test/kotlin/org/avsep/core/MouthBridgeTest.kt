@@ -3,6 +3,7 @@ package org.avsep.core
 import org.json.JSONObject
 import org.junit.Assert.assertEquals
 import org.junit.Assert.assertTrue
+import org.junit.Assert.fail
 import org.junit.Test
 import java.io.File
 import java.util.Base64
@@ -80,5 +81,29 @@ class MouthBridgeTest {
             checked++
         }
         assertTrue("no case-table seed is a slot of bridge.json", checked > 0)
+    }
+
+    /** An exported bundle (avsep.bundle): its bridge.json loads after the sha256 check, one renderer per slot; an
+     *  edited bridge.json is refused like any other bundle file. */
+    @Test
+    fun a_bundles_bridge_loads_and_an_edited_one_is_refused() {
+        val dir = File(System.getProperty("avsep.bundle") ?: return)
+        val m = BundleManifest.load(dir)
+        val config = BridgeConfig.load(m)
+        assertEquals(m.cropSize, config.cropSize)
+        assertEquals(m.speakers, config.slots.size)
+        val copy = java.nio.file.Files.createTempDirectory("avsep-bridge").toFile()
+        try {
+            dir.copyRecursively(copy, overwrite = true)
+            File(copy, m.bridge!!).appendText(" ")
+            try {
+                BundleManifest.load(copy)
+                fail("an edited bridge.json loaded")
+            } catch (e: BundleException) {
+                assertTrue(e.message!!, e.message!!.contains("bridge.json"))
+            }
+        } finally {
+            copy.deleteRecursively()
+        }
     }
 }
