@@ -93,8 +93,11 @@ class STFT(nn.Module):
         new_buf = x[:, x.shape[1] - self.context :]
         n, t = x.shape[0], pcm.shape[1] // self.hop
         parts, hop = -(-self.win // self.hop), self.hop  # a frame spans 3 hop blocks (400 = 2.5 x 160)
-        blocks = F.pad(x, (parts * hop - self.win, 0)).reshape(n, t + parts - 1, hop)
-        frames = torch.cat([blocks[:, j : j + t] for j in range(parts)], dim=2)[..., parts * hop - self.win :]  # (N, T, win)
+        if t == 1:  # one hop: buffer + hop is exactly the frame (context = win - hop), no framing ops
+            frames = x.reshape(n, 1, self.win)
+        else:
+            blocks = F.pad(x, (parts * hop - self.win, 0)).reshape(n, t + parts - 1, hop)
+            frames = torch.cat([blocks[:, j : j + t] for j in range(parts)], dim=2)[..., parts * hop - self.win :]  # (N, T, win)
         y = F.pad(frames * self.window, (0, self.rows * self.N2 - self.win)).reshape(n, t, self.rows, self.N2)
         a = torch.matmul(y.transpose(2, 3), self.rows_dft)  # (N, T, N2, 2 N1)
         a_re, a_im = a[..., : self.n1], a[..., self.n1 :]
@@ -121,10 +124,13 @@ class STFT(nn.Module):
         y = torch.matmul(torch.cat([h_re, h_im], dim=3), self.rows_idft)  # (N, T, N2, rows): the real part
         frames = y.transpose(2, 3).reshape(n, t, self.rows * self.N2)[..., : self.win] * self.synthesis_window  # (N, T, win)
         hop, win = self.hop, self.win
-        parts = -(-win // hop)
-        frames = F.pad(frames, (0, parts * hop - win)).reshape(n, t, parts, hop)  # (N, T, 3, hop)
-        acc = sum(F.pad(frames[:, :, j], (0, 0, j, parts - 1 - j)) for j in range(parts))  # (N, T+2, hop)
-        acc = acc.reshape(n, (t + parts - 1) * hop)[:, : t * hop + self.context]  # (N, 240 + hop*T)
+        if t == 1:  # one frame: it is the whole overlap-add span (win = 240 + hop)
+            acc = frames.reshape(n, win)
+        else:
+            parts = -(-win // hop)
+            frames = F.pad(frames, (0, parts * hop - win)).reshape(n, t, parts, hop)  # (N, T, 3, hop)
+            acc = sum(F.pad(frames[:, :, j], (0, 0, j, parts - 1 - j)) for j in range(parts))  # (N, T+2, hop)
+            acc = acc.reshape(n, (t + parts - 1) * hop)[:, : t * hop + self.context]  # (N, 240 + hop*T)
         acc = acc + F.pad(buf, (0, t * hop))
         n_out = t * hop
         return acc[:, :n_out], acc[:, n_out:]
