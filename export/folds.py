@@ -10,6 +10,11 @@ knows (STYLE.md): each fold rewrites a deep copy, loading the same weights.
   replacement attention skips its own division.
 - "const_bias": the attention bias (OffsetAttention's table minus its
   softplus-strength lag prior, computed every call) becomes a constant buffer.
+- "layernorm_ops" (LiteRT only, LITERT_FOLDS): every LayerNorm written out as
+  centre / mean square / rsqrt with keepdim means (ExplicitLayerNorm).
+  litert-torch lowers nn.LayerNorm to 11 ops (four of them reshapes of the
+  per-row statistics); this form is 7. CoreML and onnxruntime have a fused
+  layer norm op, which this would undo.
 
 `fold(model, FOLDS)` returns the folded copy; modules that are not plain
 float layers (a fake-quantized model's wrapped Linears) are left as they are.
@@ -35,6 +40,29 @@ from avsep_mobile.model import (AVSep, DecoderBlock, FeedForward, FusionBlock, O
                                 WindowedAttention)
 
 FOLDS = ("layernorm", "attn_scale", "const_bias")
+LITERT_FOLDS = FOLDS + ("layernorm_ops",)
+KNOWN = LITERT_FOLDS
+
+
+class ExplicitLayerNorm(nn.Module):
+    """nn.LayerNorm over the last axis as plain elementwise ops and keepdim
+    means (the same function, float rounding aside); the affine part only if
+    the norm had one."""
+
+    def __init__(self, norm: nn.LayerNorm):
+        super().__init__()
+        self.eps = norm.eps
+        self.weight = norm.weight if norm.elementwise_affine else None
+        self.bias = norm.bias if norm.elementwise_affine else None
+
+    def forward(self, x: Tensor) -> Tensor:
+        xc = x - x.mean(dim=-1, keepdim=True)
+        y = xc * torch.rsqrt((xc * xc).mean(dim=-1, keepdim=True) + self.eps)
+        if self.weight is not None:
+            y = y * self.weight
+        if self.bias is not None:
+            y = y + self.bias
+        return y
 
 
 class _FoldedAttention:
@@ -121,15 +149,24 @@ def _replace_attentions(model: AVSep, scale: bool, const_bias: bool) -> None:
                     setattr(parent, name, _const_bias(child))
 
 
+def _explicit_layernorms(model: AVSep) -> None:
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if type(child) is nn.LayerNorm and len(child.normalized_shape) == 1:
+                setattr(parent, name, ExplicitLayerNorm(child))
+
+
 def fold(model: AVSep, folds=FOLDS) -> AVSep:
     """A folded deep copy of `model` (eval mode); `model` is not touched."""
-    unknown = sorted(set(folds) - set(FOLDS))
+    unknown = sorted(set(folds) - set(KNOWN))
     if unknown:
-        raise ValueError(f"unknown folds {', '.join(unknown)}: choose from {', '.join(FOLDS)}")
+        raise ValueError(f"unknown folds {', '.join(unknown)}: choose from {', '.join(KNOWN)}")
     out = copy.deepcopy(model).eval()
     # norms first: a norm fold writes into the q/kv Linears that the attention replacement then copies
     if "layernorm" in folds:
         _fold_layernorms(out)
     if "attn_scale" in folds or "const_bias" in folds:
         _replace_attentions(out, "attn_scale" in folds, "const_bias" in folds)
+    if "layernorm_ops" in folds:  # last: the affine folds above act on nn.LayerNorm
+        _explicit_layernorms(out)
     return out

@@ -14,7 +14,7 @@ import torch
 from avsep_mobile.model import AVSep
 from avsep_mobile.streaming import step_modules
 
-from .folds import FOLDS, fold
+from .folds import LITERT_FOLDS, fold
 from .steps import NamedStep, check_precision, metadata, sample_inputs
 
 MODEL_FILE = "avsep.tflite"
@@ -33,7 +33,7 @@ def _quant_config(precision: str, quant_config):
 
 
 def convert(model: AVSep, speakers: int, chunk_hops: int, out_dir, precision: str = "fp32", quant_config=None, verbose: bool = False,
-            folds=FOLDS) -> list[Path]:
+            folds=LITERT_FOLDS) -> list[Path]:
     """Write `avsep.tflite` into out_dir and return [its path].
 
     quant_config: a litert_torch QuantConfig (e.g. PT2E static int8) that
