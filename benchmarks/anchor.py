@@ -16,7 +16,10 @@ Our cost per audio second = 100 av_step calls (10 ms hop, K = 1) + 25 lip_step
 calls (25 fps); DTLN's = 125 calls. Ratios, not absolute times, are the result:
 the machine is shared (the load average is printed).
 
-    python benchmarks/anchor.py [--rounds 30] [--json out.json]
+    python benchmarks/anchor.py [--rounds 30] [--json out.json] [--markdown]
+
+--markdown also prints the README's "Measured" table (ratios, p10 and
+median, with the load average and the date): paste it from here.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import os
 import sys
 import tempfile
 import warnings
+from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
@@ -207,6 +211,7 @@ def main(argv=None) -> int:
     ap.add_argument("--rounds", type=int, default=30)
     ap.add_argument("--per-round", type=int, default=20)
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--markdown", action="store_true", help="also print the README's performance table")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
 
@@ -256,6 +261,7 @@ def main(argv=None) -> int:
     # invoke-only rows are compared with DTLN's invoke-only int8
     ratio = {s: {k: round(v / c["invoke:" + anchor if k.startswith("invoke:") else anchor], 2) for k, v in c.items()} for s, c in cost.items()}
     result = {
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "threads": 1, "rounds": args.rounds, "per_round": args.per_round,
         "load_avg_start": [round(x, 2) for x in load_start], "load_avg_end": [round(x, 2) for x in os.getloadavg()], "cpus": os.cpu_count(),
         "dtln_params": sum(p.numel() for p in DTLNStep().parameters()),
@@ -269,9 +275,39 @@ def main(argv=None) -> int:
                                          for s in ("p10_ms", "median_ms")},
     }
     print(format_result(result))
+    if args.markdown:
+        print("\n" + markdown_table(result, args))
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
     return 0
+
+
+def markdown_table(r: dict, args) -> str:
+    """The README's performance table: ratios of this run (p10 of call times, median)."""
+    p10, med = r["ratio_to_dtln_int8"]["p10_ms"], r["ratio_to_dtln_int8"]["median_ms"]
+    cost_p10, cost_med = r["ms_per_audio_second"]["p10_ms"], r["ms_per_audio_second"]["median_ms"]
+
+    def over(a, b):
+        return f"{cost_p10[a] / cost_p10[b]:.2f} ({cost_med[a] / cost_med[b]:.2f})"
+
+    i8, inv = r["ours_int8_over_fp32"], r["ours_int8_over_fp32_invoke_only"]
+    av = r["ours_av_step_int8_over_fp32"]
+    flags = "" if (args.rounds, args.per_round) == (30, 20) else f" --rounds {args.rounds} --per-round {args.per_round}"
+    rows = [
+        ("ours android int8 (default) / DTLN LiteRT int8, per audio second, runner calls",
+         f"{p10['ours_tflite_int8']:.2f} ({med['ours_tflite_int8']:.2f})"),
+        ("same, LiteRT Invoke only (inputs bound once)", f"{p10['invoke:ours_tflite_int8']:.2f} ({med['invoke:ours_tflite_int8']:.2f})"),
+        ("ours android fp32 / DTLN LiteRT fp32, per audio second", over("ours_tflite_fp32", "dtln_tflite_fp32")),
+        ("ours onnx fp32 / DTLN onnxruntime fp32, per audio second", over("ours_onnx_fp32", "dtln_onnx_fp32")),
+        ("ours android int8 / fp32, per audio second", f"{i8['p10_ms']:.2f} ({i8['median_ms']:.2f}); Invoke only {inv['p10_ms']:.2f} ({inv['median_ms']:.2f})"),
+        ("ours android int8 / fp32, av_step alone", f"{av['p10_ms']:.2f} ({av['median_ms']:.2f})"),
+    ]
+    lines = [f"Measured {r['date']}, one thread, {r['rounds']} interleaved rounds of {r['per_round']} calls, load average "
+             f"{r['load_avg_start'][0]:.2f} -> {r['load_avg_end'][0]:.2f} on {r['cpus']} CPUs "
+             f"(`python benchmarks/anchor.py --markdown{flags}`):", "",
+             "| | ratio (p10 of call times; median) |", "|---|---|"]
+    lines += [f"| {a} | {b} |" for a, b in rows]
+    return "\n".join(lines)
 
 
 def format_result(r: dict) -> str:
