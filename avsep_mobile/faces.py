@@ -33,6 +33,9 @@ MESH_PRESENCE = 0.5  # face-presence probability below which the mesh is rejecte
 UPPER_INNER_LIP, LOWER_INNER_LIP = 13, 14
 MOUTH_CORNERS = (61, 291)
 OUTER_EYE_CORNERS = (33, 263)
+# the mesh points that stand in for the detector's six keypoints (eyes from their corners)
+RIGHT_EYE_CORNERS, LEFT_EYE_CORNERS = (33, 133), (362, 263)
+NOSE_TIP, RIGHT_EAR, LEFT_EAR = 1, 234, 454
 
 
 class FaceModelError(FileNotFoundError):
@@ -198,6 +201,20 @@ class FaceMesh:
         return np.concatenate([xy, p[:, 2:]], axis=1).astype(np.float32)
 
 
+def face_from_landmarks(landmarks: np.ndarray) -> Face:
+    """The box to run the next frame's mesh in, from this frame's mesh, as
+    MediaPipe's face mesh follows a face between detections: the landmarks'
+    bounding box (on the test clips within 5 % of the detector's box size and
+    3 px of its centre, so FaceMesh widens it by the same MESH_SCALE) and the
+    detector's six keypoints read off the mesh."""
+    xy = landmarks[:, :2].astype(np.float64)
+    x0, y0 = xy.min(axis=0)
+    x1, y1 = xy.max(axis=0)
+    kp = np.stack([xy[list(RIGHT_EYE_CORNERS)].mean(0), xy[list(LEFT_EYE_CORNERS)].mean(0), xy[NOSE_TIP],
+                   xy[[UPPER_INNER_LIP, LOWER_INNER_LIP]].mean(0), xy[RIGHT_EAR], xy[LEFT_EAR]])
+    return Face(float(x0), float(y0), float(x1), float(y1), 1.0, kp)
+
+
 @dataclass(frozen=True)
 class Mouth:
     """Mouth measurements from one face mesh, in frame pixels."""
@@ -230,6 +247,11 @@ TRACK_CENTRE = 0.5  # ...or its centre moved less than this share of the face si
 TRACK_GRACE_S = 0.5  # a track missing this long frees its slot
 
 
+def _same_face(a: Face, b: Face) -> bool:
+    """b continues a: the boxes overlap or b's centre is near a's."""
+    return _iou(a, b) >= TRACK_IOU or math.dist(a.centre, b.centre) < TRACK_CENTRE * a.size
+
+
 @dataclass
 class Track:
     id: int
@@ -244,6 +266,9 @@ class SlotTracker:
     a new face takes the lowest free slot (left to right when several arrive
     at once) and that slot is marked for reset; a track unseen for
     TRACK_GRACE_S frees its slot. Faces beyond the slots are ignored.
+    `held` (per slot, a Face or None) continues slots whose face is followed
+    by its own mesh: a held face is its track's for sure, and detections of
+    it are dropped; of two held faces that overlap, the older track keeps it.
     update() returns, per slot, the matched Face or None (no face this frame)
     and the slots whose occupant changed (to reset)."""
 
@@ -251,21 +276,28 @@ class SlotTracker:
         self.slots: list[Track | None] = [None] * slots
         self.grace_s, self.next_id = grace_s, 0
 
-    def update(self, faces: list[Face], t: float) -> tuple[list[Face | None], list[int]]:
+    def update(self, faces: list[Face], t: float,
+               held: list[Face | None] | None = None) -> tuple[list[Face | None], list[int]]:
         for i, tr in enumerate(self.slots):
             if tr is not None and t - tr.last_seen > self.grace_s:
                 self.slots[i] = None
+        out: list[Face | None] = [None] * len(self.slots)
+        used_slot: set[int] = set()
+        live = [i for i, tr in enumerate(self.slots) if tr is not None and held is not None and held[i] is not None]
+        for i in sorted(live, key=lambda i: self.slots[i].id):
+            if all(not _same_face(out[k], held[i]) for k in used_slot):
+                self.slots[i].face, self.slots[i].last_seen = held[i], t
+                out[i] = held[i]
+                used_slot.add(i)
+        faces = [f for f in faces if all(not _same_face(out[k], f) for k in used_slot)]
         pairs = []
         for i, tr in enumerate(self.slots):
-            if tr is None:
+            if tr is None or i in used_slot:
                 continue
             for j, f in enumerate(faces):
-                iou = _iou(tr.face, f)
-                near = math.dist(tr.face.centre, f.centre) < TRACK_CENTRE * tr.face.size
-                if iou >= TRACK_IOU or near:
-                    pairs.append((-iou, math.dist(tr.face.centre, f.centre), i, j))
-        out: list[Face | None] = [None] * len(self.slots)
-        used_slot, used_face = set(), set()
+                if _same_face(tr.face, f):
+                    pairs.append((-_iou(tr.face, f), math.dist(tr.face.centre, f.centre), i, j))
+        used_face: set[int] = set()
         for _, _, i, j in sorted(pairs):  # greedy: best overlap first
             if i in used_slot or j in used_face:
                 continue

@@ -2,7 +2,8 @@
 
 Everything streams, as an app would run it: the audio track is read block by
 block, video frames are decoded as the audio clock reaches them, each frame
-the lip_fps gate accepts goes through the face detector, the slot tracker, the
+the lip_fps gate accepts goes through the slot tracker (faces followed by
+their mesh, the face detector run only while a slot has none: _Faces), the
 face mesh and the mouth bridge into lip_step, and the live schedule
 (avsep_mobile.schedule) decides which lip embedding, `active` and `reset` each
 av_step chunk gets. Outputs are written as they come, so memory stays flat
@@ -28,7 +29,7 @@ from . import signature
 from .atomic import atomic_dir
 from .audio import WavWriter, open_audio
 from .bridge import MouthBridge, slot_seed
-from .faces import FaceDetector, FaceMesh, SlotTracker, mouth
+from .faces import Face, FaceDetector, FaceMesh, SlotTracker, face_from_landmarks, mouth
 from .schedule import NEVER, NS, FrameGate, Scheduler, flush_samples
 from .streaming import Streamer
 from .video import frames, probe
@@ -45,18 +46,30 @@ class Options:
 
 
 class _Faces:
-    """Accepted frames -> per-slot crops and face ids, with lip_step resets."""
+    """Accepted frames -> per-slot crops and face ids, with lip_step resets.
+
+    As in MediaPipe's face mesh pipeline, a face is followed by its own mesh:
+    each slot's next box comes from its last landmarks, and the detector
+    (several tiles on a wide frame, the costliest model here) runs only on
+    frames where some slot has no such box: a free slot, or a face whose mesh
+    failed. A new face that can take a slot is still found at its first frame."""
 
     def __init__(self, slots: int, mode: str):
         self.det, self.mesh = FaceDetector(), FaceMesh()
         self.tracker = SlotTracker(slots)
         self.bridges = [MouthBridge(mode, seed=slot_seed(s)) for s in range(slots)]
         self.crops = np.zeros((slots, 1, 88, 88), np.float32)  # held while a slot is empty
-        self.frames_with_face = self.frames_without_face = 0
+        self.followed: list[Face | None] = [None] * slots  # each slot's box from its last mesh
+        self.frames_with_face = self.frames_without_face = self.detector_runs = 0
         self.slot_faces: list[set] = [set() for _ in range(slots)]
 
     def __call__(self, rgb: np.ndarray, t: float) -> tuple[list[int], list[int]]:
-        found, new = self.tracker.update(self.det(rgb), t)
+        detections = []
+        if any(f is None for f in self.followed):
+            detections = self.det(rgb)
+            self.detector_runs += 1
+        found, new = self.tracker.update(detections, t, held=self.followed)
+        self.followed = [None] * len(found)
         ids = [-1] * len(found)
         for s in new:
             self.bridges[s].reset()
@@ -64,8 +77,9 @@ class _Faces:
             if face is None:
                 continue
             landmarks = self.mesh(rgb, face)
-            if landmarks is None:  # the mesh does not confirm the face: empty this frame
+            if landmarks is None:  # the mesh does not confirm the face: empty this frame, search the next
                 continue
+            self.followed[s] = face_from_landmarks(landmarks)
             self.crops[s, 0] = self.bridges[s].crop(rgb, mouth(landmarks), t) / 255.0
             ids[s] = self.tracker.slots[s].id
             self.slot_faces[s].add(ids[s])
@@ -187,6 +201,7 @@ def separate_video(model, path, out_dir, opts: Options = Options(), progress=Non
             "video": {"has_video": info.has_video, "fps": info.fps, "width": info.width, "height": info.height,
                       "frames_decoded": decoded, "frames_used": frames_used, "lip_fps": LIP_FPS,
                       "frames_with_face": 0 if faces is None else faces.frames_with_face,
+                      "detector_runs": 0 if faces is None else faces.detector_runs,
                       "frames_without_face": 0 if faces is None else faces.frames_without_face},
             "faces": 0 if faces is None else faces.tracker.tracks_started,
             "slots": [{"slot": s + 1, "file": f"speaker{s + 1}.wav",

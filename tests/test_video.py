@@ -3,6 +3,7 @@ PyAV decoding with timestamps, the face detector and mesh from the mediapipe
 wheel, the slot tracker, the mouth bridge and the streaming model."""
 
 import json
+import math
 import os
 
 import av
@@ -11,7 +12,7 @@ import pytest
 
 from avsep_mobile.audio import read_audio
 from avsep_mobile.cli import main
-from avsep_mobile.faces import Face, FaceDetector, FaceMesh, SlotTracker, mouth
+from avsep_mobile.faces import Face, FaceDetector, FaceMesh, SlotTracker, face_from_landmarks, mouth
 from avsep_mobile.video import frames, probe
 from tests.media_clips import SR, face_image, gaps, open_mouth, speech, write_clip
 
@@ -143,6 +144,29 @@ def test_tracker_assigns_slots_left_to_right_and_resets_a_handed_over_slot():
     assert new == [] and tr.tracks_started == 3
 
 
+def test_tracker_keeps_mesh_followed_faces_and_drops_their_detections():
+    tr = SlotTracker(3, grace_s=0.5)
+    tr.update([_face(10), _face(300)], 0.0)
+    held = [_face(16, s=44), _face(294, s=44), None]  # each slot's box from its last mesh: a different size
+    got, new = tr.update([_face(12), _face(298), _face(150)], 0.04, held=held)  # the detector also saw both
+    assert new == [2] and got[0] is held[0] and got[1] is held[1] and tr.tracks_started == 3
+    got, new = tr.update([], 0.08, held=[_face(16), _face(20), _face(150)])  # slot 1's box slid onto face 0
+    assert got[0] is not None and got[1] is None and new == [] and tr.slots[1].id == 1  # the older track keeps it
+    got, new = tr.update([_face(292)], 0.12, held=[_face(16), None, _face(150)])  # slot 1's face found again
+    assert got[1].x0 == 292 and new == [] and tr.slots[1].id == 1
+
+
+def test_face_mesh_box_follows_the_face():
+    det, mesh = FaceDetector(), FaceMesh()
+    img = face_image()
+    found = det(img)[0]
+    followed = face_from_landmarks(mesh(img, found))
+    assert abs(followed.size / found.size - 1) < 0.1 and math.dist(followed.centre, found.centre) < 0.05 * found.size
+    shifted = np.roll(img, (6, -8), axis=(0, 1))  # the face moved between frames: the mesh in the old box finds it
+    again = face_from_landmarks(mesh(shifted, followed))
+    assert math.dist(again.centre, (followed.centre[0] - 8, followed.centre[1] + 6)) < 2
+
+
 # ---------------------------------------------------------------- separate
 
 
@@ -152,6 +176,7 @@ def test_separate_follows_each_face(two_faces, voices, tmp_path, capsys):
     assert rc == 0, cap.err
     summary = json.loads((out / "summary.json").read_text())
     assert summary["faces"] == 2 and summary["video"]["frames_without_face"] == 0 and not summary["audio_only"]
+    assert summary["video"]["detector_runs"] == 1  # both found in the first frame, then followed by their mesh
     assert [s["active_share"] for s in summary["slots"]] == [1.0, 1.0]
     mix = voices[0] + voices[1]
     for slot, (own, other) in enumerate([(0, 1), (1, 0)]):  # slot 1 holds the left face, which speaks voice 0
@@ -180,6 +205,7 @@ def test_a_face_that_leaves_goes_inactive_and_a_new_one_resets_the_slot(voices, 
     assert s["faces"] == 3  # the returning face is a new track
     assert s["slots"][0]["active_share"] == 1.0 and s["slots"][0]["resets"] == 0
     assert s["slots"][1]["active_share"] == pytest.approx(1.8 / 3, abs=0.03) and s["slots"][1]["resets"] == 1
+    assert s["video"]["detector_runs"] == 1 + round(1.2 * 25)  # the first frame, then each frame while face 2 is away
     y, _ = read_audio(tmp_path / "o" / "speaker2.wav")
     quiet = y[int(1.0 * SR) : int(1.8 * SR)]  # inactive: the slot outputs nothing
     assert np.sqrt(np.mean(quiet**2)) < 1e-3
