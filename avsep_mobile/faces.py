@@ -281,9 +281,12 @@ class SlotTracker:
         for i, tr in enumerate(self.slots):
             if tr is not None and t - tr.last_seen > self.grace_s:
                 self.slots[i] = None
+        held = held or [None] * len(self.slots)
+        # a held face whose track expired (a gap in the frames) comes back like a detection: a new track
+        faces = list(faces) + [h for i, h in enumerate(held) if h is not None and self.slots[i] is None]
         out: list[Face | None] = [None] * len(self.slots)
         used_slot: set[int] = set()
-        live = [i for i, tr in enumerate(self.slots) if tr is not None and held is not None and held[i] is not None]
+        live = [i for i, tr in enumerate(self.slots) if tr is not None and held[i] is not None]
         for i in sorted(live, key=lambda i: self.slots[i].id):
             if all(not _same_face(out[k], held[i]) for k in used_slot):
                 self.slots[i].face, self.slots[i].last_seen = held[i], t

@@ -154,6 +154,8 @@ def test_tracker_keeps_mesh_followed_faces_and_drops_their_detections():
     assert got[0] is not None and got[1] is None and new == [] and tr.slots[1].id == 1  # the older track keeps it
     got, new = tr.update([_face(292)], 0.12, held=[_face(16), None, _face(150)])  # slot 1's face found again
     assert got[1].x0 == 292 and new == [] and tr.slots[1].id == 1
+    got, new = tr.update([], 1.0, held=[_face(16), _face(292), None])  # a gap in the frames longer than the grace
+    assert got[0].x0 == 16 and got[1].x0 == 292 and new == [0, 1] and tr.tracks_started == 5
 
 
 def test_face_mesh_box_follows_the_face():
