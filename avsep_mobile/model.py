@@ -424,6 +424,7 @@ class AVSep(nn.Module):
         self.decoder = nn.ModuleList(DecoderBlock(cfg, i) for i in range(cfg.decoder_layers))
         self.mask_norm = nn.LayerNorm(d)
         self.mask_head = nn.Linear(d, cfg.n_bins)
+        self.mask_act = nn.Softplus()  # non-negative masks
 
     # ------------------------------------------------------------ state layout
     # Each stateful layer names its state once (`state_key`, given at
@@ -506,7 +507,7 @@ class AVSep(nn.Module):
 
         # Wiener-style: non-negative masks, empty slots zeroed, all slots sum to one
         gate = torch.cat([active, torch.ones_like(active[:, :1])], dim=1)  # (B, S+1)
-        m = F.softplus(self.mask_head(self.mask_norm(q))).reshape(b, s + 1, t, -1) * gate[:, :, None, None]
+        m = self.mask_act(self.mask_head(self.mask_norm(q))).reshape(b, s + 1, t, -1) * gate[:, :, None, None]
         masks = m / (m.sum(dim=1, keepdim=True) + 1e-6)  # (B, S+1, T, bins)
         out, new["ola"] = self.stft.synthesise(
             (masks[:, :s] * re.unsqueeze(1)).reshape(b * s, t, -1),

@@ -42,7 +42,7 @@ def _worst_snr(ref: dict, got: dict) -> float:
                for s in ref for k in ref[s][0])
 
 
-@pytest.mark.parametrize("which", [("layernorm",), ("attn_scale",), ("const_bias",), ("layernorm_ops",), folds.FOLDS, folds.LITERT_FOLDS])
+@pytest.mark.parametrize("which", [("layernorm",), ("attn_scale",), ("const_bias",), ("layernorm_ops",), ("softplus_tail",), folds.FOLDS, folds.LITERT_FOLDS])
 def test_folded_steps_match_unfolded(tiny_model, which):
     ref = _stream(tiny_model)
     assert _worst_snr(ref, _stream(folds.fold(tiny_model, which))) >= MIN_FOLD_SNR_DB
@@ -73,3 +73,15 @@ def test_fold_changes_the_graph(tiny_model):
 def test_unknown_fold_refused(tiny_model):
     with pytest.raises(ValueError, match="unknown folds"):
         folds.fold(tiny_model, ("layernorm", "nope"))
+
+
+def test_softplus_tail_keeps_the_relative_accuracy_of_softplus():
+    """The masks divide by (sum + 1e-6): a softplus tail of 1e-9 still counts,
+    so the export form must match torch's softplus in relative terms down to
+    the smallest normal float32, where log(1 + exp(x)) is 0 below x = -17."""
+    x = torch.linspace(-87.0, 40.0, 100001)
+    ref = nn.functional.softplus(x.double())
+    got = folds.TailExactSoftplus()(x).double()
+    assert ((got - ref).abs() / ref).max() < 1e-5
+    naive = torch.log(1.0 + torch.exp(x)).double()
+    assert ((naive - ref).abs() / ref).max() > 0.5  # what the fold is for: the naive form loses the tail
