@@ -16,32 +16,16 @@ import json
 import os
 import sys
 import tempfile
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import torch
-from anchor import _quiet  # beside this script (its folder is on sys.path)
+from ab_speed import coreml_ops  # beside this script (its folder is on sys.path)
+from anchor import _quiet
 
 KINDS = ("tflite_fp32", "tflite_int8", "onnx_fp32", "tflite_fp32_invoke", "tflite_int8_invoke")
 VARIANTS = {"none": (), "layernorm": ("layernorm",), "attn_scale": ("attn_scale",), "const_bias": ("const_bias",),
             "all": ("layernorm", "attn_scale", "const_bias")}
-
-
-def coreml_ops(model, folds) -> Counter:
-    """Non-const ops of av_step's MIL program (fp16, iOS 17), by type."""
-    from avsep_mobile.export import coreml
-    from avsep_mobile.export.folds import fold
-    from avsep_mobile.streaming import step_modules
-
-    with _quiet():
-        ml = coreml._convert_step(step_modules(fold(model, folds), 2, 1)["av_step"], "fp16", 17, False)
-    ops = Counter()
-    for fn in ml._mil_program.functions.values():
-        for op in fn.operations:
-            if op.op_type != "const":
-                ops[op.op_type] += 1
-    return ops
 
 
 def main(argv=None) -> int:
@@ -58,17 +42,18 @@ def main(argv=None) -> int:
     from avsep_mobile.export import onnx as onnx_target
     from avsep_mobile.export import tflite, vectors
     from avsep_mobile.export.bench import interleaved
+    from avsep_mobile.export.folds import fold
     from avsep_mobile.export.profile import record_feeds
     from avsep_mobile.export.runners import ONNXRunner, TFLiteRunner
     from avsep_mobile.quantize import int8
-    from avsep_mobile.streaming import TorchRunner
+    from avsep_mobile.streaming import TorchRunner, step_modules
 
     model, _ = checkpoint.load(None, None)
     result = {"load_avg_start": [round(x, 2) for x in os.getloadavg()], "cpus": os.cpu_count(), "threads": 1}
     if args.coreml:
         result["coreml_av_step_ops"] = {}
         for v, f in VARIANTS.items():
-            ops = coreml_ops(model, f)
+            ops = coreml_ops(step_modules(fold(model, f), 2, 1)["av_step"])
             result["coreml_av_step_ops"][v] = {"total": sum(ops.values()), "by_type": dict(ops.most_common())}
             print(f"coreml av_step {v}: {sum(ops.values())} non-const ops", flush=True)
     vec = vectors.make(model, 2, 1, seconds=2.0)
