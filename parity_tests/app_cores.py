@@ -48,6 +48,14 @@ class Toolchain:
         return os.pathsep.join(str(p) for p in [*extra, self.stdlib, *self.jars.values()])
 
 
+def toolchain() -> Toolchain:
+    """The installed toolchain, or a RuntimeError naming what is missing."""
+    tc = Toolchain()
+    if tc.missing():
+        raise RuntimeError("the Kotlin toolchain is missing (run ./setup.sh): " + ", ".join(tc.missing()))
+    return tc
+
+
 def build(tc: Toolchain, cache: Path = KOTLIN_HOME.parent / "build") -> Path:
     """Compile core/src/main + core/src/test into one jar, cached by the sources' hash."""
     sources = sorted(CORE.rglob("*.kt"))
@@ -143,9 +151,7 @@ def replay(bundle_dir: Path, work: Path) -> dict:
     key = str(bundle_dir)
     if key in _DONE:
         return _DONE[key]
-    tc = Toolchain()
-    if tc.missing():
-        raise RuntimeError("the Kotlin toolchain is missing (run ./setup.sh): " + ", ".join(tc.missing()))
+    tc = toolchain()
     jar = build(tc)
     unit = junit(tc, jar, JUNIT_CLASSES, {"avsep.cases": CASES})
     log, out = work / "python_calls", work / "kotlin"
@@ -159,9 +165,7 @@ def replay(bundle_dir: Path, work: Path) -> dict:
 def bridge_tests(work: Path, slots: int = 2) -> subprocess.CompletedProcess:
     """The core's MouthBridgeTest against a case table and a bridge.json that
     Python writes now (avsep_mobile/bridge.py), not the committed copy."""
-    tc = Toolchain()
-    if tc.missing():
-        raise RuntimeError("the Kotlin toolchain is missing (run ./setup.sh): " + ", ".join(tc.missing()))
+    tc = toolchain()
     jar = build(tc)
     cases, config = work / "bridge_cases.json", work / bridge.FILE
     cases.write_text(json.dumps(bridge.case_table()))

@@ -19,15 +19,19 @@ import app_cores
 from avsep_mobile import device_report
 
 
-def _replay(bundle, tmp_path_factory, name: str) -> dict:
-    """app_cores.replay of a bundle; a missing toolchain fails on Linux (CI),
-    where setup.sh installs it, and skips elsewhere."""
+def _with_toolchain(run, *args):
+    """run(*args); a missing Kotlin toolchain fails on Linux (CI), where
+    setup.sh installs it, and skips elsewhere."""
     try:
-        return app_cores.replay(bundle[0], tmp_path_factory.mktemp(name))
+        return run(*args)
     except RuntimeError as e:
         if sys.platform != "linux":
             pytest.skip(str(e))
         pytest.fail(str(e))
+
+
+def _replay(bundle, tmp_path_factory, name: str) -> dict:
+    return _with_toolchain(app_cores.replay, bundle[0], tmp_path_factory.mktemp(name))
 
 
 @pytest.fixture(scope="session")
@@ -121,12 +125,7 @@ def test_kotlin_report_matches_the_schema(kotlin):
 
 @pytest.fixture(scope="session")
 def kotlin_bridge(tmp_path_factory):
-    try:
-        return app_cores.bridge_tests(tmp_path_factory.mktemp("kotlin_bridge"))
-    except RuntimeError as e:
-        if sys.platform != "linux":
-            pytest.skip(str(e))
-        pytest.fail(str(e))
+    return _with_toolchain(app_cores.bridge_tests, tmp_path_factory.mktemp("kotlin_bridge"))
 
 
 def test_kotlin_mouth_bridge_matches_python(kotlin_bridge):
