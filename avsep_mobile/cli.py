@@ -54,7 +54,7 @@ def cmd_train(args) -> int:
     if args.lr <= 0:
         raise ValueError(f"--lr must be > 0, got {args.lr:g}")
     tc = TrainConfig(steps=args.steps, batch=args.batch, seconds=args.seconds, lr=args.lr, seed=args.seed, pool_size=args.pool,
-                     save_every=args.save_every)
+                     save_every=args.save_every, voice_perturb=args.voice_perturb)
     init = None
     if args.init is not None:  # its weights and config; a fresh optimizer (last.pt, when present, wins)
         from . import checkpoint
@@ -218,6 +218,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--pool", type=int, default=4000, help="synthesised utterances to mix from (built once into ~/.cache/avsep)")
     p.add_argument("--save-every", type=int, default=200, help="write last.pt and model.pt every N steps")
+    p.add_argument("--voice-perturb", type=float, default=0.5,
+                   help="chance per speaker that its voice is resampled and tilted into a new-sounding one (0 = off)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_train)

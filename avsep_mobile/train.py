@@ -42,6 +42,7 @@ class TrainConfig:
     seed: int = 0
     save_every: int = 200
     three_speaker_prob: float = 0.2
+    voice_perturb: float = 0.0  # chance per speaker of a perturbed voice (data.mixtures.perturb_voice)
 
 
 def separate_batch(model: AVSep, mix: Tensor, lips: Tensor, fps: float, active: Tensor | None = None):
@@ -105,7 +106,7 @@ def batches(tc: TrainConfig, rank: int, world: int, cache_dir=None, start_step: 
         n: iter(torch.utils.data.DataLoader(
             # the 3-speaker stream starts half-way through the seed range, so the two never share a seed
             MixtureStream(pool, seconds=tc.seconds, speakers=n, base_seed=tc.seed * 1_000_003 + (n - 2) * TRAIN_SEED_LIMIT // 2 + used,
-                          rank=rank, world_size=world),
+                          rank=rank, world_size=world, perturb=tc.voice_perturb),
             batch_size=tc.batch, num_workers=1, persistent_workers=True))  # one worker renders while the model trains
         for n in (2, 3)
     }

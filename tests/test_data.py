@@ -9,9 +9,9 @@ import torch
 from avsep_mobile.audio import AudioError, write_wav
 from avsep_mobile.cli import main
 from avsep_mobile.data.lips import render_lips, video_frames
-from avsep_mobile.data.mixtures import (HELDOUT_SEED, TRAIN_SEED_LIMIT, Example, ExampleDirDataset, MixtureStream,
-                                        heldout_examples, list_examples, make_example, read_example, read_lips,
-                                        write_example)
+from avsep_mobile.data.mixtures import (HELDOUT_SEED, PERTURB_FACTOR, TRAIN_SEED_LIMIT, Example, ExampleDirDataset,
+                                        MixtureStream, heldout_examples, list_examples, make_example, perturb_voice,
+                                        read_example, read_lips, write_example)
 from avsep_mobile.data import speech
 from avsep_mobile.data.speech import (Utterance, build_pool, build_unseen_voice_pool, installed_voices, pool_dir)
 
@@ -191,6 +191,32 @@ def test_example_shapes_and_mix_is_sources_plus_noise(pool, example):
     ex3 = make_example(pool, seed=9, speakers=3, seconds=2.0, fps=30.0)
     assert ex3.sources.shape == (3, 32000) and ex3.lips.shape == (3, 60, 88, 88)
     assert all(np.abs(s).max() > 0 for s in ex3.sources)
+
+
+def test_voice_perturbation_moves_pitch_and_tempo_together():
+    t = np.arange(16000) / 16000
+    tone = (0.5 * np.sin(2 * np.pi * 200 * t)).astype(np.float32)
+    factors = set()
+    for seed in range(6):
+        y, factor = perturb_voice(tone, np.random.default_rng(seed))
+        factors.add(factor)
+        assert PERTURB_FACTOR[0] - 0.01 <= factor <= PERTURB_FACTOR[1] + 0.01
+        assert abs(len(y) - len(tone) / factor) <= 1  # tempo: factor x faster
+        spectrum = np.abs(np.fft.rfft(y[2000:-2000] * np.hanning(len(y) - 4000)))
+        peak_hz = np.argmax(spectrum) * 16000 / (len(y) - 4000)
+        assert abs(peak_hz - 200 * factor) < 3  # pitch: factor x higher
+        assert np.abs(y).max() == pytest.approx(0.9, abs=1e-6)
+    assert len(factors) > 3
+
+
+def test_perturbation_is_off_by_default_and_changes_only_voices(pool, example):
+    off = make_example(pool, seed=3, speakers=2, seconds=3.0, perturb=0.0)
+    assert np.array_equal(off.mix, example.mix)
+    on = make_example(pool, seed=3, speakers=2, seconds=3.0, perturb=1.0)
+    assert on.sources.shape == example.sources.shape and not np.allclose(on.sources, example.sources)
+    # the same placement: each speaker starts where it did unperturbed
+    first = lambda x: np.argmax(np.abs(x) > 1e-4, axis=-1)  # noqa: E731
+    assert np.array_equal(first(on.sources), first(example.sources))
 
 
 def test_speakers_always_have_distinct_voices():

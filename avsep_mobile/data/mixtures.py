@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from scipy.signal import butter, lfilter
+from scipy.signal import butter, lfilter, resample_poly
 
 from ..atomic import atomic_dir
 from ..audio import AudioError, read_wav, write_wav
@@ -36,6 +36,8 @@ TRAIN_SEED_LIMIT = 10_000_000
 HELDOUT_SEED = 10_000_000
 FPS_RANGE = (10.0, 120.0)
 FRAME_SLACK = 2  # camera frame counts may round either way at the ends
+PERTURB_FACTOR = (0.88, 1.12)  # voice perturbation: resampling factor (pitch, formants and tempo together)
+PERTURB_TILT = (-0.6, 0.6)  # voice perturbation: first-order spectral tilt (duller .. brighter)
 
 
 @dataclass
@@ -89,21 +91,42 @@ def _noise(rng: np.random.Generator, n: int) -> np.ndarray:
     return (w / (np.sqrt(np.mean(w**2)) + 1e-12)).astype(np.float32)
 
 
+def perturb_voice(audio: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, float]:
+    """A new-sounding speaker from an utterance, and the factor used.
+
+    Played back `factor` times faster: pitch and formants rise and the speech
+    quickens together, as from a shorter vocal tract (the vocal-tract-length
+    perturbation of ASR training), with a proper low-pass (polyphase
+    resampling, no aliasing). Then a first-order tilt, a brighter or duller
+    microphone. Peak 0.9 like the pool's utterances."""
+    up = 50
+    down = int(round(up * rng.uniform(*PERTURB_FACTOR)))
+    y = resample_poly(audio.astype(np.float64), up, down)
+    y = lfilter([1.0, -rng.uniform(*PERTURB_TILT)], [1.0], y)
+    return (y * (0.9 / max(float(np.abs(y).max()), 1e-9))).astype(np.float32), down / up
+
+
 def _active_rms(x: np.ndarray) -> float:
     """RMS over the samples that carry speech, so short utterances are not boosted."""
     return float(np.sqrt(np.mean(x[np.abs(x) > 1e-4] ** 2))) if np.any(np.abs(x) > 1e-4) else 0.0
 
 
 def make_example(pool: list[Utterance], seed: int, speakers: int = 2, seconds: float = 4.0,
-                 fps: float | None = 25.0) -> Example:
-    """A mixture of `speakers` distinct voices; fps None draws 25 or 30."""
+                 fps: float | None = 25.0, perturb: float = 0.0) -> Example:
+    """A mixture of `speakers` distinct voices; fps None draws 25 or 30.
+    perturb: the chance that each speaker's voice is perturbed (training
+    only; 0 leaves the mixture exactly as without it)."""
     if speakers < 1:
         raise ValueError(f"speakers must be at least 1, got {speakers}")
     rng = np.random.default_rng([seed, 0x313])
     n = int(round(seconds * SAMPLE_RATE))
     if fps is None:
         fps = float(rng.choice([25.0, 30.0], p=[0.7, 0.3]))
-    sources = np.stack([_place(u.audio, n, rng) for u in _pick(pool, rng, speakers)])
+    voices = [u.audio for u in _pick(pool, rng, speakers)]
+    if perturb > 0:  # its own generator, so every other draw stays as without perturbation
+        vrng = np.random.default_rng([seed, 0x7e7])
+        voices = [perturb_voice(a, vrng)[0] if vrng.random() < perturb else a for a in voices]
+    sources = np.stack([_place(a, n, rng) for a in voices])
     rms = np.array([_active_rms(s) for s in sources])
     gains_db = rng.uniform(-5, 5, speakers)
     sources *= (10 ** (gains_db / 20) / np.maximum(rms, 1e-6))[:, None] * 0.1
@@ -226,9 +249,9 @@ class MixtureStream(torch.utils.data.IterableDataset):
     repeat each other and none touches the held-out seeds."""
 
     def __init__(self, pool: list[Utterance], seconds: float = 2.5, speakers: int = 2, base_seed: int = 0,
-                 rank: int = 0, world_size: int = 1, fps: float = 25.0):
+                 rank: int = 0, world_size: int = 1, fps: float = 25.0, perturb: float = 0.0):
         super().__init__()
-        self.pool, self.seconds, self.speakers, self.fps = pool, seconds, speakers, fps
+        self.pool, self.seconds, self.speakers, self.fps, self.perturb = pool, seconds, speakers, fps, perturb
         self.base_seed, self.rank, self.world_size = base_seed, rank, world_size
 
     def seeds(self):
@@ -241,7 +264,7 @@ class MixtureStream(torch.utils.data.IterableDataset):
 
     def __iter__(self):
         for seed in self.seeds():
-            yield _as_tensors(make_example(self.pool, seed, self.speakers, self.seconds, self.fps))
+            yield _as_tensors(make_example(self.pool, seed, self.speakers, self.seconds, self.fps, self.perturb))
 
 
 class ExampleDirDataset(torch.utils.data.Dataset):
