@@ -24,6 +24,14 @@ knows (STYLE.md): each fold rewrites a deep copy, loading the same weights.
   moved the retrained shipped model's output by up to 2.6e-3 around a slot
   going inactive (TFLite fp32 speakers 56 dB vs float torch, under the 60 dB
   gate; 65 dB without XNNPACK).
+- "single_query" (LiteRT only): a one-frame step (K = 1) attends by
+  broadcast multiply and sum over the window, (q * k).sum(-1) and
+  (att * v).sum(window), instead of two batched matmuls, which litert-torch
+  lowers with reshapes to 3-D around each. Measured (benchmarks/ab_speed.py,
+  shipped model, one thread, interleaved, load 4.6): LiteRT av_step 456 -> 442
+  ops (reshapes 102 -> 80), Invoke alone p10 fp32 0.93, int8 0.89 of before.
+  onnxruntime got slower (1.3) and CoreML more ops (311 -> 335), so neither
+  takes it.
 
 `fold(model, FOLDS)` returns the folded copy; modules that are not plain
 float layers (a fake-quantized model's wrapped Linears) are left as they are.
@@ -49,7 +57,7 @@ from avsep_mobile.model import (AVSep, DecoderBlock, FeedForward, FusionBlock, O
                                 WindowedAttention)
 
 FOLDS = ("layernorm", "attn_scale", "const_bias")
-LITERT_FOLDS = FOLDS + ("layernorm_ops", "softplus_tail")
+LITERT_FOLDS = FOLDS + ("layernorm_ops", "softplus_tail", "single_query")
 KNOWN = LITERT_FOLDS
 
 
@@ -89,10 +97,24 @@ class TailExactSoftplus(nn.Module):
 
 class _FoldedAttention:
     """Mixin over WindowedAttention / OffsetAttention: bias() is a buffer
-    computed once (`const_bias`)."""
+    computed once (`const_bias`); with `single_query`, a one-frame step
+    attends by broadcast multiply and sum instead of two batched matmuls."""
+
+    single_query = False
 
     def bias(self) -> Tensor:
-        return self.bias_table
+        return self.bias_table if hasattr(self, "bias_table") else super().bias()
+
+    def _windowed(self, q: Tensor, kv: Tensor) -> Tensor:
+        if not self.single_query or q.shape[2] != 1:
+            return super()._windowed(q, kv)
+        h = q.shape[1]
+        k, v = kv[:, :h], kv[:, h:]  # (N, H, W, dh)
+        logits = (q * k).sum(-1)  # q (N, H, 1, dh) broadcast over the window -> (N, H, W)
+        if self.logit_scale != 1.0:
+            logits = logits * self.logit_scale
+        att = torch.softmax(logits + self.bias(), dim=-1)  # bias (H, W)
+        return (att.unsqueeze(-1) * v).sum(2, keepdim=True)  # (N, H, 1, dh)
 
 
 class FoldedWindowedAttention(_FoldedAttention, WindowedAttention):
@@ -111,8 +133,9 @@ def _fold_scale(att: WindowedAttention) -> None:
     att.logit_scale = 1.0
 
 
-def _const_bias(att: WindowedAttention) -> WindowedAttention:
-    """The same attention with its bias table precomputed as a buffer."""
+def _folded_attention(att: WindowedAttention, const_bias: bool, single_query: bool) -> WindowedAttention:
+    """The same attention with its bias table precomputed as a buffer and/or
+    its one-frame step as multiply and sum."""
     if type(att) not in (WindowedAttention, OffsetAttention):
         return att
     args = (att.q.in_features, att.heads, att.window)
@@ -121,8 +144,11 @@ def _const_bias(att: WindowedAttention) -> WindowedAttention:
     else:
         new = FoldedWindowedAttention(*args, att.head_dim, att.state_key)
     new.q, new.kv, new.out = att.q, att.kv, att.out  # the (possibly folded) layers themselves
-    new.logit_scale = att.logit_scale
-    new.register_buffer("bias_table", att.bias().detach().clone())
+    new.logit_scale, new.single_query = att.logit_scale, single_query
+    if const_bias:
+        new.register_buffer("bias_table", att.bias().detach().clone())
+    else:
+        new.load_state_dict(att.state_dict())
     return new.to(att.rel_bias.device).eval()
 
 
@@ -161,14 +187,14 @@ def _fold_layernorms(model: AVSep) -> None:
     model.mask_norm = _fold_norm(model.mask_norm, [model.mask_head])
 
 
-def _replace_attentions(model: AVSep, scale: bool, const_bias: bool) -> None:
+def _replace_attentions(model: AVSep, scale: bool, const_bias: bool, single_query: bool) -> None:
     for parent in list(model.modules()):
         for name, child in list(parent.named_children()):
             if isinstance(child, WindowedAttention):
                 if scale:
                     _fold_scale(child)
-                if const_bias:
-                    setattr(parent, name, _const_bias(child))
+                if const_bias or single_query:
+                    setattr(parent, name, _folded_attention(child, const_bias, single_query))
 
 
 def _explicit_layernorms(model: AVSep) -> None:
@@ -187,8 +213,8 @@ def fold(model: AVSep, folds=FOLDS) -> AVSep:
     # norms first: a norm fold writes into the q/kv Linears that the attention replacement then copies
     if "layernorm" in folds:
         _fold_layernorms(out)
-    if "attn_scale" in folds or "const_bias" in folds:
-        _replace_attentions(out, "attn_scale" in folds, "const_bias" in folds)
+    if {"attn_scale", "const_bias", "single_query"} & set(folds):
+        _replace_attentions(out, "attn_scale" in folds, "const_bias" in folds, "single_query" in folds)
     if "layernorm_ops" in folds:  # last: the affine folds above act on nn.LayerNorm
         _explicit_layernorms(out)
     if "softplus_tail" in folds:

@@ -42,7 +42,8 @@ def _worst_snr(ref: dict, got: dict) -> float:
                for s in ref for k in ref[s][0])
 
 
-@pytest.mark.parametrize("which", [("layernorm",), ("attn_scale",), ("const_bias",), ("layernorm_ops",), ("softplus_tail",), folds.FOLDS, folds.LITERT_FOLDS])
+@pytest.mark.parametrize("which", [("layernorm",), ("attn_scale",), ("const_bias",), ("layernorm_ops",), ("softplus_tail",),
+                                   ("single_query",), folds.FOLDS, folds.LITERT_FOLDS, folds.KNOWN])
 def test_folded_steps_match_unfolded(tiny_model, which):
     ref = _stream(tiny_model)
     assert _worst_snr(ref, _stream(folds.fold(tiny_model, which))) >= MIN_FOLD_SNR_DB
