@@ -15,14 +15,15 @@ input can cost more than the int8 product saves.
 
     python benchmarks/int8_per_op.py [--rounds 30] [--json out.json]
 
-Measured 2026-12-02 (head-major caches, K = 1, load average 2.8-3.0 on 2
-CPUs): int8/fp32 per op, p10, is 0.30-0.43 for the 1-row layers (audio
-encoder), 0.80-0.86 for 2 rows (fusion, one row per slot), 0.82-0.89 for 3
-rows (decoder) but 0.48 for the 257-wide mask head: int8 wins on every
-layer, so no layer is kept float (the "selective" file equals the default;
-its 0.82 vs 0.85 Invoke ratio is the run's noise). av_step int8/fp32 stays
-0.73 (runner call) / 0.85 (Invoke): the FULLY_CONNECTED ops are a minority
-of the step's time.
+Measured 2026-12-02 13:50 UTC (after the single_query fold, load average
+3.2-3.7 on 2 CPUs, training on both cores): int8/fp32 per op, p10, is
+0.30-0.32 for the 1-row layers (audio encoder), 0.23-0.27 for 2 rows (fusion,
+one row per slot), 0.24-0.28 for 3 rows (decoder, mask head): int8 wins on
+every layer, so no layer is kept float (the "selective" file equals the
+default; the two differ by the run's noise: call 0.60 vs 0.58, Invoke 0.63
+vs 0.59). av_step int8/fp32: 0.60 (runner call) / 0.63 (Invoke), p10. An
+earlier run of this script (head-major caches, before single_query) gave
+0.80-0.89 for 2-3 rows; that is not reproduced.
 """
 
 from __future__ import annotations
