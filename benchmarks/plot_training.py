@@ -2,10 +2,11 @@
 held-out curve from benchmarks/eval_curve.py beside it.
 
     python benchmarks/plot_training.py runs/mobile/log.csv avsep_mobile/checkpoints/training_curve.png \
-        [--before first_run/log.csv] [--heldout runs/heldout_curve.csv]
+        [--before run1/log.csv --before run2/log.csv] [--heldout runs/heldout_curve.csv]
 
---before: the log of the run this one was initialised from (--init), drawn
-first so the steps run on; --heldout's steps count from the start of the run.
+--before (repeatable, oldest first): the logs of the runs this one was
+initialised from (--init), drawn first so the steps run on; --heldout's steps
+count from the start of the last run (negative for checkpoints of earlier runs).
 """
 
 import argparse
@@ -27,17 +28,18 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("log_csv")
     p.add_argument("out_png")
-    p.add_argument("--before", help="log.csv of the run this one started from")
+    p.add_argument("--before", action="append", default=[], help="log.csv of a run this one started from (oldest first)")
     p.add_argument("--heldout", help="CSV from benchmarks/eval_curve.py")
     args = p.parse_args()
 
-    d = np.genfromtxt(args.log_csv, delimiter=",", names=True)
-    offset, minutes = 0, d["elapsed_s"][-1] / 60
-    runs = [(d, 0, "tab:blue")]
-    if args.before:
-        b = np.genfromtxt(args.before, delimiter=",", names=True)
-        offset, minutes = int(b["step"][-1]), minutes + b["elapsed_s"][-1] / 60
-        runs = [(b, 0, "tab:gray"), (d, offset, "tab:blue")]
+    offset, minutes, runs = 0, 0.0, []
+    for i, path in enumerate(args.before + [args.log_csv]):
+        d = np.genfromtxt(path, delimiter=",", names=True)
+        last = i == len(args.before)
+        runs.append((d, offset, "tab:blue" if last else ["tab:gray", "tab:olive", "tab:brown"][i % 3]))
+        minutes += d["elapsed_s"][-1] / 60
+        if not last:
+            offset += int(d["step"][-1])
     panels = 3 if args.heldout else 2
     fig, axes = plt.subplots(1, panels, figsize=(5 * panels, 3.5))
     for ax, key, label in ((axes[0], "loss", "training loss"), (axes[1], "si_snr_db", "training SI-SNR (dB)")):
