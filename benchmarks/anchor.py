@@ -264,6 +264,7 @@ def main(argv=None) -> int:
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "threads": 1, "rounds": args.rounds, "per_round": args.per_round,
         "load_avg_start": [round(x, 2) for x in load_start], "load_avg_end": [round(x, 2) for x in os.getloadavg()], "cpus": os.cpu_count(),
+        "cpu": cpu_name(),
         "dtln_params": sum(p.numel() for p in DTLNStep().parameters()),
         "file_bytes": sizes,
         "call_ms": times,
@@ -303,16 +304,31 @@ def markdown_table(r: dict, args) -> str:
         ("ours android int8 / fp32, av_step alone", f"{av['p10_ms']:.2f} ({av['median_ms']:.2f})"),
     ]
     lines = [f"Measured {r['date']}, one thread, {r['rounds']} interleaved rounds of {r['per_round']} calls, load average "
-             f"{r['load_avg_start'][0]:.2f} -> {r['load_avg_end'][0]:.2f} on {r['cpus']} CPUs "
+             f"{r['load_avg_start'][0]:.2f} -> {r['load_avg_end'][0]:.2f} on {r['cpus']} CPUs ({r.get('cpu', 'CPU unrecorded')}) "
              f"(`python benchmarks/anchor.py --markdown{flags}`):", "",
              "| | ratio (p10 of call times; median) |", "|---|---|"]
     lines += [f"| {a} | {b} |" for a, b in rows]
     return "\n".join(lines)
 
 
+def cpu_name() -> str:
+    """The CPU model and its widest int8 dot-product extension: the ratios move
+    between CPUs (int8 kernels gain most where VNNI exists)."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        import platform
+
+        return platform.processor() or platform.machine()
+    model = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), "unknown CPU")
+    flags = set(next((line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith("flags")), []))
+    ext = next((f for f in ("avx512_vnni", "avx_vnni", "avx512f", "avx2") if f in flags), "no AVX2")
+    return f"{model}, {ext}"
+
+
 def format_result(r: dict) -> str:
     lines = [f"1 thread, interleaved {r['rounds']} rounds x {r['per_round']} calls; load average {r['load_avg_start'][0]:.1f} -> "
-             f"{r['load_avg_end'][0]:.1f} on {r['cpus']} CPUs (shared machine: read the ratios); DTLN {r['dtln_params'] / 1e6:.2f} M params"]
+             f"{r['load_avg_end'][0]:.1f} on {r['cpus']} CPUs, {r.get('cpu', 'CPU unrecorded')} (shared machine: read the ratios); DTLN {r['dtln_params'] / 1e6:.2f} M params"]
     lines.append(f"  {'model':36s} {'p10 ms':>8s} {'median':>8s}")
     for k, v in r["call_ms"].items():
         lines.append(f"  {k:36s} {v['p10_ms']:8.4f} {v['median_ms']:8.4f}")
