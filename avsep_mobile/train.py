@@ -42,7 +42,9 @@ class TrainConfig:
     seed: int = 0
     save_every: int = 200
     three_speaker_prob: float = 0.2
-    voice_perturb: float = 0.0  # chance per speaker of a perturbed voice (data.mixtures.perturb_voice)
+    # chance per speaker of a perturbed voice (data.mixtures.perturb_voice); `avsep train` defaults to 0.5,
+    # distillation keeps 0 (the student learns the teacher on the data it was judged on)
+    voice_perturb: float = 0.0
 
 
 def separate_batch(model: AVSep, mix: Tensor, lips: Tensor, fps: float, active: Tensor | None = None):

@@ -28,10 +28,10 @@ knows (STYLE.md): each fold rewrites a deep copy, loading the same weights.
   broadcast multiply and sum over the window, (q * k).sum(-1) and
   (att * v).sum(window), instead of two batched matmuls, which litert-torch
   lowers with reshapes to 3-D around each. Measured (benchmarks/ab_speed.py,
-  shipped model, one thread, interleaved, load 4.6): LiteRT av_step 456 -> 442
-  ops (reshapes 102 -> 80), Invoke alone p10 fp32 0.93, int8 0.89 of before.
-  onnxruntime got slower (1.3) and CoreML more ops (311 -> 335), so neither
-  takes it.
+  shipped model, one thread, interleaved, load 1.6): LiteRT av_step 456 -> 442
+  ops (reshapes 102 -> 80), runner call p10 fp32 0.94, int8 0.91 of before,
+  Invoke alone 0.91 both. onnxruntime got slower (1.23) and CoreML more ops
+  (311 -> 335), so neither takes it.
 
 `fold(model, FOLDS)` returns the folded copy; modules that are not plain
 float layers (a fake-quantized model's wrapped Linears) are left as they are.
