@@ -43,7 +43,7 @@ class TrainConfig:
     save_every: int = 200
     three_speaker_prob: float = 0.2
     # chance per speaker of a perturbed voice (data.mixtures.perturb_voice); `avsep train` defaults to 0.5,
-    # distillation keeps 0 (the student learns the teacher on the data it was judged on)
+    # `avsep distill` leaves it at 0: its recipe was measured without it
     voice_perturb: float = 0.0
 
 
