@@ -6,7 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")"
 # festvox-*: the training pool's festival voices; flite: the held-out voice family
 VOICES="espeak-ng festival festvox-kdlpc16k festvox-italp16k festvox-itapc16k
-  festvox-suopuhe-lj festvox-suopuhe-mv festvox-czech-dita festvox-czech-machac festvox-ca-ona-hts flite"
+  festvox-suopuhe-lj festvox-suopuhe-mv festvox-czech-dita festvox-czech-machac festvox-ca-ona-hts
+  festvox-czech-ph festvox-czech-krb festvox-hi-nsk festvox-ru flite"
 # the Android sample's core module is compiled and unit-tested on the JVM in the tests:
 # a Java 17 runtime, npm (for the Kotlin compiler below), junit4/hamcrest/org.json jars
 APP_TOOLS="junit4 libhamcrest-java libandroid-json-java"

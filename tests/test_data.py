@@ -9,9 +9,9 @@ import torch
 from avsep_mobile.audio import AudioError, write_wav
 from avsep_mobile.cli import main
 from avsep_mobile.data.lips import render_lips, video_frames
-from avsep_mobile.data.mixtures import (HELDOUT_SEED, PERTURB_FACTOR, TRAIN_SEED_LIMIT, Example, ExampleDirDataset,
-                                        MixtureStream, heldout_examples, list_examples, make_example, perturb_voice,
-                                        read_example, read_lips, write_example)
+from avsep_mobile.data.mixtures import (EQ_CENTRES_HZ, HELDOUT_SEED, PERTURB_FACTOR, TRAIN_SEED_LIMIT, Example,
+                                        ExampleDirDataset, MixtureStream, heldout_examples, list_examples, make_example, perturb_voice,
+                                        random_eq, read_example, read_lips, write_example)
 from avsep_mobile.data import speech
 from avsep_mobile.data.speech import (Utterance, build_pool, build_unseen_voice_pool, installed_voices, pool_dir)
 
@@ -105,7 +105,7 @@ def test_unseen_voice_pool_is_flite_speech(tmp_path):
     assert all(len(u.audio) >= 0.6 * 16000 and abs(np.abs(u.audio).max() - 0.9) < 1e-3 for u in pool)
 
 
-def _slow_fake_synthesis(count, seed, progress, workers, family, voices):
+def _slow_fake_synthesis(count, seed, progress, workers, family, voices, festival_share):
     """Stands in for the synthesisers: records who built, and takes long enough to overlap."""
     with open(os.environ["AVSEP_TEST_BUILD_LOG"], "a") as f:
         f.write(f"{os.getpid()}\n")
@@ -207,6 +207,17 @@ def test_voice_perturbation_moves_pitch_and_tempo_together():
         assert abs(peak_hz - 200 * factor) < 3  # pitch: factor x higher
         assert np.abs(y).max() == pytest.approx(0.9, abs=1e-6)
     assert len(factors) > 3
+
+
+def test_random_eq_gives_its_drawn_gain_at_each_centre():
+    noise = np.random.default_rng(0).standard_normal(64000)
+    y, gains_db = random_eq(noise, np.random.default_rng(3))
+    assert y.shape == noise.shape and np.ptp(gains_db) > 3
+    freqs = np.fft.rfftfreq(len(y), 1 / 16000)
+    for centre, g in zip(EQ_CENTRES_HZ, gains_db):
+        band = np.abs(freqs - centre) < centre * 0.03
+        measured = 10 * np.log10(np.sum(np.abs(np.fft.rfft(y)[band]) ** 2) / np.sum(np.abs(np.fft.rfft(noise)[band]) ** 2))
+        assert measured == pytest.approx(g, abs=1.0)
 
 
 def test_perturbation_is_off_by_default_and_changes_only_voices(pool, example):

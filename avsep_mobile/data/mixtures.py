@@ -38,6 +38,8 @@ FPS_RANGE = (10.0, 120.0)
 FRAME_SLACK = 2  # camera frame counts may round either way at the ends
 PERTURB_FACTOR = (0.88, 1.12)  # voice perturbation: resampling factor (pitch, formants and tempo together)
 PERTURB_TILT = (-0.6, 0.6)  # voice perturbation: first-order spectral tilt (duller .. brighter)
+EQ_CENTRES_HZ = (150.0, 400.0, 1000.0, 2200.0, 4000.0, 6500.0)  # voice perturbation: smooth random EQ ...
+EQ_RANGE_DB = 6.0  # ... of up to this many dB at each centre, interpolated over log frequency
 
 
 @dataclass
@@ -98,12 +100,25 @@ def perturb_voice(audio: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarr
     quickens together, as from a shorter vocal tract (the vocal-tract-length
     perturbation of ASR training), with a proper low-pass (polyphase
     resampling, no aliasing). Then a first-order tilt, a brighter or duller
-    microphone. Peak 0.9 like the pool's utterances."""
+    microphone, and a smooth random EQ, a different vocal-tract colour or
+    room (random_eq). Peak 0.9 like the pool's utterances."""
     up = 50
     down = int(round(up * rng.uniform(*PERTURB_FACTOR)))
     y = resample_poly(audio.astype(np.float64), up, down)
     y = lfilter([1.0, -rng.uniform(*PERTURB_TILT)], [1.0], y)
+    y, _ = random_eq(y, rng)
     return (y * (0.9 / max(float(np.abs(y).max()), 1e-9))).astype(np.float32), down / up
+
+
+def random_eq(x: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """x through a zero-phase filter whose gain is drawn in [-EQ_RANGE_DB,
+    EQ_RANGE_DB] at each of EQ_CENTRES_HZ and interpolated between them over
+    log frequency; returns (filtered, gains_db)."""
+    gains_db = rng.uniform(-EQ_RANGE_DB, EQ_RANGE_DB, len(EQ_CENTRES_HZ))
+    n = len(x) + 1024  # padding keeps the circular convolution's wrap out of the signal
+    freqs = np.maximum(np.fft.rfftfreq(n, 1 / SAMPLE_RATE), 1.0)
+    gain = 10 ** (np.interp(np.log(freqs), np.log(EQ_CENTRES_HZ), gains_db) / 20)
+    return np.fft.irfft(np.fft.rfft(x, n) * gain, n)[: len(x)], gains_db
 
 
 def _active_rms(x: np.ndarray) -> float:
