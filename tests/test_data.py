@@ -359,3 +359,18 @@ def test_cli_bad_input_is_one_error_line_and_nothing_written(tmp_path, capsys):
     assert main(["data", "make", "--out", str(tmp_path / "m"), "--count", "0"]) == 2
     assert main(["data", "lips", str(tmp_path / "nan.wav"), "--out", str(tmp_path / "l.npz"), "--fps", "5"]) == 2
     assert sorted(os.listdir(tmp_path)) == ["nan.wav"]
+
+
+def test_eval_set_keeps_its_voices_when_more_are_installed(monkeypatch):
+    """Installing a new training voice must not change the unseen-sentence set
+    (every earlier score was measured on it), nor the unseen-voice set."""
+    installed = {"festival": list(speech.EVAL_FESTIVAL_VOICES) + ["czech_krb"], "mbrola": [], "flite": ["awb", "rms"]}
+    monkeypatch.setattr(speech, "installed_voices", lambda: {k: list(v) for k, v in installed.items()})
+    monkeypatch.setattr(speech, "installed_flite_voices", lambda: ["awb", "rms"])
+    calls = []
+    monkeypatch.setattr(speech, "build_pool", lambda *a, **kw: calls.append(kw))
+    speech.build_eval_pool()
+    speech.build_unseen_voice_pool()
+    assert calls[0]["voices"]["festival"] == list(speech.EVAL_FESTIVAL_VOICES)
+    assert calls[0]["festival_share"] == speech.EVAL_FESTIVAL_SHARE
+    assert calls[1]["voices"] == {"festival": [], "mbrola": [], "flite": ["awb", "rms"]}
