@@ -20,9 +20,9 @@ Top ops come from the runtime's profiler: onnxruntime's per-node
 `enable_profiling` JSON, torch.profiler's self CPU time. ai-edge-litert
 2.3.0's Python Interpreter has no op profiler (libLiteRt.so's C API has one,
 LiteRtCompiledModelGetProfiler behind the runtime option enable_profiling,
-which the Python wrapper does not expose): for LiteRT the table lists the
-ops of the step's subgraph by type (count only) beside the bind/invoke/read
-split.
+which the Python wrapper does not expose). For LiteRT the table lists the
+ops of the step's subgraph by type (count) and the time of each torch module
+(export.litert_modules: prefixes of the graph timed interleaved, Invoke only).
 """
 
 from __future__ import annotations
@@ -38,12 +38,14 @@ import numpy as np
 
 from avsep_mobile.streaming import TorchRunner, stream
 
-from . import manifest, vectors
+from . import litert_modules, manifest, vectors
 
 STEPS = ("av_step", "lip_step")
 TOP = 8
+TOP_MODULES = 12
 LITERT_NO_PROFILER = ("ai-edge-litert's Python Interpreter exposes no op profiler (the C API's LiteRtCompiledModelGetProfiler "
-                      "is not wrapped): ops listed by type and count, time split bind/invoke/read only")
+                      "is not wrapped): ops listed by type and count; time per torch module from timed prefixes of the graph "
+                      "(Invoke only, differences of p10 times)")
 
 
 class _Recorder:
@@ -140,9 +142,10 @@ def profile_litert(path, step: str, calls: list[dict], threads: int, repeats: in
 
     call, parts = _measure(runner, step, calls, repeats, split_call)
     counts = _litert_op_counts(path, sub)
+    modules = litert_modules.module_times(path, step, calls[len(calls) // 2], threads)
     return {"call_ms": _ms(call), "call_ms_p10": _p10(call), "split_ms": _split(call, parts),
             "ops": [{"op": k, "nodes": v} for k, v in counts.most_common(TOP)], "op_count": sum(counts.values()),
-            "op_times": None, "note": LITERT_NO_PROFILER,
+            "op_times": None, "note": LITERT_NO_PROFILER, "modules": modules[:TOP_MODULES],
             "inputs": len(ins), "outputs": len(outs), **_traffic(calls[0], runner.run(step, calls[0]))}
 
 
@@ -294,6 +297,10 @@ def format_profile(r: dict) -> str:
             if p["op_times"] is None:
                 lines.append(f"    {p['note']}")
                 lines.append("    " + ", ".join(f"{o['op']} x{o['nodes']}" for o in p["ops"]))
+                if p.get("modules"):
+                    lines.append("    top modules (Invoke time of the graph up to and including each, minus the one before):")
+                    lines += [f"      {o['module']:36s} {o['ms']:.4f} ms  {100 * o['share']:4.1f}%  {o['ops']} ops"
+                              for o in p["modules"]]
             else:
                 lines.append(f"    top ops ({p['op_times']}):")
                 lines += [f"      {o['op']:28s} {o['ms']:.4f} ms  {100 * o['share']:4.1f}%  x{o['nodes']}" for o in p["ops"]]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from avsep_mobile.export import profile
@@ -25,8 +26,46 @@ def test_profile_splits_each_step_and_names_its_ops(target, kind, request):
                 assert 0 < sum(o["share"] for o in p["ops"]) <= 1.001
                 assert all(o["ms"] >= 0 for o in p["ops"])
     litert = r["runtimes"].get("tflite")
-    if litert:  # no op profiler in the Python API: the output says so
+    if litert:  # no op profiler in the Python API: the output says so, and times modules instead
         assert litert["av_step"]["op_times"] is None and "no op profiler" in litert["av_step"]["note"]
+        labels = {m["module"] for m in litert["av_step"]["modules"]}
+        assert any(label.endswith("/attn") for label in labels), labels
+        assert all(m["ops"] > 0 for m in litert["av_step"]["modules"])
+
+
+def test_module_labels_name_the_torch_module():
+    from avsep_mobile.export.litert_modules import module_label
+
+    name = ("avsep_mobile.export.steps.NamedStep/avsep_mobile.streaming.AVStep_step/avsep_mobile.model.FusionBlock_0/"
+            "avsep_mobile.export.folds.FoldedOffsetAttention_a2v/torch.nn.modules.linear.Linear_q;3")
+    assert module_label(name) == "FusionBlock0/a2v"  # the Linear is part of its attention
+    assert module_label("avsep_mobile.export.steps.NamedStep/avsep_mobile.streaming.AVStep_step;41") == "(step)"
+    assert module_label("step_ola_out_output") is None  # a signature output: joins the op before it
+
+
+def test_graph_prefixes_keep_every_live_tensor(android_bundle):
+    """A prefix keeps as outputs what later ops read (XNNPACK would drop the
+    rest); the whole graph as a prefix computes the step's outputs exactly."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    from avsep_mobile.export import litert_modules, manifest
+
+    out, _ = android_bundle
+    path = out / manifest.load(out)["model_files"]["av_step"]
+    model, sig, runs = litert_modules.segments(path, "av_step")
+    assert len(runs) > 5 and runs[0][1] == 0 and all(a[2] == b[1] for a, b in zip(runs, runs[1:]))
+    ref = Interpreter(model_path=str(path)).get_signature_runner("av_step")
+    feeds = {n: np.random.default_rng(0).standard_normal(d["shape"]).astype(np.float32) * 0.1
+             for n, d in ref.get_input_details().items()}
+    expect = ref(**feeds)
+    full = Interpreter(model_content=litert_modules._prefix(model, sig, runs[-1][2]))
+    got = full.get_signature_runner("av_step")(**feeds)
+    out_tensor = {o.name.decode(): o.tensorIndex for o in model.signatureDefs[sig].outputs}
+    by_index = {t: got[f"prefix_out{i}"] for i, t in enumerate(litert_modules._prefix_outputs(model, sig, runs[-1][2]))}
+    for name, t in out_tensor.items():
+        np.testing.assert_array_equal(by_index[t], expect[name])
+    mid = Interpreter(model_content=litert_modules._prefix(model, sig, runs[len(runs) // 2][2]))
+    assert len(mid.get_signature_runner("av_step")(**feeds)) > 1  # the live tensors at the cut
 
 
 def test_bench_profile_cli_prints_table_and_json(onnx_bundle, capsys):
