@@ -4,10 +4,11 @@ ai-edge-litert's Python Interpreter has no op profiler, so this measures one:
 the step's subgraph keeps its ops in execution order, and litert-torch names
 every tensor after the torch module that made it
 ("...AVStep_step/...FusionBlock_0/...FoldedOffsetAttention_a2v;3"). The op list
-is cut wherever that module changes; each prefix (ops 0..k, its last output
-made the subgraph's only output) is loaded as its own model, and all prefixes
-are timed interleaved, Invoke only, the same feeds. A module's time is the
-10th-percentile time of the prefix that ends with it minus the one before.
+is cut wherever that module changes; each prefix (ops 0..k, with every tensor
+that later ops read as an output, so nothing in it is dead) is loaded as its
+own model, and all prefixes are timed interleaved, Invoke only, the same
+feeds. A module's time is the 10th-percentile time of the prefix that ends
+with it minus the one before.
 
 What it costs to know: XNNPACK partitions each prefix on its own, so a
 module's figure includes any partition boundary it creates; differences of
