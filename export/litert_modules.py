@@ -48,15 +48,10 @@ def module_label(tensor_name: str, depth: int = LABEL_DEPTH) -> str | None:
     return "/".join(name for _, name in parts[:depth]) or "(step)"
 
 
-def _schema():
-    from ai_edge_litert import schema_py_generated as schema
-
-    return schema
-
-
 def _load(buf: bytes):
-    schema = _schema()
-    model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(buf, 0))
+    from ai_edge_litert.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.convert_bytearray_to_object(buf)
     for b in model.buffers:  # large models keep tensor data after the flatbuffer: move it inline
         if b.offset and b.offset > 1:
             b.data = np.frombuffer(buf[b.offset : b.offset + b.size], np.uint8)
@@ -78,9 +73,9 @@ def _prefix(model, sig_index: int, k: int) -> bytes:
     tensor those ops make that the rest of the graph (or the step's outputs)
     reads becomes an output: XNNPACK drops nodes whose results nobody reads,
     so a prefix with one output would time only that output's cone."""
-    import flatbuffers
+    from ai_edge_litert import schema_py_generated as schema
+    from ai_edge_litert.tools import flatbuffer_utils
 
-    schema = _schema()
     m = copy.copy(model)
     m.subgraphs = list(model.subgraphs)
     m.signatureDefs = [copy.copy(s) for s in model.signatureDefs]
@@ -94,9 +89,7 @@ def _prefix(model, sig_index: int, k: int) -> bytes:
         tm = schema.TensorMapT()
         tm.name, tm.tensorIndex = f"prefix_out{i}".encode(), t
         sd.outputs.append(tm)
-    b = flatbuffers.Builder(1 << 20)
-    b.Finish(m.Pack(b), file_identifier=b"TFL3")
-    return bytes(b.Output())
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(m))
 
 
 def segments(path, step: str) -> tuple[object, int, list[tuple[str, int, int]]]:
