@@ -350,7 +350,10 @@ def pool_key(count: int, seed: int, family: str = "train", voices: dict | None =
 
 def pool_dir(cache_dir, count: int, seed: int, family: str = "train", voices: dict | None = None,
              festival_share: float = FESTIVAL_SHARE) -> Path:
-    key = pool_key(count, seed, family, voices, festival_share)
+    return _dir_of_key(cache_dir, pool_key(count, seed, family, voices, festival_share))
+
+
+def _dir_of_key(cache_dir, key: dict) -> Path:
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
     return Path(cache_dir or DEFAULT_CACHE) / f"pool-{digest[:16]}"
 
@@ -364,7 +367,7 @@ def build_pool(cache_dir=None, count: int = 400, seed: int = 0, progress: bool =
         raise ValueError(f"pool size must be at least 1, got {count}")
     voices = installed_voices() if voices is None else voices
     key = pool_key(count, seed, family, voices, festival_share)
-    d = pool_dir(cache_dir, count, seed, family, voices, festival_share)
+    d = _dir_of_key(cache_dir, key)
     d.parent.mkdir(parents=True, exist_ok=True)
     # one builder at a time; the others wait here and then load its result
     with open(d.parent / f".{d.name}.lock", "w") as lock:
