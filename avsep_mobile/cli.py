@@ -60,6 +60,10 @@ def cmd_train(args) -> int:
         from . import checkpoint
 
         init = checkpoint.load(args.init)[0].train()
+        if args.attn_window is not None:
+            init = init.with_attn_window(args.attn_window)
+    elif args.attn_window is not None:
+        raise ValueError("--attn-window shortens a trained model's attention: give --init too")
     path = train(init.cfg if init is not None else preset(args.preset), tc, args.out, init=init)
     if os.environ.get("RANK", "0") != "0":  # under torchrun, rank 0 speaks for the run
         return 0
@@ -211,6 +215,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train on generated mixtures (torchrun for several GPUs/machines)")
     p.add_argument("--preset", choices=["base", "mobile", "tiny"], default="mobile")
     p.add_argument("--init", type=Path, help="start from this checkpoint's weights (e.g. the shipped mobile.pt) instead of --preset")
+    p.add_argument("--attn-window", type=int,
+                   help="with --init: fine-tune with the attention window cut to this many past frames (nearest bias entries kept)")
     p.add_argument("--out", type=Path, default=Path("runs/mobile"), help="run dir: model.pt, last.pt (resumed if present)")
     p.add_argument("--steps", type=int, default=4000)
     p.add_argument("--batch", type=int, default=8)

@@ -462,6 +462,26 @@ class AVSep(nn.Module):
         dev = self.mask_head.weight.device
         return {k: torch.zeros((s[0] * batch,) + tuple(s[1:]), device=dev) for k, s in shapes.items()}
 
+    def with_attn_window(self, window: int) -> "AVSep":
+        """A copy whose windowed attentions (audio, fusion, decoder) see `window`
+        past frames: each relative-bias table keeps its nearest window + 1
+        distances, and each audio-video lag prior keeps its values on them (its
+        strength is divided by the window). The start of a fine-tune to a
+        shorter window: a shorter cache is less state to copy every hop."""
+        if window < 1 or window > self.cfg.attn_window:
+            raise ValueError(f"attn_window must be 1..{self.cfg.attn_window} (the model's own), got {window}")
+        short = AVSep(ModelConfig.from_dict({**self.cfg.to_dict(), "attn_window": window})).to(self.mask_head.weight.device)
+        sd = self.state_dict()
+        for name, m in self.named_modules():
+            if isinstance(m, WindowedAttention) and m.window == self.cfg.attn_window:
+                sd[f"{name}.rel_bias"] = m.rel_bias.detach()[:, -(window + 1) :]
+            if isinstance(m, OffsetAttention) and m.window == self.cfg.attn_window:
+                # softplus(strength') / window = softplus(strength) / old window
+                sp = F.softplus(m.strength.detach()) * window / m.window
+                sd[f"{name}.strength"] = sp + torch.log(-torch.expm1(-sp))  # softplus inverse
+        short.load_state_dict(sd)
+        return short.train(self.training)
+
     # ------------------------------------------------------------ the two steps
 
     def forward_lips(self, crops: Tensor, state: dict) -> tuple[Tensor, dict]:

@@ -47,6 +47,7 @@ REFUSED = [
     (["info", "--chunk-hops", "0"], "--chunk-hops must be >= 1"),
     (["train", "--steps", "0"], "--steps must be >= 1"),
     (["train", "--seconds", "0.1"], "--seconds must be >= 0.5"),
+    (["train", "--attn-window", "8"], "give --init too"),
     (["eval", "--count", "0"], "--count must be >= 1"),
     (["prune", "--out", "x.pt", "--macs", "0"], "0 < --macs <= 1"),
     (["distill", "--teacher", "x.pt", "--lr", "0"], "--lr > 0"),

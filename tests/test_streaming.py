@@ -1,6 +1,8 @@
 """The streaming contract (DESIGN.md §2): the step-by-step stream, the offline
 reference and the model's symmetries agree to float precision."""
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -208,3 +210,24 @@ def test_config_with_unknown_keys_is_refused(tiny_model):
     assert ModelConfig.from_dict(d) == tiny_model.cfg
     with pytest.raises(ValueError, match="unknown config keys future_field"):
         ModelConfig.from_dict({**d, "future_field": 1})
+
+
+@torch.no_grad()
+def test_a_shorter_attention_window_is_the_long_one_with_far_frames_masked(tiny_model, av_inputs):
+    """`with_attn_window(w)` keeps what the model did on the nearest w + 1
+    frames: the long model with its farther frames masked out (bias -1e9)
+    separates exactly as the short copy does, and the short copy streams."""
+    mix, lips, fps = av_inputs
+    w = tiny_model.cfg.attn_window // 2
+    short = tiny_model.with_attn_window(w)
+    assert short.cfg.attn_window == w and short.av_state_shapes(2)["decoder0"][2] == w
+    masked = copy.deepcopy(tiny_model)
+    for m in masked.modules():
+        if isinstance(m, WindowedAttention) and m.window == tiny_model.cfg.attn_window:
+            m.rel_bias[:, : m.window - w] = -1e9
+    want = separate(masked, mix, lips, fps)["speakers"]
+    assert snr_db(want, separate(short, mix, lips, fps)["speakers"]) >= FLOAT_PARITY_DB
+    assert snr_db(want, separate(tiny_model, mix, lips, fps)["speakers"]) < FLOAT_PARITY_DB  # the far frames did count
+    assert snr_db(want, stream_separate(short, mix, lips, fps)["speakers"]) >= FLOAT_PARITY_DB
+    with pytest.raises(ValueError, match="attn_window must be 1..6"):
+        tiny_model.with_attn_window(7)
