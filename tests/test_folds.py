@@ -43,7 +43,7 @@ def _worst_snr(ref: dict, got: dict) -> float:
 
 
 @pytest.mark.parametrize("which", [("layernorm",), ("attn_scale",), ("const_bias",), ("layernorm_ops",), ("softplus_tail",),
-                                   ("single_query",), folds.FOLDS, folds.LITERT_FOLDS])
+                                   ("single_query",), ("pool_conv",), folds.FOLDS, folds.LITERT_FOLDS])
 def test_folded_steps_match_unfolded(tiny_model, which):
     ref = _stream(tiny_model)
     assert _worst_snr(ref, _stream(folds.fold(tiny_model, which))) >= MIN_FOLD_SNR_DB
@@ -69,6 +69,20 @@ def test_fold_changes_the_graph(tiny_model):
         return sum(1 for n in g.inlined_graph.nodes() if n.kind().startswith("aten::"))
 
     assert ops(folds.fold(tiny_model)) < ops(tiny_model)
+
+
+def test_pool_conv_is_one_strided_conv(tiny_model):
+    """The stem's average pool is gone, and the one conv computes what pool and
+    conv did on a crop (float rounding aside)."""
+    stem = tiny_model.video.stem
+    folded = folds.fold(tiny_model, ("pool_conv",)).video.stem
+    assert type(stem[0]) is nn.AvgPool2d and not any(isinstance(m, nn.AvgPool2d) for m in folded)
+    assert folded[0].kernel_size == (6, 6) and folded[0].stride == (4, 4)
+    x = torch.rand(3, 1, 88, 88) - 0.5
+    with torch.no_grad():
+        assert (stem(x) - folded(x)).abs().max() < 1e-5
+    odd = nn.Sequential(nn.AvgPool2d(2, stride=1), nn.Conv2d(1, 4, 3))
+    assert folds._fold_pool_into_conv(odd) is odd  # overlapping pools are not a conv upsampling: left alone
 
 
 def test_unknown_fold_refused(tiny_model):
