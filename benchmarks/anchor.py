@@ -16,7 +16,7 @@ Our cost per audio second = 100 av_step calls (10 ms hop, K = 1) + 25 lip_step
 calls (25 fps); DTLN's = 125 calls. Ratios, not absolute times, are the result:
 the machine is shared (the load average is printed).
 
-    python benchmarks/anchor.py [--rounds 30] [--json out.json] [--markdown]
+    python benchmarks/anchor.py [--rounds 30] [--json out.json] [--markdown] [--checkpoint X.pt]
 
 --markdown also prints the README's "Measured" table (ratios, p10 and
 median, with the load average and the date): paste it from here.
@@ -211,6 +211,7 @@ def main(argv=None) -> int:
     ap.add_argument("--rounds", type=int, default=30)
     ap.add_argument("--per-round", type=int, default=20)
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--checkpoint", type=Path, help="ours (default: the shipped model), e.g. an earlier one on the same CPU")
     ap.add_argument("--markdown", action="store_true", help="also print the README's performance table")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
@@ -221,7 +222,7 @@ def main(argv=None) -> int:
     from avsep_mobile.export.profile import record_feeds
     from avsep_mobile.export.runners import ONNXRunner, TFLiteRunner
 
-    model, _ = checkpoint.load(None, None)
+    model, _ = checkpoint.load(args.checkpoint, None)
     load_start = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -294,6 +295,7 @@ def markdown_table(r: dict, args) -> str:
     i8, inv = r["ours_int8_over_fp32"], r["ours_int8_over_fp32_invoke_only"]
     av = r["ours_av_step_int8_over_fp32"]
     flags = "" if (args.rounds, args.per_round) == (30, 20) else f" --rounds {args.rounds} --per-round {args.per_round}"
+    flags += f" --checkpoint {args.checkpoint}" if args.checkpoint else ""
     rows = [
         ("ours android int8 (default) / DTLN LiteRT int8, per audio second, runner calls",
          f"{p10['ours_tflite_int8']:.2f} ({med['ours_tflite_int8']:.2f})"),
