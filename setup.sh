@@ -16,8 +16,10 @@ command -v npm >/dev/null 2>&1 || APP_TOOLS="$APP_TOOLS npm"
 # `avsep verify --arch arm64`: qemu-user runs the aarch64 runtimes; apt checks the
 # arm64 package lists of the emulated userland against the Debian keyring
 ARM64_TOOLS="qemu-user-static debian-archive-keyring"
+# web_sample/ runs in Debian's Chromium, driven headless by PyPI's playwright (no browser download)
+WEB_TOOLS="chromium"
 if command -v apt-get >/dev/null 2>&1; then
-  missing=$(for p in $VOICES $APP_TOOLS $ARM64_TOOLS; do dpkg -s "$p" >/dev/null 2>&1 || echo "$p"; done)
+  missing=$(for p in $VOICES $APP_TOOLS $ARM64_TOOLS $WEB_TOOLS; do dpkg -s "$p" >/dev/null 2>&1 || echo "$p"; done)
   if [ -n "$missing" ]; then
     SUDO=$([ "$(id -u)" = 0 ] && echo "" || echo sudo)
     $SUDO apt-get update -qq
@@ -41,6 +43,11 @@ if [ ! -x "$KOTLIN_HOME/node_modules/kotlin-compiler/bin/kotlinc" ]; then
   else
     echo "note: npm not found; install Node.js to compile the Android core in the tests" >&2
   fi
+fi
+# LiteRT.js for web_sample/ (npm @litertjs/core, pinned in web_sample/package.json, its WebAssembly
+# builds inside) into web_sample/node_modules (gitignored), so any static server of web_sample/ serves it
+if [ ! -f web_sample/node_modules/@litertjs/core/package.json ] && command -v npm >/dev/null 2>&1; then
+  npm ci --prefix web_sample --no-audit --no-fund --silent >/dev/null
 fi
 # the emulated arm64 userland (Debian arm64 python3.11 + the aarch64 LiteRT and
 # onnxruntime wheels), built once into ~/.cache/avsep/arm64 (or $AVSEP_ARM64_HOME)
