@@ -9,8 +9,9 @@ VOICES="espeak-ng festival festvox-kdlpc16k festvox-italp16k festvox-itapc16k
   festvox-suopuhe-lj festvox-suopuhe-mv festvox-czech-dita festvox-czech-machac festvox-ca-ona-hts
   festvox-czech-ph festvox-czech-krb festvox-hi-nsk festvox-ru flite"
 # the Android sample's core module is compiled and unit-tested on the JVM in the tests:
-# a Java 17 runtime, npm (for the Kotlin compiler below), junit4/hamcrest/org.json jars
-APP_TOOLS="junit4 libhamcrest-java libandroid-json-java"
+# a Java 17 runtime, npm (for the Kotlin compiler below), junit4/hamcrest/org.json jars;
+# libbcprov-java: BouncyCastle's lightweight Ed25519, which the Android app ships for signed bundles
+APP_TOOLS="junit4 libhamcrest-java libandroid-json-java libbcprov-java"
 command -v java >/dev/null 2>&1 || APP_TOOLS="$APP_TOOLS default-jre-headless"
 command -v npm >/dev/null 2>&1 || APP_TOOLS="$APP_TOOLS npm"
 # `avsep verify --arch arm64`: qemu-user runs the aarch64 runtimes; apt checks the
