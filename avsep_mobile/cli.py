@@ -90,7 +90,9 @@ def _eval_sets(args) -> dict:
 def _eval_line(name: str, res: dict) -> str:
     return (f"{name.replace('_', ' ')}: {res['mixtures']} mixtures, SI-SNRi {res['si_snri_db']:.2f} dB "
             f"(per slot {', '.join(f'{v:.2f}' for v in res['si_snri_db_per_slot'])}), "
-            f"lips swapped {res['si_snri_swapped_db']:.2f} dB, follows own lips {100 * res['follows_own_lips']:.0f}%")
+            f"lips swapped {res['si_snri_swapped_db']:.2f} dB, follows own lips {100 * res['follows_own_lips']:.0f}%, "
+            f"PESQ-WB {res['pesq_wb']:.2f} (mixture {res['pesq_wb_mixture']:.2f}), "
+            f"ESTOI {res['estoi']:.3f} (mixture {res['estoi_mixture']:.3f})")
 
 
 def cmd_eval(args) -> int:
@@ -230,7 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("eval", help="SI-SNR improvement, lips swapped, lip following: unseen sentences and unseen voices")
+    p = sub.add_parser("eval", help="SI-SNR improvement, PESQ-WB, ESTOI, lips swapped, lip following: unseen sentences and unseen voices")
     _model_args(p)
     p.add_argument("--data", type=Path, help="a dir of mixtures (default: the built-in held-out set)")
     p.add_argument("--count", type=int, default=50)

@@ -11,7 +11,7 @@ import torch
 from tqdm import tqdm
 
 from .audio import write_wav
-from .metrics import si_snr
+from .metrics import estoi, pesq_wb, si_snr
 from .model import AVSep
 from .pipeline import separate
 
@@ -21,8 +21,10 @@ SAMPLE_RATE = 16000
 def score_example(model: AVSep, mix: np.ndarray, sources: np.ndarray, lips: np.ndarray, fps: float) -> dict:
     """SI-SNR improvement of each slot against the speaker whose lips drive it;
     the same slot scored against the same speaker after the lip streams were
-    rolled by one slot (a model that follows lips drops here); and whether every
-    slot is closest to its own speaker. "outputs" holds the separation."""
+    rolled by one slot (a model that follows lips drops here); whether every
+    slot is closest to its own speaker; wideband PESQ and extended STOI of each
+    slot, and of the mixture as that slot's estimate (the reference point).
+    "outputs" holds the separation."""
     n = sources.shape[0]
     ref = torch.from_numpy(sources).double()
     base = si_snr(torch.from_numpy(mix).double().expand_as(ref), ref)  # (N,)
@@ -33,7 +35,11 @@ def score_example(model: AVSep, mix: np.ndarray, sources: np.ndarray, lips: np.n
     swap = si_snr(swapped, ref) - base  # slot i now carries the lips of speaker i-1
     cross = si_snr(est[:, None], ref[None, :])  # (slot, speaker)
     follows = bool((cross.argmax(dim=1) == torch.arange(n)).all())
-    return {"si_snri": own.tolist(), "si_snri_swapped": swap.tolist(), "follows_own_lips": follows, "outputs": out}
+    return {"si_snri": own.tolist(), "si_snri_swapped": swap.tolist(), "follows_own_lips": follows,
+            "pesq_wb": [pesq_wb(r, e) for r, e in zip(sources, out["speakers"])],
+            "pesq_wb_mixture": [pesq_wb(r, mix) for r in sources],
+            "estoi": [estoi(r, e) for r, e in zip(sources, out["speakers"])],
+            "estoi_mixture": [estoi(r, mix) for r in sources], "outputs": out}
 
 
 def evaluate(model: AVSep, examples, progress: bool = True, listen_dir=None, listen: int = 0, desc: str = "eval") -> dict:
@@ -55,6 +61,9 @@ def evaluate(model: AVSep, examples, progress: bool = True, listen_dir=None, lis
         "si_snri_db_per_slot": per_slot,
         "si_snri_swapped_db": float(np.mean([v for r in rows for v in r["si_snri_swapped"]])),
         "follows_own_lips": float(np.mean([r["follows_own_lips"] for r in rows])),
+        # slots whose reference PESQ finds no speech in (NaN) are left out of its means
+        **{k: float(np.nanmean([v for r in rows for v in r[k]]))
+           for k in ("pesq_wb", "pesq_wb_mixture", "estoi", "estoi_mixture")},
     }
 
 

@@ -8,6 +8,10 @@ from torch import Tensor
 
 EPS = 1e-8
 CAP_DB = 300.0  # an exact match has infinite SNR; JSON has no infinity
+# the top of each perceptual scale: wideband PESQ (ITU-T P.862.2 MOS-LQO, what the `pesq` package
+# returns for identical signals) and extended STOI (a correlation, 1 for identical signals)
+PESQ_WB_MAX = 4.644
+ESTOI_MAX = 1.0
 
 
 def capped_db(x: float) -> float:
@@ -70,3 +74,22 @@ def si_snri_np(est, sources, mix) -> float:
     ref = torch.as_tensor(np.asarray(sources, np.float64))
     gain = si_snr(torch.as_tensor(np.asarray(est, np.float64)), ref) - si_snr(torch.as_tensor(np.asarray(mix, np.float64)).expand_as(ref), ref)
     return float(gain.mean())
+
+
+def pesq_wb(ref, est, sample_rate: int = 16000) -> float:
+    """Wideband PESQ (ITU-T P.862.2, the `pesq` package) of est against ref,
+    -0.5 .. PESQ_WB_MAX; NaN when ref holds no speech PESQ can find (a silent slot)."""
+    from pesq import NoUtterancesError, pesq
+
+    try:
+        with np.errstate(invalid="ignore"):  # the package divides a silent signal by its zero peak first
+            return float(pesq(sample_rate, np.asarray(ref, np.float64), np.asarray(est, np.float64), "wb"))
+    except NoUtterancesError:
+        return float("nan")
+
+
+def estoi(ref, est, sample_rate: int = 16000) -> float:
+    """Extended STOI (Jensen & Taal 2016, the `pystoi` package) of est against ref, up to ESTOI_MAX."""
+    from pystoi import stoi
+
+    return float(stoi(np.asarray(ref, np.float64), np.asarray(est, np.float64), sample_rate, extended=True))
