@@ -25,6 +25,7 @@ import androidx.camera.lifecycle.ProcessCameraProvider
 import androidx.camera.view.PreviewView
 import androidx.core.content.ContextCompat
 import org.avsep.core.BridgeConfig
+import org.avsep.core.load  // BridgeConfig.load: core/src/main/kotlin/org/avsep/core/jvm/BridgeConfigJson.kt
 import java.util.Locale
 import java.util.concurrent.ExecutorService
 import java.util.concurrent.Executors

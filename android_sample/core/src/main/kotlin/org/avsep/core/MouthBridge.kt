@@ -1,8 +1,5 @@
 package org.avsep.core
 
-import org.json.JSONObject
-import java.io.File
-
 /** A bundle's bridge.json (avsep_mobile/bridge.py config()): the bridge constants and one renderer per speaker slot. */
 class BridgeConfig(
     val cropSize: Int, val historyFrames: Int, val minOpenRange: Double, val spreadGain: Double, val closedOpening: Double,
@@ -11,30 +8,9 @@ class BridgeConfig(
     /** Slot [slot]'s bridge, drawing with the params `avsep separate` uses for that slot. */
     fun bridge(slot: Int) = MouthBridge(historyFrames, minOpenRange, spreadGain, closedOpening, MouthRenderer(slots[slot], cropSize))
 
+    /** BridgeConfig.parse(JSONObject) and load(manifest) are in jvm/BridgeConfigJson.kt: org.json and files are JVM-only. */
     companion object {
         const val FORMAT = "avsep-bridge/1"
-
-        fun parse(o: JSONObject): BridgeConfig {
-            val format = o.getString("format")
-            if (format != FORMAT) throw BundleException("bridge format is '$format', this app reads '$FORMAT'")
-            val slots = o.getJSONArray("slots")
-            return BridgeConfig(
-                o.getInt("crop_size"), o.getInt("history_frames"), o.getDouble("min_open_range"), o.getDouble("spread_gain"),
-                o.getDouble("closed_opening"), (0 until slots.length()).map { RendererParams.parse(slots.getJSONObject(it).getJSONObject("renderer")) },
-                o.getJSONObject("face_mesh").let { m ->
-                    fun pair(key: String) = m.getJSONArray(key).let { intArrayOf(it.getInt(0), it.getInt(1)) }
-                    FaceMeshPoints(m.getInt("upper_inner_lip"), m.getInt("lower_inner_lip"), pair("mouth_corners"), pair("outer_eye_corners"))
-                },
-            )
-        }
-
-        /** The bundle's bridge file (verified with the rest of the bundle by [BundleManifest.load]). */
-        fun load(m: BundleManifest): BridgeConfig {
-            val rel = m.bridge ?: throw BundleException("the bundle has no bridge.json: re-export it with this version of avsep")
-            return parse(JSONObject(File(m.dir, rel).readText())).also {
-                if (it.slots.size < m.speakers) throw BundleException("bridge.json has ${it.slots.size} slots, the model ${m.speakers}")
-            }
-        }
     }
 }
 

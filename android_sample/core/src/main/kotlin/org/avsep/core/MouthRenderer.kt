@@ -1,11 +1,11 @@
 package org.avsep.core
 
-import org.json.JSONObject
 import kotlin.math.PI
 import kotlin.math.abs
 import kotlin.math.cos
 import kotlin.math.exp
 import kotlin.math.pow
+import kotlin.math.round
 import kotlin.math.sin
 import kotlin.math.sqrt
 
@@ -21,11 +21,8 @@ class Drift(private val freq: DoubleArray, private val phase: DoubleArray, priva
         return amp * sum / weights
     }
 
-    companion object {
-        fun parse(o: JSONObject) = Drift(doubles(o, "freq"), doubles(o, "phase"), doubles(o, "weight"), o.getDouble("amp"))
-
-        private fun doubles(o: JSONObject, key: String) = o.getJSONArray(key).let { a -> DoubleArray(a.length()) { a.getDouble(it) } }
-    }
+    /** Drift.parse(JSONObject) is in jvm/RendererJson.kt: org.json exists only on the JVM. */
+    companion object
 }
 
 /** A track's nuisances, as avsep_mobile/data/lips.py MouthRenderer.params() writes them. */
@@ -33,13 +30,8 @@ class RendererParams(
     val upperLip: Double, val lowerLip: Double, val cx: Drift, val cy: Drift, val rot: Drift, val scale0: Double, val scale: Drift,
     val skin: Double, val lipTone: Double, val lightAngle: Double, val lightGradient: Double,
 ) {
-    companion object {
-        fun parse(o: JSONObject) = RendererParams(
-            o.getDouble("upper_lip"), o.getDouble("lower_lip"), Drift.parse(o.getJSONObject("cx")), Drift.parse(o.getJSONObject("cy")),
-            Drift.parse(o.getJSONObject("rot")), o.getDouble("scale0"), Drift.parse(o.getJSONObject("scale")), o.getDouble("skin"),
-            o.getDouble("lip_tone"), o.getDouble("light_angle"), o.getDouble("light_gradient"),
-        )
-    }
+    /** RendererParams.parse(JSONObject) is in jvm/RendererJson.kt: org.json exists only on the JVM. */
+    companion object
 }
 
 /**
@@ -101,7 +93,7 @@ class MouthRenderer(private val p: RendererParams, val size: Int = 88) {
                 inside = inside * (1 - tongue) + tongueTone * tongue
                 img = img * (1 - inner) + inside * inner
                 val lit = (img.toDouble() * light[y * size + x]).toFloat()
-                out[offset + y * size + x] = Math.rint(lit.coerceIn(0f, 255f).toDouble()).toInt()
+                out[offset + y * size + x] = round(lit.coerceIn(0f, 255f).toDouble()).toInt()  // half to even, as Math.rint and numpy
             }
         }
     }

@@ -1,5 +1,6 @@
 package org.avsep.core
 
+import kotlin.concurrent.Volatile  // the common annotation: kotlin.jvm.Volatile does not exist in Kotlin/JS
 import kotlin.math.floor
 
 /** The live A/V schedule; the rule and its reference are avsep_mobile/schedule.py, tested against its case table. */

@@ -1,0 +1,58 @@
+"""The Android core compiled to JavaScript (kotlinc-js, web_core.py) passes the
+core's case tables under node as it does on the JVM (test_app_cores.py): the
+live schedule, frame gate, slot faces, chunking and flush, the mouth bridge's
+features and the renderer's frames, all through the @JsExport seams that
+web_sample/ calls."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+
+import web_core
+
+
+@pytest.fixture(scope="session")
+def core_js():
+    try:
+        return web_core.build()
+    except RuntimeError as e:
+        if sys.platform != "linux" or "missing" not in str(e):
+            raise
+        pytest.fail(str(e))  # setup.sh installs the toolchain on Linux (CI)
+
+
+@pytest.fixture(scope="session")
+def tables(core_js):
+    return web_core.case_tables(core_js)
+
+
+def test_kotlin_js_passes_the_schedule_case_table(tables):
+    r = tables["schedule"]
+    assert r["failures"] == [] and r["cases"] >= 20 and r["checks"] > r["cases"]
+
+
+def test_kotlin_js_passes_the_bridge_case_table(tables):
+    """Features to 1e-12 and every rendered frame within a grey level, as on the JVM."""
+    r = tables["bridge"]
+    assert r["failures"] == [] and r["pixels"] > 0 and r["worst_grey_levels"] <= 1
+
+
+def test_the_node_runner_reports_a_changed_expectation(core_js, tmp_path):
+    """The runner fails a table whose expected lip index was edited, naming the case."""
+    table = json.loads(web_core.CASES.read_text())
+    case = table["schedule"][0]
+    case["expect"][-1]["lip"] += 1
+    edited = tmp_path / "schedule_cases.json"
+    edited.write_text(json.dumps(table))
+    r = web_core.case_tables(core_js, {"schedule": edited, "bridge": web_core.BRIDGE_CASES})
+    assert len(r["schedule"]["failures"]) == 1 and case["name"] in r["schedule"]["failures"][0]
+
+
+def test_js_build_leaves_out_only_the_listed_jvm_files():
+    """Every core file is compiled for both unless JVM_ONLY (or a jvm/ folder) says why not."""
+    all_main = {p.name for p in web_core.MAIN.rglob("*.kt") if "jvm" not in p.relative_to(web_core.MAIN).parts[:-1]}
+    assert set(web_core.JVM_ONLY) <= all_main, sorted(set(web_core.JVM_ONLY) - all_main)
+    assert {p.name for p in web_core.common_sources()} == all_main - set(web_core.JVM_ONLY)
