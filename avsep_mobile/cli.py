@@ -51,10 +51,12 @@ def cmd_train(args) -> int:
     from .train import TrainConfig, train
 
     _check_min(args, steps=1, batch=1, seconds=0.5, pool=2, save_every=1)
+    if not 0 <= args.rooms <= 1:
+        raise ValueError(f"--rooms is a share of mixtures, within 0..1, got {args.rooms:g}")
     if args.lr <= 0:
         raise ValueError(f"--lr must be > 0, got {args.lr:g}")
     tc = TrainConfig(steps=args.steps, batch=args.batch, seconds=args.seconds, lr=args.lr, seed=args.seed, pool_size=args.pool,
-                     save_every=args.save_every, voice_perturb=args.voice_perturb)
+                     save_every=args.save_every, voice_perturb=args.voice_perturb, room_share=args.rooms)
     init = None
     if args.init is not None:  # its weights and config; a fresh optimizer (last.pt, when present, wins)
         from . import checkpoint
@@ -82,9 +84,12 @@ def _eval_sets(args) -> dict:
     from .data.mixtures import heldout_examples
     from .data.speech import build_eval_pool, build_unseen_voice_pool
 
-    # training-family voices reading unseen sentences; then a voice family no training pool contains
-    return {"unseen_sentences": heldout_examples(build_eval_pool(), count=args.count, speakers=args.speakers),
-            "unseen_voices": heldout_examples(build_unseen_voice_pool(), count=args.count, speakers=args.speakers)}
+    # training-family voices reading unseen sentences; then a voice family no training pool contains; then
+    # the unseen sentences again, each mixture in its own simulated room (target: direct path + early reflections)
+    eval_pool = build_eval_pool()
+    return {"unseen_sentences": heldout_examples(eval_pool, count=args.count, speakers=args.speakers),
+            "unseen_voices": heldout_examples(build_unseen_voice_pool(), count=args.count, speakers=args.speakers),
+            "reverberant": heldout_examples(eval_pool, count=args.count, speakers=args.speakers, room=1.0)}
 
 
 def _eval_line(name: str, res: dict) -> str:
@@ -228,11 +233,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--save-every", type=int, default=200, help="write last.pt and model.pt every N steps")
     p.add_argument("--voice-perturb", type=float, default=0.5,
                    help="chance per speaker that its voice is resampled and tilted into a new-sounding one (0 = off)")
+    p.add_argument("--rooms", type=float, default=0.3,
+                   help="share of mixtures heard in a simulated reverberant room, the target being each speaker's "
+                        "direct path and first 50 ms of reflections (0 = dry only)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("eval", help="SI-SNR improvement, PESQ-WB, ESTOI, lips swapped, lip following: unseen sentences and unseen voices")
+    p = sub.add_parser("eval", help="SI-SNR improvement, PESQ-WB, ESTOI, lips swapped, lip following: unseen sentences, unseen voices, reverberant rooms")
     _model_args(p)
     p.add_argument("--data", type=Path, help="a dir of mixtures (default: the built-in held-out set)")
     p.add_argument("--count", type=int, default=50)

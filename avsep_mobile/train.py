@@ -45,6 +45,8 @@ class TrainConfig:
     # chance per speaker of a perturbed voice (data.mixtures.perturb_voice); `avsep train` defaults to 0.5,
     # `avsep distill` leaves it at 0: its recipe was measured without it
     voice_perturb: float = 0.0
+    # share of mixtures heard in a simulated reverberant room (data.rooms); `avsep train` defaults to 0.3
+    room_share: float = 0.0
 
 
 def separate_batch(model: AVSep, mix: Tensor, lips: Tensor, fps: float, active: Tensor | None = None):
@@ -108,7 +110,7 @@ def batches(tc: TrainConfig, rank: int, world: int, cache_dir=None, start_step: 
         n: iter(torch.utils.data.DataLoader(
             # the 3-speaker stream starts half-way through the seed range, so the two never share a seed
             MixtureStream(pool, seconds=tc.seconds, speakers=n, base_seed=tc.seed * 1_000_003 + (n - 2) * TRAIN_SEED_LIMIT // 2 + used,
-                          rank=rank, world_size=world, perturb=tc.voice_perturb),
+                          rank=rank, world_size=world, perturb=tc.voice_perturb, room=tc.room_share),
             batch_size=tc.batch, num_workers=1, persistent_workers=True))  # one worker renders while the model trains
         for n in (2, 3)
     }

@@ -30,6 +30,7 @@ from scipy.signal import butter, lfilter, resample_poly
 from ..atomic import atomic_dir
 from ..audio import AudioError, read_wav, write_wav
 from .lips import CROP, render_lips, video_frames
+from .rooms import draw_room, reverberate
 from .speech import SAMPLE_RATE, Utterance
 
 TRAIN_SEED_LIMIT = 10_000_000
@@ -45,7 +46,7 @@ EQ_RANGE_DB = 6.0  # ... of up to this many dB at each centre, interpolated over
 @dataclass
 class Example:
     mix: np.ndarray  # (n,) float32
-    sources: np.ndarray  # (N, n) float32, mix = sources.sum(0) + noise
+    sources: np.ndarray  # (N, n) float32, mix = sources.sum(0) + noise (+ late reverberation in a room: data.rooms)
     lips: np.ndarray  # (N, T_video, 88, 88) uint8
     fps: float
     name: str
@@ -127,10 +128,13 @@ def _active_rms(x: np.ndarray) -> float:
 
 
 def make_example(pool: list[Utterance], seed: int, speakers: int = 2, seconds: float = 4.0,
-                 fps: float | None = 25.0, perturb: float = 0.0) -> Example:
+                 fps: float | None = 25.0, perturb: float = 0.0, room: float = 0.0) -> Example:
     """A mixture of `speakers` distinct voices; fps None draws 25 or 30.
     perturb: the chance that each speaker's voice is perturbed (training
-    only; 0 leaves the mixture exactly as without it)."""
+    only); room: the chance that the mixture is heard in a reverberant room
+    (data.rooms: the sources are then each speaker's direct path and early
+    reflections, the mix holds the whole room). Each draws from its own
+    generator: at 0 the mixture is exactly as without it."""
     if speakers < 1:
         raise ValueError(f"speakers must be at least 1, got {speakers}")
     rng = np.random.default_rng([seed, 0x313])
@@ -142,29 +146,38 @@ def make_example(pool: list[Utterance], seed: int, speakers: int = 2, seconds: f
         vrng = np.random.default_rng([seed, 0x7e7])
         voices = [perturb_voice(a, vrng)[0] if vrng.random() < perturb else a for a in voices]
     sources = np.stack([_place(a, n, rng) for a in voices])
+    heard = None  # what reaches the microphone, where that is not the sources themselves
+    if room > 0:
+        rrng = np.random.default_rng([seed, 0x400d])
+        if rrng.random() < room:
+            heard, sources = reverberate(draw_room(rrng, speakers), sources, seed)
     rms = np.array([_active_rms(s) for s in sources])
     gains_db = rng.uniform(-5, 5, speakers)
-    sources *= (10 ** (gains_db / 20) / np.maximum(rms, 1e-6))[:, None] * 0.1
-    speech = sources.sum(0)
+    level = (10 ** (gains_db / 20) / np.maximum(rms, 1e-6))[:, None] * 0.1
+    sources *= level
+    if heard is not None:
+        heard *= level
+    speech = (sources if heard is None else heard).sum(0)
     noise = np.zeros(n, np.float32)
     if rng.random() < 0.7:
         snr_db = rng.uniform(10, 30)
         noise = _noise(rng, n) * _active_rms(speech) * 10 ** (-snr_db / 20)
     gain = 10 ** (rng.uniform(-12, 6) / 20)  # overall level: quiet to loud recordings
     sources, noise = sources * gain, noise * gain
-    mix = sources.sum(0) + noise
+    mix = (sources if heard is None else heard * gain).sum(0) + noise
     peak = max(np.abs(mix).max(), np.abs(sources).max())
-    if peak > 0.99:  # scale everything, so mix == sum(sources) + noise still holds
+    if peak > 0.99:  # scale everything, so mix == sum(what is heard) + noise still holds
         sources, noise, mix = sources * (0.99 / peak), noise * (0.99 / peak), mix * (0.99 / peak)
     lips = np.stack([render_lips(s, SAMPLE_RATE, fps, seed=int(rng.integers(2**31))) for s in sources])
     return Example(mix.astype(np.float32), sources.astype(np.float32), lips, float(fps), f"seed_{seed}")
 
 
 def heldout_examples(pool: list[Utterance], count: int = 50, speakers: int = 2, seconds: float = 4.0,
-                     fps: float = 25.0) -> list[Example]:
+                     fps: float = 25.0, room: float = 0.0) -> list[Example]:
     """The evaluation set: seeds HELDOUT_SEED + i, which training never draws.
-    Pass build_eval_pool() so the sentences are unseen too."""
-    return [make_example(pool, HELDOUT_SEED + i, speakers, seconds, fps) for i in range(count)]
+    Pass build_eval_pool() so the sentences are unseen too; room=1 puts every
+    mixture in its own room (rooms training never drew: their seeds are unseen)."""
+    return [make_example(pool, HELDOUT_SEED + i, speakers, seconds, fps, room=room) for i in range(count)]
 
 
 # ---------------------------------------------------------------- disk
@@ -264,9 +277,10 @@ class MixtureStream(torch.utils.data.IterableDataset):
     repeat each other and none touches the held-out seeds."""
 
     def __init__(self, pool: list[Utterance], seconds: float = 2.5, speakers: int = 2, base_seed: int = 0,
-                 rank: int = 0, world_size: int = 1, fps: float = 25.0, perturb: float = 0.0):
+                 rank: int = 0, world_size: int = 1, fps: float = 25.0, perturb: float = 0.0, room: float = 0.0):
         super().__init__()
         self.pool, self.seconds, self.speakers, self.fps, self.perturb = pool, seconds, speakers, fps, perturb
+        self.room = room
         self.base_seed, self.rank, self.world_size = base_seed, rank, world_size
 
     def seeds(self):
@@ -279,7 +293,7 @@ class MixtureStream(torch.utils.data.IterableDataset):
 
     def __iter__(self):
         for seed in self.seeds():
-            yield _as_tensors(make_example(self.pool, seed, self.speakers, self.seconds, self.fps, self.perturb))
+            yield _as_tensors(make_example(self.pool, seed, self.speakers, self.seconds, self.fps, self.perturb, self.room))
 
 
 class ExampleDirDataset(torch.utils.data.Dataset):
