@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from . import signature
 from .model import AVSep
+from .runtime import signature, step_state
 from .streaming import step_modules
 
 
@@ -25,7 +25,7 @@ def weight_sparsity(model: torch.nn.Module) -> float:
 @torch.no_grad()
 def step_macs(step: torch.nn.Module, sig: signature.StepSignature) -> int:
     """Multiply-accumulates of one call (matmuls and convolutions), counted by torch."""
-    inputs = [torch.zeros(t.shape) for t in sig.inputs] + [torch.from_numpy(v) for v in signature.initial_state(sig).values()]
+    inputs = [torch.zeros(t.shape) for t in sig.inputs] + [torch.from_numpy(v) for v in step_state.initial_state(sig).values()]
     with FlopCounterMode(display=False) as counter:
         step(*inputs)
     return counter.get_total_flops() // 2

@@ -1,8 +1,8 @@
 """Offline and streaming separation of a recording with lip tracks, on one
 schedule: lip_step runs for each camera frame as soon as its timestamp has
 passed, av_step runs per chunk of K hops with the latest lip embedding held
-(streaming.held_lip_index). `stream_separate` runs the two steps call by call
-through the one replay loop (streaming.stream), as an app does; `separate`
+(runtime/replay.held_lip_index). `stream_separate` runs the two steps call by call
+through the one replay loop (runtime/replay.stream), as an app does; `separate`
 computes the same thing in two big calls, so both agree to float precision."""
 
 from __future__ import annotations
@@ -11,11 +11,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from . import signature
 from .model import AVSep
-from .streaming import TorchRunner, held_lip_index, stream, stream_inputs, stream_pcm
+from .runtime import signature
+from .runtime.replay import stream, stream_inputs, stream_pcm
+from .streaming import TorchRunner
 
-__all__ = ["separate", "stream_separate", "griffin_lim", "held_lip_index"]
+__all__ = ["separate", "stream_separate", "griffin_lim"]
 
 
 @torch.no_grad()
@@ -24,7 +25,7 @@ def separate(model: AVSep, mix: np.ndarray, lips: np.ndarray, fps: float, active
     Returns {"speakers": (S, n), "residual": (n,)} aligned with the input."""
     if phase not in ("mixture", "griffin-lim"):
         raise ValueError(f"unknown phase {phase!r}: use mixture or griffin-lim")
-    vec = stream_inputs(model, mix, lips, fps, None, chunk_hops)
+    vec = stream_inputs(signature.metadata(model.cfg, lips.shape[0], chunk_hops), mix, lips, fps)
     pcm = torch.from_numpy(vec["av_step/pcm"].reshape(1, -1))
     crops = torch.from_numpy(vec["lip_step/crops"]).transpose(0, 1)  # (S, T, 1, 88, 88)
     s = crops.shape[0]
@@ -43,10 +44,10 @@ def stream_separate(model: AVSep, mix: np.ndarray, lips: np.ndarray, fps: float,
     """The same result as `separate`, computed call by call through the two
     streaming steps as an app would run them."""
     s = lips.shape[0]
-    vec = stream_inputs(model, mix, lips, fps, active, chunk_hops)
-    out = stream(TorchRunner(model, s, chunk_hops), vec, {"lip_step": signature.lip_step(model, s),
-                                                        "av_step": signature.av_step(model, s, chunk_hops)}, progress=progress)
-    return stream_pcm(model, out, len(mix))
+    meta = signature.metadata(model.cfg, s, chunk_hops)
+    runner = TorchRunner(model, s, chunk_hops)
+    out = stream(runner, stream_inputs(meta, mix, lips, fps, active), runner.signatures, progress=progress)
+    return stream_pcm(meta, out, len(mix))
 
 
 def griffin_lim(model: AVSep, pcm: Tensor, masks: Tensor, iters: int = 32) -> Tensor:

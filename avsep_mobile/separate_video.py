@@ -5,7 +5,7 @@ block, video frames are decoded as the audio clock reaches them, each frame
 the lip_fps gate accepts goes through the slot tracker (faces followed by
 their mesh, the face detector run only while a slot has none: _Faces), the
 face mesh and the mouth bridge into lip_step, and the live schedule
-(avsep_mobile.schedule) decides which lip embedding, `active` and `reset` each
+(avsep_mobile.runtime.scheduler) decides which lip embedding, `active` and `reset` each
 av_step chunk gets. Outputs are written as they come, so memory stays flat
 for an hour-long file.
 
@@ -25,12 +25,20 @@ from pathlib import Path
 
 import numpy as np
 
-from . import signature
 from .atomic import atomic_dir
 from .audio import WavWriter, open_audio
-from .bridge import MouthBridge, slot_seed
-from .faces import Face, FaceDetector, FaceMesh, SlotTracker, face_from_landmarks, mouth
-from .schedule import NEVER, NS, FrameGate, Scheduler, flush_samples
+from .runtime import signature
+from .runtime.faces import (
+    Face,
+    FaceDetector,
+    FaceMesh,
+    SlotTracker,
+    face_from_landmarks,
+    mouth,
+)
+from .runtime.mouth_bridge import MouthBridge, slot_seed
+from .runtime.chunker import flush_samples
+from .runtime.scheduler import NEVER, NS, FrameGate, Scheduler
 from .streaming import Streamer
 from .video import frames, probe
 

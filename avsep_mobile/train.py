@@ -23,10 +23,11 @@ import torch.distributed as dist
 from torch import Tensor
 from tqdm import tqdm
 
-from . import checkpoint, signature
+from . import checkpoint
 from .metrics import multires_stft_loss, si_snr
 from .model import AVSep, ModelConfig
-from .pipeline import held_lip_index
+from .runtime import signature
+from .runtime.replay import held_lip_index
 
 
 @dataclass

@@ -32,7 +32,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from anchor import _invoke_only, _quiet  # beside this script (its folder is on sys.path)
+from anchor import (  # beside this script (its folder is on sys.path)
+    _invoke_only,
+    _quiet,
+)
 
 KINDS = ("tflite_fp32", "tflite_int8", "onnx_fp32")
 
@@ -47,12 +50,13 @@ def coreml_ops(step_module) -> Counter:
 
 
 def export(out: Path, with_coreml: bool) -> dict:
-    from avsep_mobile import checkpoint, metrics, signature
+    from avsep_mobile import checkpoint, metrics
     from avsep_mobile.export import onnx as onnx_target
     from avsep_mobile.export import tflite, vectors
     from avsep_mobile.export.folds import FOLDS, fold
     from avsep_mobile.export.profile import record_feeds
     from avsep_mobile.quantize import int8
+    from avsep_mobile.runtime import signature
     from avsep_mobile.streaming import TorchRunner, step_modules
 
     model, _ = checkpoint.load(None, None)
@@ -81,7 +85,7 @@ def export(out: Path, with_coreml: bool) -> dict:
 
 
 def _runners(d: Path) -> dict:
-    from avsep_mobile.export.runners import ONNXRunner, TFLiteRunner
+    from avsep_mobile.runtime.runners import ONNXRunner, TFLiteRunner
 
     return {"tflite_fp32": TFLiteRunner(d / "tflite_fp32" / "avsep.tflite", 1), "tflite_int8": TFLiteRunner(d / "tflite_int8" / "avsep.tflite", 1),
             "onnx_fp32": ONNXRunner({"av_step": d / "onnx_fp32" / "av_step.onnx"}, 1)}

@@ -22,12 +22,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from avsep_mobile import checkpoint, metrics, signature
+from avsep_mobile import checkpoint, metrics
 from avsep_mobile.export import coreml, vectors
-from avsep_mobile.export.coreml_eval import EvaluatorRunner
 from avsep_mobile.quantize import int8
 from avsep_mobile.quantize.prune import magnitude_prune
-from avsep_mobile.streaming import TorchRunner, stream
+from avsep_mobile.runtime import signature
+from avsep_mobile.runtime.coreml_eval import EvaluatorRunner
+from avsep_mobile.runtime.replay import stream
+from avsep_mobile.streaming import TorchRunner
 
 KEYS = ("av_step/speakers", "lip_step/lip_emb")
 

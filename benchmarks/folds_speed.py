@@ -38,14 +38,15 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
 
-    from avsep_mobile import checkpoint, metrics, signature
+    from avsep_mobile import checkpoint, metrics
     from avsep_mobile.export import onnx as onnx_target
     from avsep_mobile.export import tflite, vectors
     from avsep_mobile.export.bench import interleaved
     from avsep_mobile.export.folds import fold
     from avsep_mobile.export.profile import record_feeds
-    from avsep_mobile.export.runners import ONNXRunner, TFLiteRunner
     from avsep_mobile.quantize import int8
+    from avsep_mobile.runtime import signature
+    from avsep_mobile.runtime.runners import ONNXRunner, TFLiteRunner
     from avsep_mobile.streaming import TorchRunner, step_modules
 
     model, _ = checkpoint.load(None, None)

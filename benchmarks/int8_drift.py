@@ -26,11 +26,12 @@ def main(argv=None) -> int:
 
     from avsep_mobile.data.mixtures import heldout_examples
     from avsep_mobile.data.speech import build_eval_pool
-    from avsep_mobile.export import manifest, runners, thresholds
+    from avsep_mobile.export import thresholds
     from avsep_mobile.export.bench import float_model
     from avsep_mobile.export.int8_gate import drift
-    from avsep_mobile.streaming import TorchRunner
     from avsep_mobile.quantize import int8
+    from avsep_mobile.runtime import manifest, runners
+    from avsep_mobile.streaming import TorchRunner
 
     torch.set_num_threads(1)
     m = manifest.load(args.bundle)

@@ -38,7 +38,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from anchor import _invoke_only, _quiet  # beside this script (its folder is on sys.path)
+from anchor import (  # beside this script (its folder is on sys.path)
+    _invoke_only,
+    _quiet,
+)
 from torch import Tensor, nn
 
 COPIES = 16
@@ -124,12 +127,13 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
 
-    from avsep_mobile import checkpoint, metrics, signature
+    from avsep_mobile import checkpoint, metrics
     from avsep_mobile.export import tflite, vectors
     from avsep_mobile.export.bench import interleaved
     from avsep_mobile.export.profile import record_feeds
-    from avsep_mobile.export.runners import TFLiteRunner
     from avsep_mobile.quantize.int8 import tflite_hook
+    from avsep_mobile.runtime import signature
+    from avsep_mobile.runtime.runners import TFLiteRunner
     from avsep_mobile.streaming import TorchRunner
 
     model, _ = checkpoint.load(None, None)

@@ -23,7 +23,6 @@ import time
 from pathlib import Path
 
 
-
 def _ops(path) -> dict:
     import onnx
 
@@ -37,13 +36,20 @@ def main() -> None:
     args = ap.parse_args()
 
     import onnx
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_dynamic, quantize_static
+    from onnxruntime.quantization import (
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_dynamic,
+        quantize_static,
+    )
 
-    from avsep_mobile import checkpoint, metrics, signature
+    from avsep_mobile import checkpoint, metrics
     from avsep_mobile.export import onnx as onnx_target
-    from avsep_mobile.export import runners, vectors
-    from avsep_mobile.streaming import stream
+    from avsep_mobile.export import vectors
     from avsep_mobile.quantize import int8
+    from avsep_mobile.runtime import runners, signature
+    from avsep_mobile.runtime.replay import stream
 
     model, _ = checkpoint.load()
     speakers, chunk_hops = 2, 1

@@ -35,7 +35,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from anchor import _invoke_only, _quiet  # beside this script (its folder is on sys.path)
+from anchor import (  # beside this script (its folder is on sys.path)
+    _invoke_only,
+    _quiet,
+)
 from torch import Tensor, nn
 
 PACKED = "state"
@@ -47,7 +50,7 @@ class PackedAVStep(nn.Module):
 
     def __init__(self, step: nn.Module):
         super().__init__()
-        from avsep_mobile.signature import StepSignature, TensorSpec
+        from avsep_mobile.runtime.signature import StepSignature, TensorSpec
 
         self.step = step
         self.shapes = [tuple(s.shape) for s in step.sig.states]
@@ -152,7 +155,7 @@ def export_many(model, out: Path, onnx_hook) -> dict[str, Path]:
 
 
 def _runner(path: Path):
-    from avsep_mobile.export.runners import ONNXRunner, TFLiteRunner
+    from avsep_mobile.runtime.runners import ONNXRunner, TFLiteRunner
 
     return TFLiteRunner(path, 1) if path.suffix == ".tflite" else ONNXRunner({"av_step": path}, 1)
 
@@ -181,12 +184,14 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
 
-    from avsep_mobile import checkpoint, metrics, signature
+    from avsep_mobile import checkpoint, metrics
     from avsep_mobile.export import vectors
     from avsep_mobile.export.bench import interleaved
     from avsep_mobile.export.profile import record_feeds
     from avsep_mobile.quantize import int8
-    from avsep_mobile.streaming import TorchRunner, stream
+    from avsep_mobile.runtime import signature
+    from avsep_mobile.runtime.replay import stream
+    from avsep_mobile.streaming import TorchRunner
 
     model, _ = checkpoint.load(None, None)
     sigs = signature.signatures(model, 2, 1)

@@ -32,7 +32,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.media_clips import speech, write_clip  # noqa: E402
 
-
 # the CLI under cProfile timed by this process's CPU time, not the wall clock
 # (which on a shared machine counts waiting for a core), imports included
 PROFILED = """
@@ -52,10 +51,11 @@ def stage_profile(path: Path) -> dict:
     cumulative time of the function that runs it, found by its code object."""
     import pstats
 
-    from avsep_mobile import bridge, faces, separate_video, streaming, video
+    from avsep_mobile import separate_video, streaming, video
+    from avsep_mobile.runtime import faces, mouth_bridge
 
     stages = {"decoding": video.frames, "detector": faces.FaceDetector.__call__, "tracker": faces.SlotTracker.update,
-              "face mesh": faces.FaceMesh.__call__, "mouth bridge": bridge.MouthBridge.crop,
+              "face mesh": faces.FaceMesh.__call__, "mouth bridge": mouth_bridge.MouthBridge.crop,
               "lip_step": streaming.Streamer.lip, "av_step": streaming.Streamer.av}
     stats = pstats.Stats(str(path)).stats  # {(file, line, name): (calls, primitive calls, tottime, cumtime, callers)}
 

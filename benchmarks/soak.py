@@ -120,7 +120,7 @@ class Stream:
     """One runner streaming chunks [start, ...) with its own state, from zero."""
 
     def __init__(self, runner, sigs: dict, src: Source, chunk: int, start: int = 0):
-        from avsep_mobile.signature import STATE_OUT_SUFFIX
+        from avsep_mobile.runtime.signature import STATE_OUT_SUFFIX
 
         self.runner, self.src, self.chunk, self.suffix = runner, src, chunk, STATE_OUT_SUFFIX
         self.state = {step: {s["name"]: np.full(tuple(s["shape"]), s.get("init") or 0.0, np.float32) for s in sig["states"]}
@@ -170,7 +170,7 @@ def _torch_runner(model, speakers, chunk_hops):
     try:
         from avsep_mobile.streaming import TorchRunner
     except ImportError:  # before the float runner moved into streaming
-        from avsep_mobile.export.runners import TorchRunner
+        from avsep_mobile.runtime.runners import TorchRunner
     return TorchRunner(model, speakers, chunk_hops)
 
 
@@ -179,7 +179,7 @@ def soak(bundle_dir, model, hours: float = 1.0, interval_s: float = 600.0, windo
     """Stream `hours` of audio through the bundle; `model`: its float model."""
     import psutil
 
-    from avsep_mobile.export import manifest, runners
+    from avsep_mobile.runtime import manifest, runners
 
     bundle_dir = Path(bundle_dir)
     m = manifest.load(bundle_dir)
@@ -283,7 +283,8 @@ def summary(r: dict) -> str:
 def _default_bundles(checkpoint_path, out_root: Path) -> list[Path]:
     """The shipped (or given) checkpoint exported once per runtime and precision."""
     from avsep_mobile import checkpoint
-    from avsep_mobile.export import bundle, manifest
+    from avsep_mobile.export import bundle
+    from avsep_mobile.runtime import manifest
 
     model, _ = checkpoint.load(checkpoint_path)
     info = bundle.checkpoint_info(checkpoint_path, None)
@@ -306,7 +307,7 @@ def _default_bundles(checkpoint_path, out_root: Path) -> list[Path]:
 
 def _float_model(bundle_dir: Path, checkpoint_path):
     from avsep_mobile import checkpoint
-    from avsep_mobile.export import manifest
+    from avsep_mobile.runtime import manifest
 
     m = manifest.load(bundle_dir)
     path = Path(checkpoint_path or m.get("checkpoint", {}).get("path") or checkpoint.SHIPPED)

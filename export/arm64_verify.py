@@ -20,9 +20,10 @@ import numpy as np
 
 from avsep_mobile import metrics
 from avsep_mobile.atomic import atomic_write_bytes
-from avsep_mobile.streaming import stream
+from avsep_mobile.runtime import manifest, runners
+from avsep_mobile.runtime.replay import stream
 
-from . import arm64, manifest, parity, runners, vectors
+from . import arm64, parity, vectors
 
 MD_HEADING = "## arm64 (emulated)"
 # the hwcaps that change which int8 / fp16 kernels XNNPACK and MLAS pick
@@ -150,7 +151,7 @@ def record(bundle_dir, result: dict, sign_key=None) -> list[Path]:
     if problems:
         raise ValueError(f"{bundle_dir} fails verification ({problems[0]}): re-export it before recording arm64 rows")
     m = manifest.load(bundle_dir)
-    signed = (bundle_dir / signing.SIG_NAME).exists()
+    signed = (bundle_dir / manifest.SIG_NAME).exists()
     if signed and sign_key is None:
         raise ValueError(f"{bundle_dir} is signed: recording arm64 rows rewrites manifest.json; pass --sign KEY to re-sign it")
     rel_json = m.get("parity_report", "parity_report.json")

@@ -13,10 +13,12 @@ from pathlib import Path
 import psutil
 
 from avsep_mobile.model import AVSep, ModelConfig
-from avsep_mobile.streaming import TorchRunner, stream
+from avsep_mobile.runtime import manifest, runners
+from avsep_mobile.runtime.coreml_eval import KIND
+from avsep_mobile.runtime.replay import stream
+from avsep_mobile.streaming import TorchRunner
 
-from . import manifest, runners, vectors
-from .coreml_eval import KIND
+from . import vectors
 
 
 class _Timed:

@@ -12,15 +12,15 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from avsep_mobile import bridge, signature
 from avsep_mobile.atomic import atomic_dir
 from avsep_mobile.model import AVSep
-from avsep_mobile.streaming import TorchRunner, stream
+from avsep_mobile.runtime import manifest, mouth_bridge, runners, signature
+from avsep_mobile.runtime.coreml_eval import KIND, EvaluatorRunner, numerics_by
+from avsep_mobile.runtime.replay import stream
+from avsep_mobile.streaming import TorchRunner
 
-from . import coreml, manifest, parity, runners, signing, thresholds, vectors
+from . import coreml, manifest_build, parity, signing, tflite, thresholds, vectors
 from . import onnx as onnx_target
-from . import tflite
-from .coreml_eval import KIND, EvaluatorRunner, numerics_by
 from .steps import torch_threads
 
 TARGETS = ("ios", "android", "onnx")
@@ -185,7 +185,7 @@ def export(target: str, model: AVSep, out_dir=None, *, precision: str | None = N
             b.close()
             vectors.write(ref, tmp / "test_vectors")
             # the apps' mouth bridge: the constants and per-slot renderer params `avsep separate` uses
-            (tmp / bridge.FILE).write_text(json.dumps(bridge.config(speakers), indent=1) + "\n")
+            (tmp / mouth_bridge.FILE).write_text(json.dumps(mouth_bridge.config(speakers), indent=1) + "\n")
             report["export_seconds"]["test_vectors"] = round(time.perf_counter() - t0, 1)
             phases.update()
 
@@ -238,13 +238,13 @@ def export(target: str, model: AVSep, out_dir=None, *, precision: str | None = N
             if getattr(hook, "scheme", None):
                 extra = {**extra, "quantization": {"scheme": hook.scheme}}
                 report["quantization"] = hook.scheme
-            extra = {**extra, "bridge": bridge.FILE}
+            extra = {**extra, "bridge": mouth_bridge.FILE}
             if sign_key is not None:
                 extra = {**extra, **signing.manifest_fields(sign_key)}
             # a model handed in without a checkpoint record: origin unknown
-            m = manifest.build(tmp, target, precision, model, speakers, chunk_hops, model_files,
+            m = manifest_build.build(tmp, target, precision, model, speakers, chunk_hops, model_files,
                                checkpoint or {"name": None, "sha256": None}, extra)
-            manifest.write(tmp, m)
+            manifest_build.write(tmp, m)
             if sign_key is not None:
                 signing.sign_bundle(tmp, sign_key)
     except _GateFailed:

@@ -49,12 +49,13 @@ def cmd_export(args) -> int:
 
 def cmd_verify(args) -> int:
     """A bundle that fails is refused in one line, exit 2 (--json: the list, exit 2)."""
-    from .manifest import load, verify
+    from avsep_mobile.runtime.manifest import load, verify
+
     from .parity import checked
 
     signed = ""
     if args.key is not None:  # the signature first: a manifest that fails it is not trusted
-        from .signing import check_signature, load_public
+        from avsep_mobile.runtime.signing import check_signature, load_public
 
         check_signature(args.dir, load_public(args.key))
         signed = ", signature valid"

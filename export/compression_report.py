@@ -15,9 +15,9 @@ VARIANTS = (("android", "fp32"), ("android", "fp16"), ("android", "int8"), ("onn
 
 
 def _row(name: str, model, target: str, precision: str, bundle_dir: Path, checkpoint: dict, gate_mixtures: int) -> dict:
-    from avsep_mobile.info import model_info
     from avsep_mobile.export import bundle
     from avsep_mobile.export.bench import bench
+    from avsep_mobile.info import model_info
 
     r = bundle.export(target, model, bundle_dir, precision=precision, checkpoint=checkpoint, progress=False, gate_mixtures=gate_mixtures)
     info = model_info(model)

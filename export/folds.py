@@ -60,8 +60,15 @@ import copy
 import torch
 from torch import Tensor, nn
 
-from avsep_mobile.model import (AVSep, DecoderBlock, FeedForward, FusionBlock, OffsetAttention, SelfAttentionBlock,
-                                WindowedAttention)
+from avsep_mobile.model import (
+    AVSep,
+    DecoderBlock,
+    FeedForward,
+    FusionBlock,
+    OffsetAttention,
+    SelfAttentionBlock,
+    WindowedAttention,
+)
 
 FOLDS = ("layernorm", "attn_scale", "const_bias", "pool_conv")
 LITERT_FOLDS = FOLDS + ("layernorm_ops", "softplus_tail", "single_query")

@@ -7,15 +7,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from avsep_mobile import metrics, signature
+from avsep_mobile import metrics
 from avsep_mobile.data.mixtures import Example
 from avsep_mobile.model import AVSep
-from avsep_mobile.streaming import TorchRunner, stream, stream_inputs, stream_pcm
+from avsep_mobile.runtime import signature
+from avsep_mobile.runtime.replay import stream, stream_inputs, stream_pcm
+from avsep_mobile.streaming import TorchRunner
 
 
 def _separate(runner, model: AVSep, sigs: dict, ex, chunk_hops: int) -> np.ndarray:
-    vec = stream_inputs(model, ex.mix, ex.lips, ex.fps, None, chunk_hops)
-    return stream_pcm(model, stream(runner, vec, sigs), len(ex.mix))["speakers"]
+    meta = signature.metadata(model.cfg, ex.lips.shape[0], chunk_hops)
+    return stream_pcm(meta, stream(runner, stream_inputs(meta, ex.mix, ex.lips, ex.fps), sigs), len(ex.mix))["speakers"]
 
 
 def task_gate(runner, model: AVSep, speakers: int, chunk_hops: int, examples, progress=None) -> dict:

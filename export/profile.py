@@ -36,9 +36,11 @@ from pathlib import Path
 
 import numpy as np
 
-from avsep_mobile.streaming import TorchRunner, stream
+from avsep_mobile.runtime import manifest
+from avsep_mobile.runtime.replay import stream
+from avsep_mobile.streaming import TorchRunner
 
-from . import litert_modules, manifest, vectors
+from . import litert_modules, vectors
 
 STEPS = ("av_step", "lip_step")
 TOP = 8
@@ -117,7 +119,7 @@ def _litert_op_counts(path: Path, subgraph: int) -> Counter:
 def profile_litert(path, step: str, calls: list[dict], threads: int, repeats: int) -> dict:
     from ai_edge_litert.interpreter import Interpreter
 
-    from .runners import TFLiteRunner
+    from avsep_mobile.runtime.runners import TFLiteRunner
 
     runner = TFLiteRunner(path, threads)
     interp = Interpreter(model_path=str(path), num_threads=threads)
@@ -164,7 +166,7 @@ def _ort_session(path, threads: int, profile_prefix=None):
 
 
 def profile_onnx(path, step: str, calls: list[dict], threads: int, repeats: int) -> dict:
-    from .runners import ONNXRunner
+    from avsep_mobile.runtime.runners import ONNXRunner
 
     runner = ONNXRunner({step: path}, threads)
     sess = _ort_session(path, threads)

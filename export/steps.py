@@ -10,8 +10,8 @@ import json
 import torch
 from torch import Tensor, nn
 
-from avsep_mobile import signature
 from avsep_mobile.model import AVSep
+from avsep_mobile.runtime import signature, step_state
 
 PRECISIONS = ("fp32", "fp16", "int8")
 
@@ -29,7 +29,7 @@ def sample_inputs(sig: signature.StepSignature, seed: int = 0) -> dict[str, Tens
     feeds = {t.name: torch.rand(t.shape, generator=g) * 0.1 for t in sig.inputs}
     if "active" in feeds:
         feeds["active"] = torch.ones(sig.inputs[[t.name for t in sig.inputs].index("active")].shape)
-    feeds.update({k: torch.from_numpy(v) for k, v in signature.initial_state(sig).items()})
+    feeds.update({k: torch.from_numpy(v) for k, v in step_state.initial_state(sig).items()})
     return feeds
 
 

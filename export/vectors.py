@@ -16,10 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
-from avsep_mobile import signature
 from avsep_mobile.model import AVSep
-from avsep_mobile.schedule import NEVER, Scheduler, frame_ns
-from avsep_mobile.streaming import TorchRunner, stream
+from avsep_mobile.runtime import signature
+from avsep_mobile.runtime.replay import stream
+from avsep_mobile.runtime.scheduler import NEVER, Scheduler, frame_ns
+from avsep_mobile.streaming import TorchRunner
 
 from .steps import torch_threads
 
@@ -91,7 +92,7 @@ def make(model: AVSep, speakers: int, chunk_hops: int, seconds: float = 3.0, fps
     if speakers > 1:
         faces[int(0.6 * n_frames) : int(0.75 * n_frames), -1] = -1
         faces[int(0.75 * n_frames) :, -1] = speakers
-    # the live schedule (avsep_mobile.schedule, the rule the apps follow) with
+    # the live schedule (avsep_mobile.runtime.scheduler, the rule the apps follow) with
     # every frame known: which frame each chunk holds, active and reset per slot
     sch = Scheduler(sr, chunk, speakers, max_video_wait_ns=NEVER)
     for j in range(n_frames):

@@ -14,9 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from avsep_mobile import bridge
-from avsep_mobile.export import manifest, runners, vectors
-from avsep_mobile.streaming import stream
+from avsep_mobile import app_cases
+from avsep_mobile.export import vectors
+from avsep_mobile.runtime import manifest, mouth_bridge, runners
+from avsep_mobile.runtime.replay import stream
 
 REPO = Path(__file__).resolve().parents[1]
 CORE = REPO / "android_sample" / "core" / "src"
@@ -163,11 +164,11 @@ def replay(bundle_dir: Path, work: Path) -> dict:
 
 
 def bridge_tests(work: Path, slots: int = 2) -> subprocess.CompletedProcess:
-    """The core's MouthBridgeTest against a case table and a bridge.json that
-    Python writes now (avsep_mobile/bridge.py), not the committed copy."""
+    """The core's MouthBridgeTest against a case table and a mouth_bridge.json that
+    Python writes now (avsep_mobile/mouth_bridge.py), not the committed copy."""
     tc = toolchain()
     jar = build(tc)
-    cases, config = work / "bridge_cases.json", work / bridge.FILE
-    cases.write_text(json.dumps(bridge.case_table()))
-    config.write_text(json.dumps(bridge.config(slots)))
+    cases, config = work / "bridge_cases.json", work / mouth_bridge.FILE
+    cases.write_text(json.dumps(app_cases.bridge_cases()))
+    config.write_text(json.dumps(mouth_bridge.config(slots)))
     return junit(tc, jar, ["org.avsep.core.MouthBridgeTest"], {"avsep.bridge_cases": cases, "avsep.bridge_json": config})

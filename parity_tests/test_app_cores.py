@@ -1,6 +1,6 @@
 """The sample apps' platform-free cores, run here: the Android `core` module
 compiled with kotlinc and its JUnit tests run on the JVM (the case table of
-avsep_mobile.schedule, manifest and sha256 rules, named state binding,
+avsep_mobile.runtime.scheduler, manifest and sha256 rules, named state binding,
 chunking and flush), and the strict replay: driven over a bundle exported in
 this session, the Kotlin core hands its runner at every call exactly the
 inputs the Python reference (streaming.stream) hands the bundle's runner.
@@ -12,10 +12,10 @@ import json
 import sys
 from pathlib import Path
 
+import app_cores
 import numpy as np
 import pytest
 
-import app_cores
 from avsep_mobile import device_report
 
 
@@ -179,10 +179,10 @@ def test_swift_core_tests_read_the_same_case_tables():
 
 
 def test_app_schedule_defaults_are_the_reference_defaults():
-    """The live defaults (offset, video wait, start-up wait) are those of avsep_mobile.schedule."""
+    """The live defaults (offset, video wait, start-up wait) are those of avsep_mobile.runtime.scheduler."""
     import re
 
-    from avsep_mobile.schedule import Scheduler
+    from avsep_mobile.runtime.scheduler import Scheduler
 
     ref = Scheduler(16000, 160, 1)
     want = {"offset": ref.offset_ns, "maxVideoWait": ref.max_video_wait_ns, "startupWait": ref.startup_wait_ns}

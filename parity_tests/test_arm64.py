@@ -13,9 +13,11 @@ import json
 import shutil
 
 import pytest
-
-from avsep_mobile.export import arm64, arm64_verify, bundle, manifest, signing, thresholds
 from tiny_data import tiny_calibration
+
+from avsep_mobile.export import arm64, arm64_verify, bundle, signing, thresholds
+from avsep_mobile.runtime import manifest
+from avsep_mobile.runtime.signing import check_signature, load_public
 
 needs_qemu = pytest.mark.skipif(shutil.which("qemu-aarch64-static") is None and shutil.which("qemu-aarch64") is None,
                                 reason="qemu-user-static is not installed (./setup.sh installs it)")
@@ -153,7 +155,7 @@ def test_signed_bundle_is_re_signed_or_refused(arm64_results, tmp_path):
     with pytest.raises(ValueError, match="--sign KEY"):
         arm64_verify.record(out, result)
     arm64_verify.record(out, result, signing.load_private(priv_path))
-    signing.check_signature(out, signing.load_public(pub_path))
+    check_signature(out, load_public(pub_path))
     assert manifest.verify(out) == []
 
 

@@ -8,7 +8,8 @@ import shutil
 import pytest
 
 from avsep_mobile.cli import main
-from avsep_mobile.export import manifest, thresholds
+from avsep_mobile.export import thresholds
+from avsep_mobile.runtime import manifest
 
 
 def test_manifest_lists_every_file_with_its_sha256(android_bundle):

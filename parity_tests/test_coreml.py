@@ -11,9 +11,10 @@ import struct
 import numpy as np
 import pytest
 
-from avsep_mobile import metrics, signature
-from avsep_mobile.export import bundle, coreml, manifest, parity, runners, thresholds, vectors
-from avsep_mobile.streaming import stream
+from avsep_mobile import metrics
+from avsep_mobile.export import bundle, coreml, parity, thresholds, vectors
+from avsep_mobile.runtime import manifest, runners, signature
+from avsep_mobile.runtime.replay import stream
 
 FP16_MIN_SNR_DB = 35.0  # fp16 rounding of every intermediate, vs float torch
 

@@ -11,8 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from app_cores import replay
+
 from avsep_mobile import device_report
 from avsep_mobile.export import thresholds
 

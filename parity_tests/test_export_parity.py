@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from avsep_mobile import signature, streaming
-from avsep_mobile.export import bundle, manifest, runners, thresholds, tflite, vectors
+from avsep_mobile.export import bundle, tflite, thresholds, vectors
 from avsep_mobile.export import onnx as onnx_target
 from avsep_mobile.export.steps import sample_inputs
 from avsep_mobile.metrics import snr_db
+from avsep_mobile.runtime import manifest, replay, runners, signature
 from avsep_mobile.streaming import TorchRunner
 
 MIN_STEPS = 100
@@ -30,7 +30,7 @@ def test_export_matches_torch_streamed(target, request):
     runner, m = _runner(target, out)
     ref = vectors.load_npz(out / "test_vectors" / vectors.NPZ)
     assert ref["av_step/pcm"].shape[0] >= MIN_STEPS
-    got = streaming.stream(runner, ref, m["signatures"])
+    got = replay.stream(runner, ref, m["signatures"])
     for key in ("av_step/speakers", "av_step/residual", "lip_step/lip_emb"):
         assert snr_db(ref[key], got[key]) >= thresholds.FP32_MIN_SNR_DB, key
 
@@ -80,7 +80,7 @@ def test_chunk_of_four_hops_exports_and_matches(target, tiny_model, tmp_path):
     m = manifest.load(tmp_path / "k4")
     assert m["chunk_hops"] == 4 and m["signatures"]["av_step"]["inputs"][0]["shape"] == [1, 640]
     ref = vectors.load_npz(tmp_path / "k4" / "test_vectors" / vectors.NPZ)
-    got = streaming.stream(runners.for_bundle(tmp_path / "k4", m), ref, m["signatures"])
+    got = replay.stream(runners.for_bundle(tmp_path / "k4", m), ref, m["signatures"])
     assert snr_db(ref["av_step/speakers"], got["av_step/speakers"]) >= thresholds.FP32_MIN_SNR_DB
 
 

@@ -8,13 +8,13 @@ import json
 import numpy as np
 import pytest
 import torch
-
-from avsep_mobile import signature, streaming
-from avsep_mobile import metrics
-from avsep_mobile.metrics import snr_db
-from avsep_mobile.export import bundle, runners, thresholds, vectors
-from avsep_mobile.quantize import int8, sensitivity, w8a8
 from tiny_data import tiny_calibration
+
+from avsep_mobile import metrics, streaming
+from avsep_mobile.export import bundle, thresholds, vectors
+from avsep_mobile.metrics import snr_db
+from avsep_mobile.quantize import int8, sensitivity, w8a8
+from avsep_mobile.runtime import replay, runners, signature
 
 MIN_STEPS = 100
 
@@ -35,7 +35,7 @@ def test_int8_matches_float_streamed_closed_loop(target, int8_bundles):
     assert m["precision"] == "int8" and "int8" in m["quantization"]["scheme"]
     ref = vectors.load_npz(out / "test_vectors" / vectors.NPZ)
     assert ref["av_step/pcm"].shape[0] >= MIN_STEPS
-    got = streaming.stream(runners.for_bundle(out, m), ref, m["signatures"])  # own state and lip_emb fed back
+    got = replay.stream(runners.for_bundle(out, m), ref, m["signatures"])  # own state and lip_emb fed back
     for key in ("av_step/speakers", "av_step/residual", "lip_step/lip_emb"):
         assert snr_db(ref[key], got[key]) >= thresholds.INT8_MIN_SNR_DB, key
 
@@ -46,7 +46,7 @@ def test_int8_does_not_drift(target, int8_bundles):
     out, _ = int8_bundles[target]
     m = json.loads((out / "manifest.json").read_text())
     ref = vectors.load_npz(out / "test_vectors" / vectors.NPZ)
-    got = streaming.stream(runners.for_bundle(out, m), ref, m["signatures"])
+    got = replay.stream(runners.for_bundle(out, m), ref, m["signatures"])
     r, g = ref["av_step/speakers"], got["av_step/speakers"]
     start, end = snr_db(r[0:10], g[0:10]), snr_db(r[90:100], g[90:100])
     assert end >= start - thresholds.INT8_MAX_DRIFT_DB, (start, end)
@@ -69,7 +69,7 @@ def test_int8_binds_by_name(target, int8_bundles, tiny_model):
     warm.update({"lip_step/crops": ref["lip_step/crops"], "av_step/reset": np.zeros_like(ref["av_step/active"][:40])})
     torch_runner = streaming.TorchRunner(tiny_model, m["speakers"], m["chunk_hops"])
     recorder = int8.Recorder(torch_runner)
-    streaming.stream(recorder, warm, sigs)
+    replay.stream(recorder, warm, sigs)
     feeds = recorder.feeds["av_step"][-1]
     feeds["pcm"] = rng.standard_normal(feeds["pcm"].shape).astype(np.float32) * 0.1
     want, got = torch_runner.run("av_step", feeds), runner.run("av_step", feeds)
@@ -129,7 +129,7 @@ def test_w8a8_simulation_streams_without_drift(tiny_model):
     hook = int8.hook_for("ios", tiny_model, 2, 1, _calib(tiny_model))
     ref = vectors.make(tiny_model, 2, 1, seconds=3.0)
     sigs = signature.signatures(tiny_model, 2, 1)
-    got = streaming.stream(streaming.TorchRunner(hook.torch_model, 2, 1), ref, sigs)
+    got = replay.stream(streaming.TorchRunner(hook.torch_model, 2, 1), ref, sigs)
     r, g = ref["av_step/speakers"], got["av_step/speakers"]
     assert r.shape[0] >= MIN_STEPS
     assert snr_db(r, g) >= thresholds.INT8_MIN_SNR_DB

@@ -5,7 +5,8 @@ import json
 import shutil
 from pathlib import Path
 
-from avsep_mobile.export import bundle, manifest
+from avsep_mobile.export import bundle
+from avsep_mobile.runtime import manifest
 
 
 def _strings(x):
@@ -61,20 +62,20 @@ def test_verify_refuses_a_manifest_that_breaks_the_schema(onnx_bundle, tmp_path)
 
 
 def test_bundle_carries_the_mouth_bridge_of_avsep_separate(onnx_bundle):
-    """bridge.json is listed with its sha256, and its params redraw the frames
+    """mouth_bridge.json is listed with its sha256, and its params redraw the frames
     `avsep separate`'s bridge draws for each slot."""
     import numpy as np
 
-    from avsep_mobile import bridge
-    from avsep_mobile.data.lips import MouthRenderer
+    from avsep_mobile.runtime import mouth_bridge
+    from avsep_mobile.runtime.mouth_renderer import MouthRenderer
 
     out, _ = onnx_bundle
     m = manifest.load(out)
     assert m["files"][m["bridge"]]["sha256"] == manifest.sha256_file(out / m["bridge"])
     cfg = json.loads((out / m["bridge"]).read_text())
-    assert cfg["format"] == bridge.FORMAT and cfg["crop_size"] == m["crop_size"] and len(cfg["slots"]) == m["speakers"]
+    assert cfg["format"] == mouth_bridge.FORMAT and cfg["crop_size"] == m["crop_size"] and len(cfg["slots"]) == m["speakers"]
     t = np.array([0.0, 0.04, 7.5])
     for s, slot in enumerate(cfg["slots"]):
-        desktop = bridge.MouthBridge(seed=bridge.slot_seed(s)).renderer
+        desktop = mouth_bridge.MouthBridge(seed=mouth_bridge.slot_seed(s)).renderer
         app = MouthRenderer.from_params(slot["renderer"])
         assert np.array_equal(app.frames([0.0, 0.5, 1.0], [0.5, 0.2, 0.9], t), desktop.frames([0.0, 0.5, 1.0], [0.5, 0.2, 0.9], t))

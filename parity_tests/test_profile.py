@@ -48,7 +48,8 @@ def test_graph_prefixes_keep_every_live_tensor(android_bundle):
     rest); the whole graph as a prefix computes the step's outputs exactly."""
     from ai_edge_litert.interpreter import Interpreter
 
-    from avsep_mobile.export import litert_modules, manifest
+    from avsep_mobile.export import litert_modules
+    from avsep_mobile.runtime import manifest
 
     out, _ = android_bundle
     path = out / manifest.load(out)["model_files"]["av_step"]

@@ -8,8 +8,8 @@ import json
 import pytest
 import torch
 
-from avsep_mobile.info import model_info
 from avsep_mobile.export import bundle
+from avsep_mobile.info import model_info
 from avsep_mobile.quantize.prune import measure_importance, shrink
 
 

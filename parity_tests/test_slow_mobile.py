@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from avsep_mobile import checkpoint
-from avsep_mobile.export import bundle, manifest
+from avsep_mobile.export import bundle
+from avsep_mobile.runtime import manifest
 
 
 @pytest.mark.slow

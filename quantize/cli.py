@@ -25,7 +25,6 @@ def _batch(args, batch: int = 8, seconds: float = 2.0) -> dict:
 
 def cmd_prune(args) -> int:
     from avsep_mobile import checkpoint
-
     from avsep_mobile.info import weight_sparsity
 
     from .prune import magnitude_prune, prune_to_budget

@@ -37,9 +37,10 @@ from pathlib import Path
 
 import numpy as np
 
-from avsep_mobile import signature
 from avsep_mobile.model import AVSep
-from avsep_mobile.streaming import TorchRunner, stream, stream_inputs
+from avsep_mobile.runtime import signature
+from avsep_mobile.runtime.replay import stream, stream_inputs
+from avsep_mobile.streaming import TorchRunner
 
 # Layers kept float in the shipped int8 exports, chosen from the sensitivity
 # report of the shipped model in the schemes the exports ship
@@ -97,7 +98,7 @@ def stream_examples(runner, model: AVSep, speakers: int, chunk_hops: int, exampl
     for ex in examples:
         if ex.lips.shape[0] != speakers:
             raise ValueError(f"calibration mixture has {ex.lips.shape[0]} speakers, the export {speakers}")
-        stream(runner, stream_inputs(model, ex.mix, ex.lips, ex.fps, None, chunk_hops), sigs)
+        stream(runner, stream_inputs(signature.metadata(model.cfg, ex.lips.shape[0], chunk_hops), ex.mix, ex.lips, ex.fps), sigs)
 
 
 def calibration_feeds(model: AVSep, speakers: int, chunk_hops: int, examples, max_calls: int = 300) -> dict[str, list[dict]]:
@@ -211,7 +212,12 @@ def onnx_hook(calib: dict, model: AVSep, keep_float=KEEP_FLOAT):
 
     def apply(path: Path) -> None:
         import onnx
-        from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+        from onnxruntime.quantization import (
+            CalibrationMethod,
+            QuantFormat,
+            QuantType,
+            quantize_static,
+        )
 
         step = Path(path).stem
         proto = onnx.load(str(path))

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
-from avsep_mobile import bridge
-from avsep_mobile.data.lips import MouthRenderer
+from avsep_mobile import app_cases
+from avsep_mobile.runtime import mouth_bridge
+from avsep_mobile.runtime.mouth_renderer import MouthRenderer
 
-TABLE = Path(__file__).resolve().parents[1] / bridge.CASES_FILE
+TABLE = Path(__file__).resolve().parents[1] / app_cases.BRIDGE_FILE
 OPENING, SPREAD, T = np.array([0.0, 0.3, 1.0, 0.7]), np.array([0.5, 0.1, 0.9, 0.6]), np.array([0.0, 0.04, 2.0, 61.3])
 
 
@@ -27,7 +28,7 @@ def test_noise_free_frames_are_a_function_of_params():
 
 
 def test_a_new_face_keeps_the_slots_renderer_and_forgets_the_range():
-    b = bridge.MouthBridge(seed=bridge.slot_seed(1))
+    b = mouth_bridge.MouthBridge(seed=mouth_bridge.slot_seed(1))
     before = b.renderer.frames(OPENING, SPREAD, T)
     b.ratio.append(0.3)
     b.reset()
@@ -37,7 +38,7 @@ def test_a_new_face_keeps_the_slots_renderer_and_forgets_the_range():
 def test_committed_case_table_is_what_the_bridge_computes():
     """Regenerate with the command in the table's generated_by. Pixels may
     differ by a grey level where another CPU's float32 exp rounds differently."""
-    committed, fresh = json.loads(TABLE.read_text()), bridge.case_table()
+    committed, fresh = json.loads(TABLE.read_text()), app_cases.bridge_cases()
     assert committed["format"] == fresh["format"] and len(committed["frames"]) == len(fresh["frames"]), committed["generated_by"]
     for old, new in zip(committed["features"], fresh["features"]):
         assert old["measurements"] == new["measurements"] and old["history"] == new["history"], old["name"]
@@ -45,4 +46,4 @@ def test_committed_case_table_is_what_the_bridge_computes():
     for old, new in zip(committed["frames"], fresh["frames"]):
         assert old["params"] == new["params"] and (old["opening"], old["spread"], old["t"]) == (new["opening"], new["spread"], new["t"])
         a, b = (np.frombuffer(base64.b64decode(f["pixels"]), np.uint8).astype(int) for f in (old, new))
-        assert a.size == bridge.CROP * bridge.CROP and np.abs(a - b).max() <= 1
+        assert a.size == mouth_bridge.CROP * mouth_bridge.CROP and np.abs(a - b).max() <= 1

@@ -4,12 +4,19 @@ student towards its teacher."""
 import numpy as np
 import torch
 
-from avsep_mobile.model import AVSep, preset
 from avsep_mobile.info import model_info, weight_sparsity
+from avsep_mobile.model import AVSep, preset
+from avsep_mobile.quantize.distill import DistillObjective, DistillWeights, distill
+from avsep_mobile.quantize.prune import (
+    block_importance,
+    drop_blocks,
+    magnitude_prune,
+    measure_importance,
+    prune_to_budget,
+    shrink,
+)
 from avsep_mobile.streaming import Streamer
 from avsep_mobile.train import TrainConfig, separate_batch
-from avsep_mobile.quantize.distill import DistillObjective, DistillWeights, distill
-from avsep_mobile.quantize.prune import block_importance, drop_blocks, magnitude_prune, measure_importance, prune_to_budget, shrink
 from tests.test_cli_and_train import _synthetic_batches
 
 
@@ -94,8 +101,9 @@ def test_distillation_moves_the_student_towards_the_teacher(tmp_path):
 
 
 def test_feature_matching_is_the_distance_between_lip_embeddings():
-    import pytest
     from dataclasses import replace
+
+    import pytest
 
     torch.manual_seed(0)
     teacher, student = AVSep(preset("tiny")).eval(), AVSep(preset("tiny")).eval()

@@ -15,8 +15,8 @@ ct = pytest.importorskip("coremltools")
 from coremltools.converters.mil import Builder as mb  # noqa: E402
 from coremltools.converters.mil.mil import types  # noqa: E402
 
-from avsep_mobile.export import coreml_eval  # noqa: E402
-from avsep_mobile.export.coreml_eval import EvaluatorRunner, UnsupportedOp, load  # noqa: E402
+from avsep_mobile.runtime import coreml_eval
+from avsep_mobile.runtime.coreml_eval import EvaluatorRunner, UnsupportedOp, load  # noqa: E402
 
 RNG = np.random.default_rng(0)
 

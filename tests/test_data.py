@@ -8,12 +8,32 @@ import torch
 
 from avsep_mobile.audio import AudioError, write_wav
 from avsep_mobile.cli import main
-from avsep_mobile.data.lips import render_lips, video_frames
-from avsep_mobile.data.mixtures import (EQ_CENTRES_HZ, HELDOUT_SEED, PERTURB_FACTOR, TRAIN_SEED_LIMIT, Example,
-                                        ExampleDirDataset, MixtureStream, heldout_examples, list_examples, make_example, perturb_voice,
-                                        random_eq, read_example, read_lips, write_example)
 from avsep_mobile.data import speech
-from avsep_mobile.data.speech import (Utterance, build_pool, build_unseen_voice_pool, installed_voices, pool_dir)
+from avsep_mobile.data.lips import render_lips, video_frames
+from avsep_mobile.data.mixtures import (
+    EQ_CENTRES_HZ,
+    HELDOUT_SEED,
+    PERTURB_FACTOR,
+    TRAIN_SEED_LIMIT,
+    Example,
+    ExampleDirDataset,
+    MixtureStream,
+    heldout_examples,
+    list_examples,
+    make_example,
+    perturb_voice,
+    random_eq,
+    read_example,
+    read_lips,
+    write_example,
+)
+from avsep_mobile.data.speech import (
+    Utterance,
+    build_pool,
+    build_unseen_voice_pool,
+    installed_voices,
+    pool_dir,
+)
 
 POOL_SIZE, POOL_SEED = 6, 0
 MIN_LIP_ENVELOPE_CORR = 0.5  # mouth-open area vs log RMS of the speech, per frame

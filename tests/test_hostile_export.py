@@ -14,8 +14,9 @@ import torch
 
 from avsep_mobile.checkpoint import SHIPPED, save
 from avsep_mobile.cli import main
-from avsep_mobile.export import bundle, manifest, signing
+from avsep_mobile.export import bundle, signing
 from avsep_mobile.model import AVSep, preset
+from avsep_mobile.runtime import manifest
 
 TINY_EXPORT = ["export", "android", "--preset", "tiny", "--precision", "fp32", "--json"]  # --json: no progress bars on stderr
 

@@ -21,15 +21,44 @@ def _lint(tree: Path) -> subprocess.CompletedProcess:
 def test_layers_import_one_way():
     r = _lint(ROOT)
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "1 kept, 0 broken" in r.stdout
+    assert "2 kept, 0 broken" in r.stdout
+
+
+def _copy(tmp_path: Path) -> Path:
+    ignore = shutil.ignore_patterns("*.pt", "*.png", "*.csv", "__pycache__", "calibration_set")
+    shutil.copytree(ROOT / "avsep_mobile", tmp_path / "avsep_mobile", ignore=ignore)  # follows the symlinks
+    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    return tmp_path / "avsep_mobile"
+
+
+def _append(path: Path, code: str) -> None:
+    path.write_text(path.read_text() + "\n\ndef _sneaky():\n    " + code + "  # noqa: F401\n")
 
 
 def test_a_core_module_importing_export_breaks_the_contract(tmp_path):
     """The check can fail: a lazy import of export from the model is caught."""
-    ignore = shutil.ignore_patterns("*.pt", "*.png", "*.csv", "__pycache__", "calibration_set")
-    shutil.copytree(ROOT / "avsep_mobile", tmp_path / "avsep_mobile", ignore=ignore)  # follows the symlinks
-    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
-    model = tmp_path / "avsep_mobile" / "model.py"
-    model.write_text(model.read_text() + "\n\ndef _sneaky():\n    from avsep_mobile.export import bundle  # noqa: F401\n")
+    pkg = _copy(tmp_path)
+    _append(pkg / "model.py", "from avsep_mobile.export import bundle")
+    r = _lint(tmp_path)
+    assert r.returncode != 0 and "broken" in r.stdout, r.stdout + r.stderr
+
+
+def test_the_runtime_importing_torch_breaks_the_contract(tmp_path):
+    pkg = _copy(tmp_path)
+    _append(pkg / "runtime" / "replay.py", "import torch")
+    r = _lint(tmp_path)
+    assert r.returncode != 0 and "not allowed to import torch" in r.stdout, r.stdout + r.stderr
+
+
+def test_the_runtime_importing_the_model_breaks_the_contract(tmp_path):
+    pkg = _copy(tmp_path)
+    _append(pkg / "runtime" / "signature.py", "from avsep_mobile.model import AVSep")
+    r = _lint(tmp_path)
+    assert r.returncode != 0 and "broken" in r.stdout, r.stdout + r.stderr
+
+
+def test_media_io_importing_data_breaks_the_contract(tmp_path):
+    pkg = _copy(tmp_path)
+    _append(pkg / "audio.py", "from avsep_mobile.data import speech")
     r = _lint(tmp_path)
     assert r.returncode != 0 and "broken" in r.stdout, r.stdout + r.stderr

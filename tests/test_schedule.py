@@ -1,4 +1,4 @@
-"""The live schedule (avsep_mobile.schedule) equals the reference's
+"""The live schedule (avsep_mobile.runtime.scheduler) equals the reference's
 sample-and-hold rule, and the committed case table the app cores are tested
 against is the one the rule generates."""
 
@@ -8,16 +8,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from avsep_mobile import schedule
-from avsep_mobile.streaming import held_lip_index
+from avsep_mobile import app_cases
+from avsep_mobile.runtime import scheduler
+from avsep_mobile.runtime.replay import held_lip_index
 
 TABLE = Path(__file__).resolve().parents[1] / "parity_tests" / "data" / "schedule_cases.json"
 
 
 def test_committed_case_table_is_the_generated_one():
     committed = json.loads(TABLE.read_text())
-    assert committed == json.loads(json.dumps(schedule.cases())), \
-        "regenerate: python -m avsep_mobile.schedule --write parity_tests/data/schedule_cases.json"
+    assert committed == json.loads(json.dumps(app_cases.schedule_cases())), \
+        "regenerate: python -m avsep_mobile.app_cases --schedule parity_tests/data/schedule_cases.json"
 
 
 @pytest.mark.parametrize("fps", [25.0, 30.0, 29.97, 24.0, 15.0])
@@ -26,7 +27,7 @@ def test_committed_case_table_is_the_generated_one():
 def test_schedule_matches_held_lip_index(fps, chunk_hops, n_frames):
     n_chunks = 137
     ref = held_lip_index(n_chunks, chunk_hops, 160, 16000, fps, n_frames)
-    got = schedule.regular_schedule(n_chunks, chunk_hops, 160, 16000, fps, n_frames)
+    got = scheduler.regular_schedule(n_chunks, chunk_hops, 160, 16000, fps, n_frames)
     np.testing.assert_array_equal(got, ref)
 
 
@@ -36,13 +37,13 @@ def test_live_order_with_wait_matches_reference(fps):
     timestamp): with the chunk waiting for a later frame, the held frame is the
     reference's."""
     n_chunks, n_frames = 90, int(0.9 * fps) + 1
-    sch = schedule.Scheduler(16000, 160, 2, max_video_wait_ns=schedule.NEVER)
-    events = sorted([(schedule.frame_ns(j, fps) * 16000, 0, j) for j in range(n_frames)] +
-                    [((c + 1) * 160 * schedule.NS, 1, c) for c in range(n_chunks)])
+    sch = scheduler.Scheduler(16000, 160, 2, max_video_wait_ns=scheduler.NEVER)
+    events = sorted([(scheduler.frame_ns(j, fps) * 16000, 0, j) for j in range(n_frames)] +
+                    [((c + 1) * 160 * scheduler.NS, 1, c) for c in range(n_chunks)])
     got = []
     for _, kind, j in events:
         if kind == 0:
-            sch.frame(schedule.frame_ns(j, fps), [0, 1])
+            sch.frame(scheduler.frame_ns(j, fps), [0, 1])
         else:
             sch.audio(160)
         got += sch.drain()
@@ -53,7 +54,7 @@ def test_live_order_with_wait_matches_reference(fps):
 
 
 def test_table_covers_the_cases_the_apps_meet():
-    t = schedule.cases()
+    t = app_cases.schedule_cases()
     names = {c["name"] for c in t["schedule"]}
     for needed in ("startup_camera_starts_late", "startup_timeout", "dropped_frames", "live_late_frames_no_wait",
                    "face_leaves_and_returns", "slot_handed_to_new_face", "av_offset_plus_40ms", "av_offset_changed_mid_stream"):
@@ -72,7 +73,7 @@ def test_table_covers_the_cases_the_apps_meet():
 
 
 def test_reset_and_active_follow_the_held_frame():
-    sch = schedule.Scheduler(16000, 160, 2, max_video_wait_ns=schedule.NEVER)
+    sch = scheduler.Scheduler(16000, 160, 2, max_video_wait_ns=scheduler.NEVER)
     sch.frame(0, [5, -1])
     sch.frame(40_000_000, [6, 2])
     sch.end_of_video()
@@ -83,13 +84,16 @@ def test_reset_and_active_follow_the_held_frame():
     assert out[3].reset == [1.0, 0.0] and out[4].reset == [0.0, 0.0]
 
 
-def test_flush_samples_is_stream_chunks():
+def test_flush_leaves_the_fewest_whole_chunks_that_carry_every_sample_out():
     from avsep_mobile.model import preset
-    from avsep_mobile import signature
+    from avsep_mobile.runtime import signature
+    from avsep_mobile.runtime.chunker import flush_samples
 
     cfg = preset("tiny")
+    delay = signature.output_delay_samples(cfg)
     for n in (0, 1, 159, 160, 1000, 4801):
         for k in (1, 4):
             chunk = cfg.hop_length * k
-            total = n + schedule.flush_samples(n, chunk, signature.output_delay_samples(cfg))
+            total = n + flush_samples(n, chunk, delay)
+            assert total % chunk == 0 and total >= n + delay > total - chunk
             assert total == signature.stream_chunks(cfg, n, k) * chunk

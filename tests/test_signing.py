@@ -12,8 +12,11 @@ import pytest
 import torch
 
 from avsep_mobile.cli import main
-from avsep_mobile.export import bundle, manifest, signing
+from avsep_mobile.export import bundle, manifest_build, signing
 from avsep_mobile.model import AVSep, preset
+from avsep_mobile.runtime import manifest
+from avsep_mobile.runtime.manifest import SIG_NAME
+from avsep_mobile.runtime.signing import key_id, load_public
 
 
 @pytest.fixture(scope="module")
@@ -64,8 +67,8 @@ def test_keygen_writes_raw_ed25519_keys_as_base64_and_never_overwrites(keys, cap
 def test_signed_export_verifies_with_its_public_key(signed_bundle, keys, capsys):
     m = manifest.load(signed_bundle)
     assert m["signing"]["algorithm"] == "ed25519"
-    assert m["signing"]["key_id"] == signing.key_id(signing.load_public(keys[1]))
-    assert signing.SIG_NAME not in m["files"] and manifest.verify(signed_bundle) == []
+    assert m["signing"]["key_id"] == key_id(load_public(keys[1]))
+    assert SIG_NAME not in m["files"] and manifest.verify(signed_bundle) == []
     assert main(["verify", str(signed_bundle), "--key", str(keys[1])]) == 0
     assert "signature valid" in capsys.readouterr().out
 
@@ -96,7 +99,7 @@ def test_a_tampered_manifest_is_refused_even_when_its_checksums_match(copy, keys
     f.write_bytes(bytes(data))
     m = json.loads((copy / "manifest.json").read_text())
     m["files"]["avsep.tflite"]["sha256"] = manifest.sha256_file(f)
-    manifest.write(copy, m)
+    manifest_build.write(copy, m)
     assert main(["verify", str(copy)]) == 0
     _refused(["verify", str(copy), "--key", str(keys[1])], capsys, "changed after signing")
 
@@ -108,7 +111,7 @@ def test_a_wrong_key_is_refused(copy, tmp_path, capsys):
 
 @pytest.mark.parametrize("damage", ["missing", "garbage", "truncated", "another manifest"])
 def test_a_missing_or_broken_signature_is_refused(copy, keys, capsys, damage):
-    sig = copy / signing.SIG_NAME
+    sig = copy / SIG_NAME
     if damage == "missing":
         sig.unlink()
         _refused(["verify", str(copy), "--key", str(keys[1])], capsys, "not signed")

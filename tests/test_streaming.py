@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-from avsep_mobile import signature
 from avsep_mobile.metrics import snr_db
 from avsep_mobile.model import WindowedAttention
-from avsep_mobile.pipeline import griffin_lim, held_lip_index, separate, stream_separate
+from avsep_mobile.pipeline import griffin_lim, separate, stream_separate
+from avsep_mobile.runtime import signature
+from avsep_mobile.runtime.replay import held_lip_index
 from avsep_mobile.streaming import Streamer
 
 FLOAT_PARITY_DB = 80.0  # float32 equality, allowing for summation order
@@ -191,11 +192,11 @@ def test_reset_slot_forgets_the_old_face_and_leaves_the_rest(tiny_model):
 
     st = Streamer(tiny_model, 2)
     _stream_chunks(st, mix[: 160 * 20], lips, active)
-    before = {step: {k: v.copy() for k, v in s.items()} for step, s in st.state.items()}
+    before = {step: {k: v.copy() for k, v in s.values.items()} for step, s in st.state.items()}
     st.reset_slot(1)
     for step, sig in st.runner.signatures.items():
         for spec in sig.states:
-            old, new = before[step][spec.name], st.state[step][spec.name]
+            old, new = before[step][spec.name], st.state[step].values[spec.name]
             if spec.per_slot:
                 assert not new[1].any() and np.array_equal(old[0], new[0]), spec.name
                 assert np.array_equal(old[2:], new[2:]), spec.name  # the decoder's residual row is shared

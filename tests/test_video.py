@@ -12,7 +12,14 @@ import pytest
 
 from avsep_mobile.audio import read_audio
 from avsep_mobile.cli import main
-from avsep_mobile.faces import Face, FaceDetector, FaceMesh, SlotTracker, face_from_landmarks, mouth
+from avsep_mobile.runtime.faces import (
+    Face,
+    FaceDetector,
+    FaceMesh,
+    SlotTracker,
+    face_from_landmarks,
+    mouth,
+)
 from avsep_mobile.video import frames, probe
 from tests.media_clips import SR, face_image, gaps, open_mouth, speech, write_clip
 
@@ -276,8 +283,8 @@ def test_gaps_follow_the_speech_level(voices):
 
 
 def test_bridge_opening_follows_the_gap_and_renders_it():
-    from avsep_mobile.bridge import MouthBridge
-    from avsep_mobile.faces import Mouth
+    from avsep_mobile.runtime.faces import Mouth
+    from avsep_mobile.runtime.mouth_bridge import MouthBridge
 
     b = MouthBridge("rendered", seed=0)
     m = lambda gap, width=50.0: Mouth(np.array([44.0, 44.0]), width, gap, 80.0, 0.0)  # noqa: E731

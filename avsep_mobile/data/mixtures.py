@@ -29,7 +29,8 @@ from scipy.signal import butter, lfilter, resample_poly
 
 from ..atomic import atomic_dir
 from ..audio import AudioError, read_wav, write_wav
-from .lips import CROP, render_lips, video_frames
+from ..runtime.mouth_renderer import CROP
+from .lips import render_lips, video_frames
 from .rooms import draw_room, reverberate
 from .speech import SAMPLE_RATE, Utterance
 

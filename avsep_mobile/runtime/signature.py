@@ -5,20 +5,20 @@ Exporters, the manifest, the test vectors, the parity tests and the sample apps
 all read it, and bind tensors by name. A state tensor ``X`` is an input named
 ``X`` and an output named ``X_out``; every state starts as zeros.
 
-Resetting one speaker slot (a new face takes it): every state marked
-``per_slot`` has the slot on its leading axis; set row ``i`` back to its
-initial value to reset slot ``i`` (`reset_slot`). Shared states (the audio
-encoder, the STFT buffer, the residual slot's decoder row) are left alone, so
-the other slots and the audio history are untouched.
+Every state marked ``per_slot`` has the speaker slot on its leading axis
+(step_state.py resets it row by row when a new face takes a slot).
+
+The functions that build signatures take the model (for its state layout) and
+its config duck-typed, so this module imports no torch: a bundle's manifest
+carries the same signatures as JSON (`StepSignature.to_json`), which is what
+the runtime reads.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
-from .model import AVSep, ModelConfig
+from .chunker import flush_samples
 
 FORMAT_VERSION = 1
 STATE_OUT_SUFFIX = "_out"
@@ -80,7 +80,7 @@ def _states(layout: list, speakers: int) -> tuple:
     return tuple(TensorSpec(name, (rows[r],) + tuple(tail), "float32", 0.0, r != "shared") for name, r, tail in layout)
 
 
-def lip_step(model: AVSep, speakers: int) -> StepSignature:
+def lip_step(model, speakers: int) -> StepSignature:
     c, d = model.cfg.crop_size, model.cfg.d_model
     return StepSignature(
         "lip_step",
@@ -90,7 +90,7 @@ def lip_step(model: AVSep, speakers: int) -> StepSignature:
     )
 
 
-def av_step(model: AVSep, speakers: int, chunk_hops: int = 1) -> StepSignature:
+def av_step(model, speakers: int, chunk_hops: int = 1) -> StepSignature:
     d, n = model.cfg.d_model, model.cfg.hop_length * chunk_hops
     return StepSignature(
         "av_step",
@@ -101,53 +101,33 @@ def av_step(model: AVSep, speakers: int, chunk_hops: int = 1) -> StepSignature:
     )
 
 
-def signatures(model: AVSep, speakers: int, chunk_hops: int = 1) -> dict[str, StepSignature]:
+def signatures(model, speakers: int, chunk_hops: int = 1) -> dict[str, StepSignature]:
     return {"lip_step": lip_step(model, speakers), "av_step": av_step(model, speakers, chunk_hops)}
 
 
-def state_specs(sig) -> list[dict]:
-    """The states of a StepSignature or of its to_json() (a manifest's "signatures")."""
-    if isinstance(sig, StepSignature):
-        return [{"name": s.name, "shape": s.shape, "init": s.init, "per_slot": s.per_slot} for s in sig.states]
-    return sig["states"]
-
-
-def initial_state(sig) -> dict[str, np.ndarray]:
-    """{state name: its initial value} of one step (StepSignature or its JSON)."""
-    return {s["name"]: np.full(tuple(s["shape"]), s.get("init") or 0.0, np.float32) for s in state_specs(sig)}
-
-
-def reset_slot(state: dict, sig, slot: int) -> None:
-    """Reset speaker slot `slot` in place: row `slot` of every per-slot state
-    back to its initial value (numpy arrays or torch tensors)."""
-    for s in state_specs(sig):
-        if s.get("per_slot") and s["name"] in state:
-            state[s["name"]][slot] = s.get("init") or 0.0
-
-
-def latency_ms(cfg: ModelConfig, chunk_hops: int = 1) -> float:
+def latency_ms(cfg, chunk_hops: int = 1) -> float:
     """Algorithmic latency: analysis window + (K-1) hops of chunking; no lookahead."""
     return 1000.0 * (cfg.win_length + (chunk_hops - 1) * cfg.hop_length) / cfg.sample_rate
 
 
-def output_delay_samples(cfg: ModelConfig) -> int:
+def output_delay_samples(cfg) -> int:
     """Separated PCM is the input delayed by this many samples (window - hop)."""
     return cfg.stft_context
 
 
-def stream_chunks(cfg: ModelConfig, n_samples: int, chunk_hops: int = 1) -> int:
+def stream_chunks(cfg, n_samples: int, chunk_hops: int = 1) -> int:
     """Chunks of K hops that carry n_samples and the flush behind them, so every
     real sample leaves the overlap-add buffer."""
     chunk = cfg.hop_length * chunk_hops
-    return -(-(n_samples + output_delay_samples(cfg)) // chunk)
+    return (n_samples + flush_samples(n_samples, chunk, output_delay_samples(cfg))) // chunk
 
 
-def flush_hops(cfg: ModelConfig) -> int:
+def flush_hops(cfg) -> int:
     """Hops of silence that push the last real samples out of the overlap-add buffer."""
     return -(-cfg.stft_context // cfg.hop_length)
 
 
-def metadata(cfg: ModelConfig, speakers: int, chunk_hops: int = 1, lip_fps: float = 25.0) -> dict:
+def metadata(cfg, speakers: int, chunk_hops: int = 1, lip_fps: float = 25.0) -> dict:
     """Scalars an app needs to size its buffers; embedded in every exported file."""
     return {
         "format_version": FORMAT_VERSION,

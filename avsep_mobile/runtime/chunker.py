@@ -2,9 +2,9 @@
 fixed chunks av_step takes, and the flush at the end of a stream.
 
 This is the rule the sample apps implement in their `Separator.process` /
-`flush` (and the "chunking" cases of avsep_mobile.schedule): samples are
+`flush` (and the "chunking" cases of avsep_mobile.app_cases): samples are
 queued; every time chunk_samples of them are queued one chunk goes out;
-`flush(output_delay_samples)` appends schedule.flush_samples zeros (the fewest
+`flush(output_delay_samples)` appends flush_samples zeros (the fewest
 that make whole chunks and push every real sample out of the overlap-add
 buffer, signature.stream_chunks). The separated PCM is then the input delayed
 by output_delay_samples, and a stream fed through it equals the offline
@@ -15,7 +15,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from .schedule import flush_samples
+
+def flush_samples(received: int, chunk_samples: int, output_delay_samples: int) -> int:
+    """Zeros to feed at the end of a stream of `received` samples so every real
+    sample leaves the overlap-add buffer (signature.stream_chunks)."""
+    total = -(-(received + output_delay_samples) // chunk_samples) * chunk_samples
+    return total - received
 
 
 class Chunker:

@@ -27,7 +27,7 @@ params, so an app needs one params set per slot, no generator.
 and scaled like the training crops, for a model trained on real video. The
 sample apps compute the same two numbers from Vision / MediaPipe landmarks
 and draw with the params of the bundle's bridge.json (config()), so phone and
-desktop agree; their cores are tested against case_table().
+desktop agree; their cores are tested against app_cases.bridge_cases().
 """
 
 from __future__ import annotations
@@ -36,8 +36,15 @@ from collections import deque
 
 import numpy as np
 
-from .data.lips import CROP, MouthRenderer
-from .faces import LOWER_INNER_LIP, MOUTH_CORNERS, OUTER_EYE_CORNERS, UPPER_INNER_LIP, Mouth, mouth_crop
+from .faces import (
+    LOWER_INNER_LIP,
+    MOUTH_CORNERS,
+    OUTER_EYE_CORNERS,
+    UPPER_INNER_LIP,
+    Mouth,
+    mouth_crop,
+)
+from .mouth_renderer import CROP, MouthRenderer
 
 HISTORY_FRAMES = 750  # 30 s at 25 fps
 MIN_OPEN_RANGE = 0.12  # gap/width between closed and open below which it is jitter, not speech
@@ -94,58 +101,3 @@ def config(slots: int) -> dict:
                           "lower_inner_lip": LOWER_INNER_LIP, "outer_eye_corners": list(OUTER_EYE_CORNERS)},
             "slots": [{"seed": slot_seed(s), "renderer": MouthRenderer(slot_seed(s), noise=False).params()}
                       for s in range(slots)]}
-
-
-CASES_FORMAT = "avsep-bridge-cases/1"
-CASES_FILE = "parity_tests/data/bridge_cases.json"
-# (opening, spread, t): closed, half open and rounded, wide open at both shape
-# extremes, and an hour in (head motion is a function of t)
-_FRAME_POINTS = [(0.0, 0.5, 0.0), (0.4, 0.2, 0.04), (1.0, 0.0, 1.52), (0.85, 1.0, 3600.0)]
-
-
-def _measurements(rng: np.random.Generator, n: int, still: bool = False) -> list[list[float]]:
-    """n frames of (gap, width, eye_span) in pixels: talking, or a still mouth with landmark jitter."""
-    gap = rng.uniform(0.2, 0.4, n) if still else np.abs(rng.normal(6.0, 6.0, n))
-    width = 50.0 * (1 + 0.08 * rng.standard_normal(n))
-    return np.stack([gap, width, 80.0 + rng.normal(0, 1.0, n)], 1).tolist()
-
-
-def case_table() -> dict:
-    """What every app core is tested against: landmark measurements -> (opening,
-    spread), and renderer params + (opening, spread, t) -> 88 x 88 pixels
-    (row-major uint8, base64)."""
-    import base64
-
-    rng = np.random.default_rng(13)
-    runs = {"talking, history rolls over": (_measurements(rng, 90), 40),
-            "still mouth: the range floor": (_measurements(rng, 30, still=True), HISTORY_FRAMES),
-            "degenerate widths and eye spans": ([[3.0, 0.0, 80.0], [0.0, 50.0, 0.0], [9.0, 48.0, 81.0], [0.0, 0.0, 0.0],
-                                                 [20.0, 52.0, 80.0], [1.0, 44.0, 79.0], [15.0, 60.0, 0.0]], 8),
-            "talking, default history": (_measurements(rng, 61), HISTORY_FRAMES)}
-    features = []
-    for name, (rows, history) in runs.items():
-        b = MouthBridge(seed=0, history=history)
-        out = [b.features(Mouth(np.zeros(2), width, gap, eye, 0.0)) for gap, width, eye in rows]
-        features.append({"name": name, "history": history, "measurements": rows, "expect": [list(f) for f in out]})
-    frames = []
-    for seed in (slot_seed(0), slot_seed(1)):
-        r = MouthRenderer(seed, noise=False)
-        for opening, spread, t in _FRAME_POINTS:
-            img = r.frames(np.array([opening]), np.array([spread]), np.array([t]))[0]
-            frames.append({"seed": seed, "params": r.params(), "opening": opening, "spread": spread, "t": t,
-                           "pixels": base64.b64encode(img.tobytes()).decode()})
-    return {"format": CASES_FORMAT, "generated_by": f"python -m avsep_mobile.bridge --write-cases {CASES_FILE}",
-            "crop_size": CROP, "min_open_range": MIN_OPEN_RANGE, "spread_gain": SPREAD_GAIN, "closed_opening": CLOSED_OPENING,
-            "features": features, "frames": frames}
-
-
-if __name__ == "__main__":
-    import argparse
-    import json
-
-    ap = argparse.ArgumentParser(description="write the bridge case table the app cores are tested against")
-    ap.add_argument("--write-cases", required=True, metavar="PATH")
-    path = ap.parse_args().write_cases
-    with open(path, "w") as f:
-        json.dump(case_table(), f, indent=1)
-        f.write("\n")

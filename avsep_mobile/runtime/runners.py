@@ -14,8 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from avsep_mobile import signature
-
+from . import step_state
 
 
 class TFLiteRunner:
@@ -133,7 +132,7 @@ class CoreMLRunner:
         st = self.states[step]
         if st is None:
             return
-        for spec in signature.state_specs(sig):
+        for spec in step_state.state_specs(sig):
             if spec.get("per_slot") and spec["name"] not in self.input_names(step):
                 value = np.array(st.read_state(spec["name"]))
                 value[slot] = spec.get("init") or 0.0
@@ -176,7 +175,9 @@ def for_bundle(bundle_dir, manifest: dict, threads: int | None = None):
     if target == "ios":
         if sys.platform == "darwin":
             return CoreMLRunner(files)
-        from .coreml_eval import EvaluatorRunner  # elsewhere: the reference evaluator of the ML program
+        from .coreml_eval import (
+            EvaluatorRunner,  # elsewhere: the reference evaluator of the ML program
+        )
 
         return EvaluatorRunner(files)
     return None
