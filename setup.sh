@@ -8,6 +8,11 @@ cd "$(dirname "$0")"
 VOICES="espeak-ng festival festvox-kdlpc16k festvox-italp16k festvox-itapc16k
   festvox-suopuhe-lj festvox-suopuhe-mv festvox-czech-dita festvox-czech-machac festvox-ca-ona-hts
   festvox-czech-ph festvox-czech-krb festvox-hi-nsk festvox-ru flite"
+# recorded human speech (avsep_mobile/data/recorded.py): klettres-data's letters and syllables read by
+# native speakers (GPL-2+), asterisk's telephone prompts read by four people at 16 kHz (CC-BY-SA/CC-BY 3.0);
+# ktuberling-data and gcompris-qt-data are reserved for independent evaluation: never install them here
+RECORDINGS="klettres-data asterisk-core-sounds-en-g722 asterisk-core-sounds-es-g722 asterisk-core-sounds-fr-g722
+  asterisk-core-sounds-it-g722 asterisk-core-sounds-ru-g722"
 # the Android sample's core module is compiled and unit-tested on the JVM in the tests:
 # a Java 17 runtime, npm (for the Kotlin compiler below), junit4/hamcrest/org.json jars;
 # libbcprov-java: BouncyCastle's lightweight Ed25519, which the Android app ships for signed bundles
@@ -20,7 +25,7 @@ ARM64_TOOLS="qemu-user-static debian-archive-keyring"
 # web_sample/ runs in Debian's Chromium, driven headless by PyPI's playwright (no browser download)
 WEB_TOOLS="chromium"
 if command -v apt-get >/dev/null 2>&1; then
-  missing=$(for p in $VOICES $APP_TOOLS $ARM64_TOOLS $WEB_TOOLS; do dpkg -s "$p" >/dev/null 2>&1 || echo "$p"; done)
+  missing=$(for p in $VOICES $RECORDINGS $APP_TOOLS $ARM64_TOOLS $WEB_TOOLS; do dpkg -s "$p" >/dev/null 2>&1 || echo "$p"; done)
   if [ -n "$missing" ]; then
     SUDO=$([ "$(id -u)" = 0 ] && echo "" || echo sudo)
     $SUDO apt-get update -qq

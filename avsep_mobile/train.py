@@ -48,6 +48,9 @@ class TrainConfig:
     voice_perturb: float = 0.0
     # share of mixtures heard in a simulated reverberant room (data.rooms); `avsep train` defaults to 0.3
     room_share: float = 0.0
+    # chance per speaker that its utterance is recorded human speech (data.recorded); `avsep train` defaults to 0.35
+    recorded_share: float = 0.0
+    recorded_pool_size: int = 3000
 
 
 def separate_batch(model: AVSep, mix: Tensor, lips: Tensor, fps: float, active: Tensor | None = None):
@@ -106,12 +109,18 @@ def batches(tc: TrainConfig, rank: int, world: int, cache_dir=None, start_step: 
     from .data.speech import build_pool
 
     pool = build_pool(cache_dir, tc.pool_size, tc.pool_seed, progress=rank == 0)
+    recorded = None
+    if tc.recorded_share > 0:
+        from .data.recorded import build_recorded_pool
+
+        recorded = build_recorded_pool(cache_dir, tc.recorded_pool_size, tc.pool_seed, progress=rank == 0)
     used = start_step * tc.batch * world  # per stream, at most this many seeds were drawn so far
     streams = {
         n: iter(torch.utils.data.DataLoader(
             # the 3-speaker stream starts half-way through the seed range, so the two never share a seed
             MixtureStream(pool, seconds=tc.seconds, speakers=n, base_seed=tc.seed * 1_000_003 + (n - 2) * TRAIN_SEED_LIMIT // 2 + used,
-                          rank=rank, world_size=world, perturb=tc.voice_perturb, room=tc.room_share),
+                          rank=rank, world_size=world, perturb=tc.voice_perturb, room=tc.room_share,
+                          recorded=recorded, recorded_share=tc.recorded_share),
             batch_size=tc.batch, num_workers=1, persistent_workers=True))  # one worker renders while the model trains
         for n in (2, 3)
     }

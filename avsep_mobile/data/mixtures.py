@@ -129,13 +129,16 @@ def _active_rms(x: np.ndarray) -> float:
 
 
 def make_example(pool: list[Utterance], seed: int, speakers: int = 2, seconds: float = 4.0,
-                 fps: float | None = 25.0, perturb: float = 0.0, room: float = 0.0) -> Example:
+                 fps: float | None = 25.0, perturb: float = 0.0, room: float = 0.0, recorded=None,
+                 recorded_share: float = 0.0) -> Example:
     """A mixture of `speakers` distinct voices; fps None draws 25 or 30.
     perturb: the chance that each speaker's voice is perturbed (training
     only); room: the chance that the mixture is heard in a reverberant room
     (data.rooms: the sources are then each speaker's direct path and early
-    reflections, the mix holds the whole room). Each draws from its own
-    generator: at 0 the mixture is exactly as without it."""
+    reflections, the mix holds the whole room); recorded_share: the chance
+    that each speaker's utterance comes from `recorded` (a pool of recorded
+    human speech, data.recorded) instead of `pool`, voices still distinct.
+    Each draws from its own generator: at 0 the mixture is exactly as without it."""
     if speakers < 1:
         raise ValueError(f"speakers must be at least 1, got {speakers}")
     rng = np.random.default_rng([seed, 0x313])
@@ -143,6 +146,11 @@ def make_example(pool: list[Utterance], seed: int, speakers: int = 2, seconds: f
     if fps is None:
         fps = float(rng.choice([25.0, 30.0], p=[0.7, 0.3]))
     voices = [u.audio for u in _pick(pool, rng, speakers)]
+    if recorded is not None and recorded_share > 0:
+        hrng = np.random.default_rng([seed, 0x4ec])
+        swap = [i for i in range(speakers) if hrng.random() < recorded_share]
+        for i, u in zip(swap, _pick(recorded, hrng, len(swap)) if swap else []):
+            voices[i] = u.audio
     if perturb > 0:  # its own generator, so every other draw stays as without perturbation
         vrng = np.random.default_rng([seed, 0x7e7])
         voices = [perturb_voice(a, vrng)[0] if vrng.random() < perturb else a for a in voices]
@@ -278,10 +286,11 @@ class MixtureStream(torch.utils.data.IterableDataset):
     repeat each other and none touches the held-out seeds."""
 
     def __init__(self, pool: list[Utterance], seconds: float = 2.5, speakers: int = 2, base_seed: int = 0,
-                 rank: int = 0, world_size: int = 1, fps: float = 25.0, perturb: float = 0.0, room: float = 0.0):
+                 rank: int = 0, world_size: int = 1, fps: float = 25.0, perturb: float = 0.0, room: float = 0.0,
+                 recorded=None, recorded_share: float = 0.0):
         super().__init__()
         self.pool, self.seconds, self.speakers, self.fps, self.perturb = pool, seconds, speakers, fps, perturb
-        self.room = room
+        self.room, self.recorded, self.recorded_share = room, recorded, recorded_share
         self.base_seed, self.rank, self.world_size = base_seed, rank, world_size
 
     def seeds(self):
@@ -294,7 +303,8 @@ class MixtureStream(torch.utils.data.IterableDataset):
 
     def __iter__(self):
         for seed in self.seeds():
-            yield _as_tensors(make_example(self.pool, seed, self.speakers, self.seconds, self.fps, self.perturb, self.room))
+            yield _as_tensors(make_example(self.pool, seed, self.speakers, self.seconds, self.fps, self.perturb, self.room,
+                                           self.recorded, self.recorded_share))
 
 
 class ExampleDirDataset(torch.utils.data.Dataset):

@@ -367,6 +367,13 @@ def build_pool(cache_dir=None, count: int = 400, seed: int = 0, progress: bool =
         raise ValueError(f"pool size must be at least 1, got {count}")
     voices = installed_voices() if voices is None else voices
     key = pool_key(count, seed, family, voices, festival_share)
+    return cached_pool(cache_dir, key, lambda: synthesise_pool(count, seed, progress, workers, family, voices, festival_share))
+
+
+def cached_pool(cache_dir, key: dict, make) -> Pool:
+    """The utterances make() returns, built once into cache_dir/pool-<hash of
+    key>/ and loaded from there afterwards: key must hold everything that
+    decides them."""
     d = _dir_of_key(cache_dir, key)
     d.parent.mkdir(parents=True, exist_ok=True)
     # one builder at a time; the others wait here and then load its result
@@ -378,7 +385,7 @@ def build_pool(cache_dir=None, count: int = 400, seed: int = 0, progress: bool =
             except (OSError, ValueError, KeyError):  # a damaged cache is just rebuilt
                 pass
         start = time.time()
-        utterances = synthesise_pool(count, seed, progress, workers, family, voices, festival_share)
+        utterances = make()
         pool = Pool.of(utterances, {**key, "build_seconds": round(time.time() - start, 1),
                                     "distinct_voices": len({u.voice for u in utterances}),
                                     "audio_seconds": round(sum(len(u.audio) for u in utterances) / SAMPLE_RATE, 1)})
