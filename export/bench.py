@@ -1,6 +1,9 @@
 """`avsep bench DIR`: real-time factor (processing time / audio time) of each
 step and of the whole stream, replaying the bundle's test vectors, for every
-model in DIR this machine can run, beside the float PyTorch steps."""
+model in DIR this machine can run, beside the float PyTorch steps; and the
+memory of one stream: the runtime's peak resident memory, measured in a child
+process that loads only the runtime (export/stream_memory.py), and the state
+bytes per speaker slot, from the signature."""
 
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ from avsep_mobile.runtime.coreml_eval import KIND
 from avsep_mobile.runtime.replay import stream
 from avsep_mobile.streaming import TorchRunner
 
-from . import vectors
+from . import stream_memory, vectors
 
 
 class _Timed:
@@ -88,11 +91,13 @@ def bench(bundle_dir, threads: int = 1, repeats: int = 3) -> dict:
     result = {"bundle": str(bundle_dir), "target": m["target"], "precision": m["precision"], "threads": threads,
               "repeats": repeats, "audio_seconds": audio_s, "host": f"{platform.system()} {platform.machine()} {platform.processor()}".strip(),
               "models": {}}
+    result["state_bytes"] = stream_memory.state_bytes(sigs)
     exported = runners.for_bundle(bundle_dir, m, threads)
     if exported is None:
         result["skipped"] = f"{m['target']} models cannot run on {platform.system()}"
     else:
         result["models"][exported.kind] = _measure(exported, vec, sigs, audio_s, repeats)
+        result["memory"] = stream_memory.measure(bundle_dir, threads)
         if exported.kind == KIND:
             result["note"] = (f"{KIND}: the CoreML reference evaluator's time (NumPy on this {platform.system()} host), "
                               "not a device figure: run the sample app's benchmark on an iPhone/Mac for CoreML speed")
@@ -110,7 +115,15 @@ def format_bench(r: dict) -> str:
         lines.append(f"  note: {r['note']}")
     for kind, v in r["models"].items():
         lines.append(f"  {kind:7s} RTF stream {v['rtf']['stream']:.4f}  av_step {v['rtf']['av_step']:.4f} ({v['step_ms']['av_step']:.3f} ms/call, p10 {v['step_ms_p10']['av_step']:.3f})"
-                     f"  lip_step {v['rtf']['lip_step']:.4f} ({v['step_ms']['lip_step']:.3f} ms/call)  peak RSS {v['peak_rss_mb']:.0f} MB")
+                     f"  lip_step {v['rtf']['lip_step']:.4f} ({v['step_ms']['lip_step']:.3f} ms/call)  this process's peak RSS {v['peak_rss_mb']:.0f} MB")
+    mem = r.get("memory")
+    if mem is not None and "skipped" not in mem:
+        who = "its runtime library loads torch" if mem["torch_imported"] else "no torch"
+        lines.append(f"  memory per stream ({mem['runtime']}, a child process, {who}): peak RSS {mem['peak_rss_mb']:.1f} MB, "
+                     f"{mem['stream_mb']:.1f} MB over Python + numpy + the runtime library ({mem['baseline_rss_mb']:.1f} MB)")
+    st = r["state_bytes"]
+    lines.append(f"  state: {st['per_slot'] / 1024:.1f} KiB per speaker slot, {st['shared'] / 1024:.1f} KiB shared, "
+                 f"{st['total'] / 1024:.1f} KiB in all (bound in and out on every call of explicit state)")
     return "\n".join(lines)
 
 
