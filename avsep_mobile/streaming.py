@@ -16,6 +16,7 @@ from torch import Tensor, nn
 
 from .model import AVSep
 from .runtime import signature
+from .runtime.separator import Separator
 from .runtime.step_state import StepState
 
 
@@ -120,3 +121,10 @@ class Streamer:
     def av(self, pcm, lip_emb, active) -> tuple[np.ndarray, np.ndarray]:
         out = self._call("av_step", {"pcm": pcm, "lip_emb": lip_emb, "active": active})
         return out["speakers"], out["residual"]
+
+
+def separator(model: AVSep, speakers: int, chunk_hops: int = 1, lip_fps: float = 25.0, **schedule) -> Separator:
+    """The float model behind the runtime's Separator (what `avsep separate`
+    runs, and what a bundle's runtime is compared with)."""
+    runner = TorchRunner(model, speakers, chunk_hops)
+    return Separator(runner, runner.signatures, signature.metadata(model.cfg, speakers, chunk_hops, lip_fps), **schedule)

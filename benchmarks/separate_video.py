@@ -56,7 +56,7 @@ def stage_profile(path: Path) -> dict:
 
     stages = {"decoding": video.frames, "detector": faces.FaceDetector.__call__, "tracker": faces.SlotTracker.update,
               "face mesh": faces.FaceMesh.__call__, "mouth bridge": mouth_bridge.MouthBridge.crop,
-              "lip_step": streaming.Streamer.lip, "av_step": streaming.Streamer.av}
+              "lip_step + av_step": streaming.TorchRunner.run}
     stats = pstats.Stats(str(path)).stats  # {(file, line, name): (calls, primitive calls, tottime, cumtime, callers)}
 
     def cumulative(fn) -> float:

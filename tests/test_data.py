@@ -9,7 +9,8 @@ import torch
 from avsep_mobile.audio import AudioError, write_wav
 from avsep_mobile.cli import main
 from avsep_mobile.data import speech
-from avsep_mobile.data.lips import render_lips, video_frames
+from avsep_mobile.data.lips import render_lips
+from avsep_mobile.lips_file import read_lips, video_frames
 from avsep_mobile.data.mixtures import (
     EQ_CENTRES_HZ,
     HELDOUT_SEED,
@@ -24,7 +25,6 @@ from avsep_mobile.data.mixtures import (
     perturb_voice,
     random_eq,
     read_example,
-    read_lips,
     write_example,
 )
 from avsep_mobile.data.speech import (
@@ -340,7 +340,7 @@ def test_missing_or_mismatched_files_are_refused(tmp_path, example):
     os.remove(d / "mix.wav")
     with pytest.raises(AudioError, match="no mix.wav"):
         read_example(d)
-    with pytest.raises(AudioError, match="no such file"):
+    with pytest.raises(ValueError, match="no such file"):
         read_lips(tmp_path / "nope.npz")
     (tmp_path / "junk.npz").write_bytes(b"not a zip")
     with pytest.raises(ValueError, match="not a readable .npz"):

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..atomic import atomic_write_bytes
 from ..audio import read_wav
-from .mixtures import FPS_RANGE
+from ..lips_file import FPS_RANGE
 
 
 def _check_fps(fps: float | None) -> None:

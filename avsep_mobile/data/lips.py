@@ -17,6 +17,7 @@ import math
 
 import numpy as np
 
+from ..lips_file import video_frames
 from ..runtime.mouth_renderer import MouthRenderer
 
 HOP_S = 0.01  # envelope analysis rate
@@ -51,11 +52,6 @@ def speech_features(speech: np.ndarray, sample_rate: int, times: np.ndarray) -> 
     spread = np.convolve(np.pad(spread, 9, mode="edge"), k, "valid")
     t = np.arange(n) * HOP_S
     return np.interp(times, t, opening), np.interp(times, t, spread)
-
-
-def video_frames(n_samples: int, fps: float, sample_rate: int = 16000) -> int:
-    """ceil(seconds * fps), immune to float error (9.88 s * 25 fps is 247, not 248)."""
-    return max(1, math.ceil(n_samples / sample_rate * fps - 1e-6))
 
 
 def render_lips(speech: np.ndarray, sample_rate: int = 16000, fps: float = 25.0, seed: int = 0) -> np.ndarray:

@@ -29,15 +29,14 @@ from scipy.signal import butter, lfilter, resample_poly
 
 from ..atomic import atomic_dir
 from ..audio import AudioError, read_wav, write_wav
-from ..runtime.mouth_renderer import CROP
-from .lips import render_lips, video_frames
+from ..lips_file import read_lips
+from .lips import render_lips
+from .mouth_augment import render_augmented
 from .rooms import draw_room, reverberate
 from .speech import SAMPLE_RATE, Utterance
 
 TRAIN_SEED_LIMIT = 10_000_000
 HELDOUT_SEED = 10_000_000
-FPS_RANGE = (10.0, 120.0)
-FRAME_SLACK = 2  # camera frame counts may round either way at the ends
 PERTURB_FACTOR = (0.88, 1.12)  # voice perturbation: resampling factor (pitch, formants and tempo together)
 PERTURB_TILT = (-0.6, 0.6)  # voice perturbation: first-order spectral tilt (duller .. brighter)
 EQ_CENTRES_HZ = (150.0, 400.0, 1000.0, 2200.0, 4000.0, 6500.0)  # voice perturbation: smooth random EQ ...
@@ -130,15 +129,18 @@ def _active_rms(x: np.ndarray) -> float:
 
 def make_example(pool: list[Utterance], seed: int, speakers: int = 2, seconds: float = 4.0,
                  fps: float | None = 25.0, perturb: float = 0.0, room: float = 0.0, recorded=None,
-                 recorded_share: float = 0.0) -> Example:
+                 recorded_share: float = 0.0, mouth_augment: float = 0.0) -> Example:
     """A mixture of `speakers` distinct voices; fps None draws 25 or 30.
     perturb: the chance that each speaker's voice is perturbed (training
     only); room: the chance that the mixture is heard in a reverberant room
     (data.rooms: the sources are then each speaker's direct path and early
     reflections, the mix holds the whole room); recorded_share: the chance
     that each speaker's utterance comes from `recorded` (a pool of recorded
-    human speech, data.recorded) instead of `pool`, voices still distinct.
-    Each draws from its own generator: at 0 the mixture is exactly as without it."""
+    human speech, data.recorded) instead of `pool`, voices still distinct;
+    mouth_augment: the chance that each mouth track moves by a rule drawn
+    from data.mouth_augment instead of the renderer's own (the face, light
+    and head motion stay). Each draws from its own generator: at 0 the
+    mixture is exactly as without it."""
     if speakers < 1:
         raise ValueError(f"speakers must be at least 1, got {speakers}")
     rng = np.random.default_rng([seed, 0x313])
@@ -177,7 +179,10 @@ def make_example(pool: list[Utterance], seed: int, speakers: int = 2, seconds: f
     peak = max(np.abs(mix).max(), np.abs(sources).max())
     if peak > 0.99:  # scale everything, so mix == sum(what is heard) + noise still holds
         sources, noise, mix = sources * (0.99 / peak), noise * (0.99 / peak), mix * (0.99 / peak)
-    lips = np.stack([render_lips(s, SAMPLE_RATE, fps, seed=int(rng.integers(2**31))) for s in sources])
+    faces = [int(rng.integers(2**31)) for _ in sources]
+    mrng = np.random.default_rng([seed, 0x1175])
+    lips = np.stack([render_augmented(s, SAMPLE_RATE, fps, face, mrng) if mouth_augment > 0 and mrng.random() < mouth_augment
+                     else render_lips(s, SAMPLE_RATE, fps, seed=face) for s, face in zip(sources, faces)])
     return Example(mix.astype(np.float32), sources.astype(np.float32), lips, float(fps), f"seed_{seed}")
 
 
@@ -203,39 +208,6 @@ def write_example(root, ex: Example) -> Path:
         np.savez_compressed(buf, lips=ex.lips, fps=np.float64(ex.fps))
         (tmp / "lips.npz").write_bytes(buf.getvalue())
     return final
-
-
-def read_lips(path, n_samples: int | None = None, speakers: int | None = None) -> tuple[np.ndarray, float]:
-    """lips uint8 (N, T, 88, 88) and fps from a lips.npz, checked against the
-    audio length (n_samples at 16 kHz) and speaker count when given."""
-    path = Path(path)
-    if not path.is_file():
-        raise AudioError(f"{path}: no such file: pass a lips.npz (make one with `avsep data lips SPEECH.wav`)")
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files if k in ("lips", "fps")}
-            names = sorted(z.files)
-    except Exception as e:  # zipfile, pickle and OS errors for a damaged or foreign file
-        raise ValueError(f"{path}: not a readable .npz ({type(e).__name__}): write it again with `avsep data lips`") from None
-    if len(arrays) != 2:
-        raise ValueError(f"{path}: needs arrays 'lips' and 'fps', has {names}: write it with `avsep data lips`")
-    lips, fps = arrays["lips"], arrays["fps"]
-    if lips.dtype != np.uint8 or lips.ndim != 4 or lips.shape[2:] != (CROP, CROP) or 0 in lips.shape[:2]:
-        raise ValueError(f"{path}: lips must be uint8 [N, T, {CROP}, {CROP}], got {lips.dtype} {list(lips.shape)}: "
-                         "crop grayscale mouths to 88x88 per frame")
-    if fps.size != 1 or not np.issubdtype(fps.dtype, np.number):
-        raise ValueError(f"{path}: fps must be one number, got {fps.dtype} {list(fps.shape)}")
-    fps = float(fps.reshape(()))
-    if not FPS_RANGE[0] <= fps <= FPS_RANGE[1]:
-        raise ValueError(f"{path}: fps {fps:g} is outside {FPS_RANGE[0]:g}..{FPS_RANGE[1]:g}: store the camera frame rate")
-    if speakers is not None and lips.shape[0] != speakers:
-        raise ValueError(f"{path}: lips has {lips.shape[0]} tracks but there are {speakers} speakers: one track per s*.wav")
-    if n_samples is not None:
-        want = video_frames(n_samples, fps)
-        if abs(lips.shape[1] - want) > FRAME_SLACK:
-            raise ValueError(f"{path}: {lips.shape[1]} frames at {fps:g} fps but the audio needs {want} "
-                             f"({n_samples / SAMPLE_RATE:.2f} s): check the fps or trim audio and video alike")
-    return lips, fps
 
 
 def _source_paths(d: Path) -> list[Path]:
@@ -287,10 +259,10 @@ class MixtureStream(torch.utils.data.IterableDataset):
 
     def __init__(self, pool: list[Utterance], seconds: float = 2.5, speakers: int = 2, base_seed: int = 0,
                  rank: int = 0, world_size: int = 1, fps: float = 25.0, perturb: float = 0.0, room: float = 0.0,
-                 recorded=None, recorded_share: float = 0.0):
+                 recorded=None, recorded_share: float = 0.0, mouth_augment: float = 0.0):
         super().__init__()
         self.pool, self.seconds, self.speakers, self.fps, self.perturb = pool, seconds, speakers, fps, perturb
-        self.room, self.recorded, self.recorded_share = room, recorded, recorded_share
+        self.room, self.recorded, self.recorded_share, self.mouth_augment = room, recorded, recorded_share, mouth_augment
         self.base_seed, self.rank, self.world_size = base_seed, rank, world_size
 
     def seeds(self):
@@ -304,7 +276,7 @@ class MixtureStream(torch.utils.data.IterableDataset):
     def __iter__(self):
         for seed in self.seeds():
             yield _as_tensors(make_example(self.pool, seed, self.speakers, self.seconds, self.fps, self.perturb, self.room,
-                                           self.recorded, self.recorded_share))
+                                           self.recorded, self.recorded_share, self.mouth_augment))
 
 
 class ExampleDirDataset(torch.utils.data.Dataset):

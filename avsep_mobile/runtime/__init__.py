@@ -20,10 +20,17 @@ read side by side:
     faces.py           face detector, face mesh, slot tracker
     mouth_bridge.py    a measured mouth -> the model's crop  MouthBridge.kt
     mouth_renderer.py  the mouth renderer                    MouthRenderer.kt
-    separator.py       PCM (+ lips or video frames) in, separated PCM out   Separator.kt
+    mouth_cropper.py   camera frames -> a mouth crop per slot  MouthCropper.kt
+    separator.py       PCM and frames in, separated PCM out  StreamCore.kt
 
     >>> from avsep_mobile.runtime import Separator
-    >>> sep = Separator.open("dist/android")
-    >>> voices = sep.process(pcm_block, lips=crops)   # any block length
-    >>> voices += sep.flush()
+    >>> sep = Separator.open("dist/android")     # checks every file's sha256 first
+    >>> if sep.accept(t_ns):                     # a camera frame, ns on the audio clock
+    ...     sep.frame(t_ns, crops, faces)        # (S, 1, 88, 88) in [0, 1]; face id per slot or -1
+    >>> out = sep.process(pcm_block)             # any block length -> out.speakers, out.residual
+    >>> out = sep.flush()                        # end of stream
 """
+
+from .separator import Separator
+
+__all__ = ["Separator"]
