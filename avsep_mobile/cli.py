@@ -51,14 +51,14 @@ def cmd_train(args) -> int:
     from .train import TrainConfig, train
 
     _check_min(args, steps=1, batch=1, seconds=0.5, pool=2, save_every=1)
-    for flag in ("rooms", "recorded"):
+    for flag in ("rooms", "recorded", "mouth_augment"):
         if not 0 <= getattr(args, flag) <= 1:
-            raise ValueError(f"--{flag} is a share, within 0..1, got {getattr(args, flag):g}")
+            raise ValueError(f"--{flag.replace('_', '-')} is a share, within 0..1, got {getattr(args, flag):g}")
     if args.lr <= 0:
         raise ValueError(f"--lr must be > 0, got {args.lr:g}")
     tc = TrainConfig(steps=args.steps, batch=args.batch, seconds=args.seconds, lr=args.lr, seed=args.seed, pool_size=args.pool,
                      save_every=args.save_every, voice_perturb=args.voice_perturb, room_share=args.rooms,
-                     recorded_share=args.recorded)
+                     recorded_share=args.recorded, mouth_augment=args.mouth_augment)
     init = None
     if args.init is not None:  # its weights and config; a fresh optimizer (last.pt, when present, wins)
         from . import checkpoint
@@ -84,17 +84,23 @@ def _eval_sets(args) -> dict:
             raise ValueError(f"{args.data} holds no mixtures (DIR/<name>/mix.wav): make some with `avsep data make`")
         return {"data": [read_example(p) for p in paths[: args.count]]}
     from .data.mixtures import heldout_examples
+    from .data.mouth_augment import eval_rule_opening
     from .data.recorded import build_heldout_recorded_pool
     from .data.speech import build_eval_pool, build_unseen_voice_pool
+    from .data.talking_face import camera_example
 
     # training-family voices reading unseen sentences; then a voice family no training pool contains; then
     # the unseen sentences again, each mixture in its own simulated room (target: direct path + early reflections)
     eval_pool = build_eval_pool()
+    recorded = heldout_examples(build_heldout_recorded_pool(), count=args.count, speakers=args.speakers)
     return {"unseen_sentences": heldout_examples(eval_pool, count=args.count, speakers=args.speakers),
             "unseen_voices": heldout_examples(build_unseen_voice_pool(), count=args.count, speakers=args.speakers),
             "reverberant": heldout_examples(eval_pool, count=args.count, speakers=args.speakers, room=1.0),
             # people reading letters, syllables and phrases (data.recorded), speakers no training pool holds
-            "recorded_speech": heldout_examples(build_heldout_recorded_pool(), count=args.count, speakers=args.speakers)}
+            "recorded_speech": recorded,
+            # the same mixtures, each mouth a real face's (data.talking_face) whose jaw moves by a rule no training
+            # track used (data.mouth_augment.eval_rule_opening), through the face mesh and bridge as `avsep separate`
+            "recorded_speech_camera": [camera_example(ex, eval_rule_opening) for ex in recorded]}
 
 
 def _eval_line(name: str, res: dict) -> str:
@@ -244,11 +250,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--recorded", type=float, default=0.35,
                    help="chance per speaker that its utterance is recorded human speech (klettres-data, asterisk "
                         "prompts) instead of a synthesiser's (0 = synthesised only)")
+    p.add_argument("--mouth-augment", type=float, default=0.5,
+                   help="chance per mouth track that it moves by another rule, as a measured mouth does: level rule, "
+                        "smoothing, +-2 frames of lag, warps, held and dropped frames, a still mouth (0 = renderer's rule)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("eval", help="SI-SNR improvement, PESQ-WB, ESTOI, lips swapped, lip following: unseen sentences, unseen voices, reverberant rooms, recorded speech")
+    p = sub.add_parser("eval", help="SI-SNR improvement, PESQ-WB, ESTOI, lips swapped, lip following: unseen sentences, unseen voices, reverberant rooms, recorded speech (rendered lips and a camera's)")
     _model_args(p)
     p.add_argument("--data", type=Path, help="a dir of mixtures (default: the built-in held-out set)")
     p.add_argument("--count", type=int, default=50)

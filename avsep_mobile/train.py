@@ -51,6 +51,8 @@ class TrainConfig:
     # chance per speaker that its utterance is recorded human speech (data.recorded); `avsep train` defaults to 0.35
     recorded_share: float = 0.0
     recorded_pool_size: int = 3000
+    # chance per mouth track of a rule other than the renderer's (data.mouth_augment); `avsep train` defaults to 0.5
+    mouth_augment: float = 0.0
 
 
 def separate_batch(model: AVSep, mix: Tensor, lips: Tensor, fps: float, active: Tensor | None = None):
@@ -120,7 +122,7 @@ def batches(tc: TrainConfig, rank: int, world: int, cache_dir=None, start_step: 
             # the 3-speaker stream starts half-way through the seed range, so the two never share a seed
             MixtureStream(pool, seconds=tc.seconds, speakers=n, base_seed=tc.seed * 1_000_003 + (n - 2) * TRAIN_SEED_LIMIT // 2 + used,
                           rank=rank, world_size=world, perturb=tc.voice_perturb, room=tc.room_share,
-                          recorded=recorded, recorded_share=tc.recorded_share),
+                          recorded=recorded, recorded_share=tc.recorded_share, mouth_augment=tc.mouth_augment),
             batch_size=tc.batch, num_workers=1, persistent_workers=True))  # one worker renders while the model trains
         for n in (2, 3)
     }

@@ -1,9 +1,9 @@
 """Real test clips made here, nothing downloaded: the astronaut photograph that
-ships in scikit-image's wheel (a real face), its mouth opened frame by frame
-with the level of synthesised speech (espeak-ng), muxed with that speech into
-an MP4 (H.264 + AAC) by PyAV. Two faces side by side with two voices mixed
-give a clip to separate. The decoder, detector, face mesh, tracker and bridge
-all run on these for real."""
+ships in scikit-image's wheel (a real face, avsep_mobile.data.talking_face),
+its mouth opened frame by frame with the level of synthesised speech
+(espeak-ng), muxed with that speech into an MP4 (H.264 + AAC) by PyAV. Two
+faces side by side with two voices mixed give a clip to separate. The
+decoder, detector, face mesh, tracker and bridge all run on these for real."""
 
 from __future__ import annotations
 
@@ -12,41 +12,12 @@ from pathlib import Path
 
 import av
 import numpy as np
-import skimage.data
 
 from avsep_mobile.data.lips import speech_features
 from avsep_mobile.data.speech import synthesise_pool
+from avsep_mobile.data.talking_face import MAX_OPEN_PX, face_image, open_mouth
 
 SR = 16000
-# the astronaut's face in the 512 x 512 photograph: a 200 px square around it,
-# the line under her lower teeth, the mouth's centre and half width, the chin
-FACE_BOX = (29, 229, 126, 326)  # y0, y1, x0, x1
-MOUTH_LINE, MOUTH_X, MOUTH_HALF_W, CHIN = 149 - 29, 225 - 126, 24, 200 - 29
-MAX_OPEN_PX = 16  # the gap at full opening, in the 200 px face
-
-
-def face_image() -> np.ndarray:
-    y0, y1, x0, x1 = FACE_BOX
-    return np.ascontiguousarray(skimage.data.astronaut()[y0:y1, x0:x1])  # (200, 200, 3)
-
-
-def open_mouth(face: np.ndarray, gap_px: float) -> np.ndarray:
-    """The face with its jaw dropped by gap_px: a half-ellipse cavity under
-    the upper teeth, the lower lip and chin moved down, fading toward the neck."""
-    h, w = face.shape[:2]
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    d = gap_px * np.sqrt(np.clip(1 - ((xx - MOUTH_X) / MOUTH_HALF_W) ** 2, 0, 1))  # gap under each column
-    floor = CHIN + 15
-
-    def fade(y):  # the jaw drops by the full gap at the mouth, not at all at the neck
-        return np.clip((floor - y) / (floor - MOUTH_LINE), 0, 1)
-
-    src_y = np.where(yy >= MOUTH_LINE + d, yy - d * fade(yy - d), yy)
-    out = face[np.clip(np.round(src_y).astype(int), 0, h - 1), xx.astype(int)].astype(np.float32)
-    cavity = (yy >= MOUTH_LINE) & (yy < MOUTH_LINE + d)
-    shade = 30 + 25 * np.clip((yy - MOUTH_LINE) / np.maximum(d, 1), 0, 1)
-    out[cavity] = np.stack([shade * 1.4, shade * 0.6, shade * 0.6], -1)[cavity]
-    return out.astype(np.uint8)
 
 
 def speech(seconds: float, seed: int = 0, voices: int = 1) -> list[np.ndarray]:
