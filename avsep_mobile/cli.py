@@ -51,14 +51,15 @@ def cmd_train(args) -> int:
     from .train import TrainConfig, train
 
     _check_min(args, steps=1, batch=1, seconds=0.5, pool=2, save_every=1)
-    for flag in ("rooms", "recorded", "mouth_augment"):
+    for flag in ("rooms", "recorded", "mouth_augment", "data_share"):
         if not 0 <= getattr(args, flag) <= 1:
             raise ValueError(f"--{flag.replace('_', '-')} is a share, within 0..1, got {getattr(args, flag):g}")
     if args.lr <= 0:
         raise ValueError(f"--lr must be > 0, got {args.lr:g}")
     tc = TrainConfig(steps=args.steps, batch=args.batch, seconds=args.seconds, lr=args.lr, seed=args.seed, pool_size=args.pool,
                      save_every=args.save_every, voice_perturb=args.voice_perturb, room_share=args.rooms,
-                     recorded_share=args.recorded, mouth_augment=args.mouth_augment)
+                     recorded_share=args.recorded, mouth_augment=args.mouth_augment,
+                     data_index=None if args.data is None else str(args.data), data_share=args.data_share)
     init = None
     if args.init is not None:  # its weights and config; a fresh optimizer (last.pt, when present, wins)
         from . import checkpoint
@@ -250,6 +251,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--recorded", type=float, default=0.35,
                    help="chance per speaker that its utterance is recorded human speech (klettres-data, asterisk "
                         "prompts) instead of a synthesiser's (0 = synthesised only)")
+    p.add_argument("--data", type=Path, metavar="INDEX",
+                   help="also mix the user's own clips, imported by `avsep data import DIR --out INDEX`")
+    p.add_argument("--data-share", type=float, default=0.5,
+                   help="with --data: the share of batches mixed from INDEX (1 = INDEX alone, no built-in pool)")
     p.add_argument("--mouth-augment", type=float, default=0.5,
                    help="chance per mouth track that it moves by another rule, as a measured mouth does: level rule, "
                         "smoothing, +-2 frames of lag, warps, held and dropped frames, a still mouth (0 = renderer's rule)")

@@ -53,6 +53,9 @@ class TrainConfig:
     recorded_pool_size: int = 3000
     # chance per mouth track of a rule other than the renderer's (data.mouth_augment); `avsep train` defaults to 0.5
     mouth_augment: float = 0.0
+    # an index of the user's own clips (`avsep data import`), and the share of batches mixed from it (1: it alone)
+    data_index: str | None = None
+    data_share: float = 0.5
 
 
 def separate_batch(model: AVSep, mix: Tensor, lips: Tensor, fps: float, active: Tensor | None = None):
@@ -104,33 +107,48 @@ def lr_at(step: int, tc: TrainConfig) -> float:
 
 
 def batches(tc: TrainConfig, rank: int, world: int, cache_dir=None, start_step: int = 0):
-    """Endless batches of generated mixtures, a different seed stream per rank;
-    a run resumed at start_step continues past the mixtures it has used. The
-    pool is loaded (or built, once for all ranks) before this returns."""
+    """Endless batches of generated mixtures, and of the user's clips where
+    tc.data_index is set, a different seed stream per rank; a run resumed at
+    start_step continues past the mixtures it has used. The pool is loaded
+    (or built, once for all ranks) before this returns."""
     from .data.mixtures import TRAIN_SEED_LIMIT, MixtureStream
-    from .data.speech import build_pool
 
-    pool = build_pool(cache_dir, tc.pool_size, tc.pool_seed, progress=rank == 0)
-    recorded = None
-    if tc.recorded_share > 0:
-        from .data.recorded import build_recorded_pool
-
-        recorded = build_recorded_pool(cache_dir, tc.recorded_pool_size, tc.pool_seed, progress=rank == 0)
     used = start_step * tc.batch * world  # per stream, at most this many seeds were drawn so far
-    streams = {
-        n: iter(torch.utils.data.DataLoader(
-            # the 3-speaker stream starts half-way through the seed range, so the two never share a seed
-            MixtureStream(pool, seconds=tc.seconds, speakers=n, base_seed=tc.seed * 1_000_003 + (n - 2) * TRAIN_SEED_LIMIT // 2 + used,
-                          rank=rank, world_size=world, perturb=tc.voice_perturb, room=tc.room_share,
-                          recorded=recorded, recorded_share=tc.recorded_share, mouth_augment=tc.mouth_augment),
-            batch_size=tc.batch, num_workers=1, persistent_workers=True))  # one worker renders while the model trains
-        for n in (2, 3)
-    }
+
+    def loader(dataset):  # one worker renders while the model trains
+        return iter(torch.utils.data.DataLoader(dataset, batch_size=tc.batch, num_workers=1, persistent_workers=True))
+
+    def base_seed(n: int) -> int:  # the 3-speaker stream starts half-way through the seed range: no shared seed
+        return tc.seed * 1_000_003 + (n - 2) * TRAIN_SEED_LIMIT // 2 + used
+
+    streams = {}
+    own = tc.data_index is not None
+    if not own or tc.data_share < 1:
+        from .data.speech import build_pool
+
+        pool = build_pool(cache_dir, tc.pool_size, tc.pool_seed, progress=rank == 0)
+        recorded = None
+        if tc.recorded_share > 0:
+            from .data.recorded import build_recorded_pool
+
+            recorded = build_recorded_pool(cache_dir, tc.recorded_pool_size, tc.pool_seed, progress=rank == 0)
+        for n in (2, 3):
+            streams[n] = loader(MixtureStream(pool, seconds=tc.seconds, speakers=n, base_seed=base_seed(n), rank=rank,
+                                              world_size=world, perturb=tc.voice_perturb, room=tc.room_share,
+                                              recorded=recorded, recorded_share=tc.recorded_share,
+                                              mouth_augment=tc.mouth_augment))
+    if own:
+        from .data.clips import ClipMixtureStream
+
+        for n in (2, 3):
+            streams["clips", n] = loader(ClipMixtureStream(tc.data_index, tc.seconds, n, base_seed(n), rank, world))
     rng = np.random.default_rng([tc.seed, rank, start_step])
 
     def endless():
         while True:
-            yield next(streams[3 if rng.random() < tc.three_speaker_prob else 2])
+            clips = own and (tc.data_share >= 1 or rng.random() < tc.data_share)
+            n = 3 if rng.random() < tc.three_speaker_prob else 2
+            yield next(streams[("clips", n) if clips else n])
 
     return endless()
 

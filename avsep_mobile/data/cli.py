@@ -1,4 +1,5 @@
-"""`avsep data make|lips`: labelled mixtures and mouth tracks on disk.
+"""`avsep data make|lips|import`: labelled mixtures and mouth tracks on disk,
+and an index of a user's own talking-face clips for training.
 
 Errors are raised as ValueError/OSError; avsep's main() prints them as one
 `error:` line and returns 2."""
@@ -64,8 +65,26 @@ def cmd_lips(args) -> int:
     return 0
 
 
+def cmd_import(args) -> int:
+    from tqdm import tqdm
+
+    from .clips import import_dir
+
+    with tqdm(desc="import", unit="clip", disable=args.json, dynamic_ncols=True) as bar:
+        def progress(done, total):
+            bar.total = total
+            bar.update(done - bar.n)
+
+        result = import_dir(args.dir, args.out, args.lips, progress=progress)
+    text = (f"wrote {result['index']}: {result['clips']} clips of {result['speakers']} speakers, {result['hours']:.2f} h "
+            f"({result['made']} made, {result['cached']} from the cache), {len(result['skipped'])} skipped")
+    text += "".join(f"\n  skipped {s['source']}: {s['reason']}" for s in result["skipped"])
+    print(json.dumps(result, indent=2) if args.json else text)
+    return 0
+
+
 def add_parser(subparsers) -> None:
-    data = subparsers.add_parser("data", help="make labelled mixtures, or a mouth track for a speech file")
+    data = subparsers.add_parser("data", help="make labelled mixtures or a mouth track for a speech file; import your own clips")
     sub = data.add_subparsers(dest="data_command", required=True)
 
     p = sub.add_parser("make", help="write mixtures as DIR/mix_NNNNNN/{mix.wav, s1.wav.., lips.npz}")
@@ -87,3 +106,12 @@ def add_parser(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0, help="face, lighting and head motion; not the mouth movement")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_lips)
+
+    p = sub.add_parser("import", help="index a folder of single-speaker talking-face clips for `avsep train --data`")
+    p.add_argument("dir", type=Path, metavar="DIR", help="videos (any container PyAV reads), DIR/<speaker>/<clip>.mp4; "
+                                                         "a clean CLIP.wav/.flac beside a clip replaces its sound")
+    p.add_argument("--out", type=Path, required=True, help="the index dir (reused: clips already there are not made again)")
+    p.add_argument("--lips", choices=["rendered", "crops"], default="rendered",
+                   help="mouths redrawn by the bridge, as `avsep separate` feeds the model (default), or real crops")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_import)
