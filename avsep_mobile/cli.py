@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -142,11 +143,9 @@ def cmd_eval(args) -> int:
 def cmd_separate(args) -> int:
     from tqdm import tqdm
 
-    from .atomic import atomic_dir
-    from .audio import read_wav, write_wav
-    from .data.mixtures import read_lips
+    from .audio import read_wav
+    from .lips_file import read_lips
     from .pipeline import separate, stream_separate
-
     from .video import VIDEO_SUFFIXES, is_video_path
 
     _check_min(args, chunk_hops=1, max_speakers=1)
@@ -170,6 +169,52 @@ def cmd_separate(args) -> int:
             out = stream_separate(model, mix, lips, fps, chunk_hops=args.chunk_hops, progress=progress)
     else:  # Griffin-Lim is offline only
         out = separate(model, mix, lips, fps, chunk_hops=args.chunk_hops, phase=args.phase)
+    return _write_separation(args, out)
+
+
+LIP_MODES = ("rendered", "crops")
+
+
+def _video_lips(args) -> str:
+    lips = args.lips or "rendered"
+    if lips not in LIP_MODES:
+        raise ValueError(f"--lips {lips}: a video takes --lips rendered (the default) or crops, not a file")
+    if not math.isfinite(args.av_offset_ms) or abs(args.av_offset_ms) > 10_000:
+        raise ValueError(f"--av-offset-ms must be within +-10000, got {args.av_offset_ms}")
+    out = args.out.resolve()
+    parent = next((p for p in [out, *out.parents] if p.exists()), None)
+    if parent is None or not os.access(parent, os.W_OK | os.X_OK):
+        raise ValueError(f"--out {args.out}: {parent} is not writable: pick another output folder")
+    return lips
+
+
+def _separate_video(args, separator, lips: str) -> int:
+    """A video through any Separator (the float model or a bundle's runtime), streamed as an app runs it."""
+    from tqdm import tqdm
+
+    from .separate_video import separate_video
+
+    with tqdm(desc="separate", unit="s", disable=args.json, dynamic_ncols=True,
+              bar_format="{l_bar}{bar}| {n:.0f}/{total_fmt} s [{elapsed}<{remaining}]") as bar:
+        def progress(done_s, total_s):
+            bar.total = round(total_s) if total_s else None
+            bar.update(min(done_s, total_s or done_s) - bar.n)
+
+        summary = separate_video(separator, args.mix, args.out, lips, progress=progress,
+                                 warn=lambda m: print(f"warning: {m}", file=sys.stderr))
+    for note in summary["notes"]:
+        print(f"note: {note}", file=sys.stderr)
+    files = [str(Path(args.out) / s["file"]) for s in summary["slots"]]
+    v = summary["video"]
+    text = (f"wrote {', '.join(files)}, residual.wav, summary.json: {summary['faces']} face(s), "
+            f"{v['frames_with_face']} of {v['frames_used']} frames with a face, lips {summary['lips']}")
+    return _emit(args, summary, text)
+
+
+def _write_separation(args, out: dict) -> int:
+    from .atomic import atomic_dir
+    from .audio import write_wav
+
     files = []
     with atomic_dir(args.out) as tmp:
         for i, pcm in enumerate(out["speakers"]):
@@ -179,40 +224,44 @@ def cmd_separate(args) -> int:
     return _emit(args, {"files": files, "residual": str(Path(args.out) / "residual.wav")}, "wrote " + ", ".join(files))
 
 
-LIP_MODES = ("rendered", "crops")
-
-
 def cmd_separate_video(args) -> int:
-    from tqdm import tqdm
+    from .streaming import separator
 
-    from .separate_video import Options, separate_video
-
-    lips = args.lips or "rendered"
-    if lips not in LIP_MODES:
-        raise ValueError(f"--lips {lips}: a video takes --lips rendered (the default) or crops, not a file")
+    lips = _video_lips(args)
     if args.phase != "mixture":
         raise ValueError("--phase griffin-lim is offline only: a video is separated on the streaming path")
-    out = args.out.resolve()
-    parent = next((p for p in [out, *out.parents] if p.exists()), None)
-    if parent is None or not os.access(parent, os.W_OK | os.X_OK):
-        raise ValueError(f"--out {args.out}: {parent} is not writable: pick another output folder")
     model, _ = _load_model(args)
-    opts = Options(args.chunk_hops, args.max_speakers, args.av_offset_ms, lips)
-    with tqdm(desc="separate", unit="s", disable=args.json, dynamic_ncols=True,
-              bar_format="{l_bar}{bar}| {n:.0f}/{total_fmt} s [{elapsed}<{remaining}]") as bar:
-        def progress(done_s, total_s):
-            bar.total = round(total_s) if total_s else None
-            bar.update(min(done_s, total_s or done_s) - bar.n)
+    sep = separator(model, args.max_speakers, args.chunk_hops, offset_ns=int(round(args.av_offset_ms * 1e6)))
+    return _separate_video(args, sep, lips)
 
-        summary = separate_video(model, args.mix, args.out, opts, progress=progress,
-                                 warn=lambda m: print(f"warning: {m}", file=sys.stderr))
-    for note in summary["notes"]:
+
+def cmd_run(args) -> int:
+    """`avsep run BUNDLE INPUT`: the same separation through an exported bundle, with the runtime alone (no torch)."""
+    from .audio import read_wav
+    from .lips_file import read_lips
+    from .runtime.separator import Separator, separate_lips
+    from .video import VIDEO_SUFFIXES, is_video_path
+
+    if args.threads is not None and args.threads < 1:
+        raise ValueError(f"--threads must be at least 1, got {args.threads}")
+    if args.out.exists() and not args.out.is_dir():
+        raise ValueError(f"--out {args.out} is a file: pass a directory")
+    if is_video_path(args.mix):
+        lips = _video_lips(args)
+        sep = Separator.open(args.bundle, args.key, args.threads, offset_ns=int(round(args.av_offset_ms * 1e6)))
+        return _separate_video(args, sep, lips)
+    if args.lips in LIP_MODES or args.lips is None:
+        raise ValueError(f"{args.mix} is audio: pass its mouth tracks with --lips lips.npz, "
+                         f"or a video ({', '.join(VIDEO_SUFFIXES)}) to track faces in")
+    sep = Separator.open(args.bundle, args.key, args.threads)
+    mix, notes = read_wav(args.mix, sep.sample_rate)
+    for note in notes:
         print(f"note: {note}", file=sys.stderr)
-    files = [str(Path(args.out) / s["file"]) for s in summary["slots"]]
-    v = summary["video"]
-    text = (f"wrote {', '.join(files)}, residual.wav, summary.json: {summary['faces']} face(s), "
-            f"{v['frames_with_face']} of {v['frames_used']} frames with a face, lips {summary['lips']}")
-    return _emit(args, summary, text)
+    lips, fps = read_lips(Path(args.lips), n_samples=len(mix), sample_rate=sep.sample_rate)
+    if lips.shape[0] != sep.speakers:
+        raise ValueError(f"{args.lips} has {lips.shape[0]} mouth track(s), but {args.bundle} separates {sep.speakers} "
+                         f"speaker slots: export a bundle with --speakers {lips.shape[0]} or pass {sep.speakers} tracks")
+    return _write_separation(args, separate_lips(sep.runner, sep.signatures, sep.meta, mix, lips, fps))
 
 
 # ---------------------------------------------------------------- parser
@@ -285,6 +334,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="video: added to frame times (positive when the picture's clock runs early against the sound)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_separate)
+
+    p = sub.add_parser("run", help="separate a video or a mixture with lip tracks through an exported bundle, "
+                                   "with the runtime alone (no torch)")
+    p.add_argument("bundle", type=Path, metavar="BUNDLE", help="an export: dist/android, dist/onnx or dist/ios")
+    p.add_argument("mix", type=Path, metavar="INPUT", help="a video (.mp4 .mov .mkv .webm ...) or an audio file")
+    p.add_argument("--lips", help="video: rendered (default) or crops; audio: lips.npz with lips uint8 [N, T, 88, 88], fps")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--key", type=Path, help="refuse the bundle unless its manifest is signed by this signing.pub")
+    p.add_argument("--threads", type=int, help="runtime threads (default: the runtime's own choice)")
+    p.add_argument("--av-offset-ms", type=float, default=0.0,
+                   help="video: added to frame times (positive when the picture's clock runs early against the sound)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_run)
 
     from .data.cli import add_parser as add_data_parser
 

@@ -8,7 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-from .steps import PRECISIONS
+from avsep_mobile.runtime.manifest import PRECISIONS
 
 
 def cmd_export(args) -> int:

@@ -13,12 +13,10 @@ from torch import Tensor, nn
 from avsep_mobile.model import AVSep
 from avsep_mobile.runtime import signature, step_state
 
-PRECISIONS = ("fp32", "fp16", "int8")
-
 
 def check_precision(precision: str, supported=("fp32", "fp16")) -> None:
-    if precision == "int8":
-        raise ValueError("--precision int8 needs a quantization hook (quantize.int8.hook_for; export.bundle passes it)")
+    if precision in ("int8", "int4"):
+        raise ValueError(f"--precision {precision} needs a quantization hook (quantize.{precision}.hook_for; export.bundle passes it)")
     if precision not in supported:
         raise ValueError(f"precision {precision!r} is not supported for this target: choose {' or '.join(supported)}")
 

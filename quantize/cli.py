@@ -1,4 +1,5 @@
-"""`avsep prune`, `avsep distill` (and, from int8.py, `avsep quantize`)."""
+"""`avsep quantize`, `avsep prune`, `avsep distill`: registered by the main CLI
+through `add_parsers(subparsers)`; each command imports torch only when it runs."""
 
 from __future__ import annotations
 
@@ -95,6 +96,38 @@ def add_parsers(sub) -> None:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_distill)
 
-    from .int8 import add_parser as add_quantize_parser
+    _add_quantize_parser(sub)
 
-    add_quantize_parser(sub)
+
+def cmd_quantize(args) -> int:
+    from avsep_mobile import checkpoint
+
+    from .int8 import calibration_examples
+    from .sensitivity import sensitivity, write_report
+
+    if args.calib_mixtures < 1 or args.mixtures < 1:
+        raise ValueError(f"--calib-mixtures and --mixtures must be >= 1 (got {args.calib_mixtures}, {args.mixtures})")
+    calib = calibration_examples(args.calib_mixtures, data=args.data)  # a bad --data is refused before the model loads
+    model, _ = checkpoint.load(args.checkpoint)
+    result = sensitivity(model, calib=calib, mixtures=args.mixtures,
+                         progress=not args.json, scheme=args.scheme)
+    paths = write_report(result, args.out)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(f"wrote {', '.join(str(p) for p in paths)}; keep float: {', '.join(result['keep_float']) or 'none'}")
+    return 0
+
+
+def _add_quantize_parser(sub) -> None:
+    p = sub.add_parser("quantize", help="int8 sensitivity: quantize one layer at a time and report the cost of each "
+                                        "(int8 exports themselves: avsep export <target>, int8 by default)")
+    p.add_argument("--checkpoint", type=Path, help="default: the shipped model")
+    p.add_argument("--scheme", choices=("w8a8", "dynamic", "weights"), default="w8a8",
+                   help="the simulated int8 scheme: w8a8 (ios w8a8, static tflite/onnx), dynamic (android default), weights (weight-only)")
+    p.add_argument("--out", type=Path, default=Path("dist/quantize"))
+    p.add_argument("--data", type=Path, help="calibration mixtures (default: the set shipped in the package)")
+    p.add_argument("--calib-mixtures", type=int, default=4)
+    p.add_argument("--mixtures", type=int, default=4, help="held-out mixtures to score each layer on")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_quantize)

@@ -3,7 +3,7 @@ streamed through the float steps (so calibration sees realistic state), and
 `avsep quantize`.
 
 What each target ships as `--precision int8` (measured on the mobile model,
-see the report in the issue and `avsep quantize --report`):
+see the report in the issue and `avsep quantize`):
 
 - android: ai-edge-quantizer on the float .tflite, int8 weights per channel
   on FULLY_CONNECTED / CONV_2D / DEPTHWISE_CONV_2D ops that come from a named
@@ -30,8 +30,6 @@ target; `quantize.sensitivity` measures which ones deserve it.
 
 from __future__ import annotations
 
-import argparse
-import json
 import re
 from pathlib import Path
 
@@ -244,21 +242,22 @@ def onnx_hook(calib: dict, model: AVSep, keep_float=KEEP_FLOAT):
 
 
 def coreml_weight_names(model: AVSep, keep_float=KEEP_FLOAT) -> set[str]:
-    """MIL const names of the int8 layer weights: jit.trace names a parameter
-    after its path under the step module ("model." + path, dots as "_")."""
+    """MIL const names of the int8 layer weights: torch.export names a
+    parameter after its path under the step module ("p_model." + path, dots
+    as "_")."""
     from . import w8a8
 
-    return {"model_" + n.replace(".", "_") + "_weight" for n in w8a8.quantizable_layers(model, keep_float)}
+    return {"p_model_" + n.replace(".", "_") + "_weight" for n in w8a8.quantizable_layers(model, keep_float)}
 
 
 class CoreMLInt8:
     """The iOS int8 hook. The quantization is made on the torch side
     (quantize.w8a8): `torch_model` (BatchNorm folded, layer weights on the
     int8 grid, and for "w8a8" int8 fake-quant on every layer input) is what
-    coreml.convert traces, and calling the hook on the converted MLModel
+    coreml.convert exports, and calling the hook on the converted MLModel
     stores those layer weights as int8 per channel
     (`linear_quantize_weights`, the same grid, so it is exact). The STFT/iSTFT
-    constants and the mel matrix stay fp16. On Linux, streaming `torch_model`
+    constants and the mel matrix stay float (fp32: the signal path). On Linux, streaming `torch_model`
     measures these numerics (fp32 compute) where CoreML predict cannot run."""
 
     def __init__(self, model: AVSep, speakers: int, chunk_hops: int, examples, keep_float=KEEP_FLOAT, scheme: str = "w8a8"):
@@ -311,41 +310,3 @@ def hook_for(target: str, model: AVSep, speakers: int, chunk_hops: int, examples
     if target == "android":
         return tflite_hook(calib, model, keep_float, scheme)
     return onnx_hook(calib, model, keep_float)
-
-
-# ---------------------------------------------------------------- CLI
-
-
-def cmd_quantize(args) -> int:
-    from avsep_mobile import checkpoint
-
-    from .sensitivity import sensitivity, write_report
-
-    if args.calib_mixtures < 1 or args.mixtures < 1:
-        raise ValueError(f"--calib-mixtures and --mixtures must be >= 1 (got {args.calib_mixtures}, {args.mixtures})")
-    calib = calibration_examples(args.calib_mixtures, data=args.data)  # a bad --data is refused before the model loads
-    model, _ = checkpoint.load(args.checkpoint)
-    result = sensitivity(model, calib=calib, mixtures=args.mixtures,
-                         progress=not args.json, scheme=args.scheme)
-    paths = write_report(result, args.out)
-    if args.json:
-        print(json.dumps(result, indent=2))
-    else:
-        print(f"wrote {', '.join(str(p) for p in paths)}; keep float: {', '.join(result['keep_float']) or 'none'}")
-    return 0
-
-
-def add_parser(sub) -> None:
-    p = sub.add_parser("quantize", help="int8 sensitivity: quantize one layer at a time and report the cost of each "
-                                        "(int8 exports themselves: avsep export <target>, int8 by default)")
-    p.add_argument("--checkpoint", type=Path, help="default: the shipped model")
-    p.add_argument("--scheme", choices=("w8a8", "dynamic", "weights"), default="w8a8",
-                   help="the simulated int8 scheme: w8a8 (ios w8a8, static tflite/onnx), dynamic (android default), weights (weight-only)")
-    p.add_argument("--report", action="store_true", help=argparse.SUPPRESS)  # the report is what the command does
-    p.add_argument("--out", type=Path, default=Path("dist/quantize"))
-    p.add_argument("--data", type=Path, help="calibration mixtures (default: the set shipped in the package)")
-    p.add_argument("--calib-mixtures", type=int, default=4)
-    p.add_argument("--mixtures", type=int, default=4, help="held-out mixtures to score each layer on")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_quantize)
-

@@ -1,4 +1,4 @@
-"""Per-layer int8 sensitivity (`avsep quantize --report`): quantize one
+"""Per-layer int8 sensitivity (`avsep quantize`): quantize one
 nn.Linear / nn.Conv at a time in the torch simulation of a scheme the exports
 ship (quantize.w8a8.SCHEMES: "w8a8" static int8 inputs, as the iOS W8A8
 package and the static TFLite/ONNX recipes; "dynamic", the android default;

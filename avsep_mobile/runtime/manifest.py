@@ -18,6 +18,7 @@ FORMAT = "avsep-manifest/1"
 NAME = "manifest.json"
 SIG_NAME = "manifest.sig"  # runtime/signing.py: written after the manifest, so not listed in it
 REQUIRED = ("target", "files", "model_files", "signatures")
+PRECISIONS = ("fp32", "fp16", "int8", "int4")  # the schema's "precision" enum
 
 
 def sha256_file(path) -> str:
