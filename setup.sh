@@ -34,7 +34,8 @@ if command -v apt-get >/dev/null 2>&1; then
 elif ! command -v espeak-ng >/dev/null 2>&1; then
   echo "note: espeak-ng not found; install it (brew install espeak-ng) to generate training data" >&2
 fi
-python3 -m pip install -q -e .
+# [full]: torch, the converters, training and the tests beside the runtime (pyproject.toml)
+python3 -m pip install -q -e ".[full]"
 # the face detector and face mesh .tflite files ship only inside mediapipe 0.10.21;
 # its own dependencies (numpy<2, protobuf 4, jax, opencv) would break the pinned
 # stack, and only its model files are read, so it goes in without them

@@ -175,9 +175,12 @@ def for_bundle(bundle_dir, manifest: dict, threads: int | None = None):
     if target == "ios":
         if sys.platform == "darwin":
             return CoreMLRunner(files)
-        from .coreml_eval import (
-            EvaluatorRunner,  # elsewhere: the reference evaluator of the ML program
-        )
+        import importlib.util
+
+        if importlib.util.find_spec("coremltools") is None:
+            raise ValueError("an iOS bundle runs off macOS through CoreML's reference evaluator, which reads the "
+                             "package with coremltools: pip install coremltools==9.0")
+        from .coreml_eval import EvaluatorRunner  # elsewhere: the reference evaluator of the ML program
 
         return EvaluatorRunner(files)
     return None
