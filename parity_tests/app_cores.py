@@ -5,9 +5,11 @@ the strict replay (test_app_cores.py)."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -23,8 +25,11 @@ REPO = Path(__file__).resolve().parents[1]
 CORE = REPO / "android_sample" / "core" / "src"
 CASES = REPO / "parity_tests" / "data" / "schedule_cases.json"
 KOTLIN_HOME = Path(os.environ.get("AVSEP_KOTLIN_HOME", Path.home() / ".cache" / "avsep" / "kotlin"))
-JARS = {"org.json": "com.android.json.jar", "junit": "junit4.jar", "hamcrest": "hamcrest.jar"}
-JUNIT_CLASSES = ["org.avsep.core.CaseTableTest", "org.avsep.core.ManifestTest", "org.avsep.core.StreamCoreTest"]
+JARS = {"org.json": "com.android.json.jar", "junit": "junit4.jar", "hamcrest": "hamcrest.jar", "bouncycastle": "bcprov.jar"}
+JUNIT_CLASSES = ["org.avsep.core.CaseTableTest", "org.avsep.core.ManifestTest", "org.avsep.core.StreamCoreTest",
+                 "org.avsep.core.Ed25519VectorsTest"]
+APP = REPO / "android_sample" / "app"
+STAND_INS = REPO / "parity_tests" / "android_stand_ins"
 
 
 class Toolchain:
@@ -42,7 +47,7 @@ class Toolchain:
 
     def missing(self) -> list[str]:
         out = [str(p) for p in (self.kotlinc, self.stdlib) if not p.is_file()]
-        out += [f"{JARS[k]} (Debian: junit4 libhamcrest-java libandroid-json-java)" for k, v in self.jars.items() if v is None]
+        out += [f"{JARS[k]} (Debian: junit4 libhamcrest-java libandroid-json-java libbcprov-java)" for k, v in self.jars.items() if v is None]
         return out + ([] if self.java else ["java (a JRE 17)"])
 
     def classpath(self, *extra) -> str:
@@ -172,3 +177,74 @@ def bridge_tests(work: Path, slots: int = 2) -> subprocess.CompletedProcess:
     cases.write_text(json.dumps(app_cases.bridge_cases()))
     config.write_text(json.dumps(mouth_bridge.config(slots)))
     return junit(tc, jar, ["org.avsep.core.MouthBridgeTest"], {"avsep.bridge_cases": cases, "avsep.bridge_json": config})
+
+
+def face_tests(work: Path) -> subprocess.CompletedProcess:
+    """The core's FaceCaseTest (slot tracking, mouth geometry and crop, camera clock) against the table
+    app_cases.face_cases() writes now from the runtime, not the committed copy."""
+    tc = toolchain()
+    jar = build(tc)
+    cases = work / "face_cases.json"
+    cases.write_text(json.dumps(app_cases.face_cases()))
+    return junit(tc, jar, ["org.avsep.core.FaceCaseTest"], {"avsep.face_cases": cases})
+
+
+# the fixture's key: derived, never stored, so anyone can re-sign the fixture and no one mistakes it for a real key
+FIXTURE_SEED = hashlib.sha256(b"avsep-mobile signed_bundle test fixture, not a real key").digest()
+
+
+def signed_toy_bundle(out_dir: Path) -> Path:
+    """A toy bundle (the Kotlin ToyBundle's manifest and its 3-byte model) signed by export/signing.py, the code
+    `avsep export --sign` runs, with a key derived from FIXTURE_SEED; signing.pub beside it. Ed25519 is
+    deterministic, so the committed parity_tests/data/signed_bundle (what `gradle :core:test` reads) is
+    exactly what this writes."""
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    from avsep_mobile.export import signing
+    from avsep_mobile.runtime import signing as runtime_signing
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model = b"\x01\x02\x03"
+    (out_dir / "model.bin").write_bytes(model)
+    t = lambda name, *shape, per_slot=None: {"name": name, "shape": list(shape), "dtype": "float32",  # noqa: E731
+                                             **({} if per_slot is None else {"init": 0.0, "per_slot": per_slot})}
+    key = ed25519.Ed25519PrivateKey.from_private_bytes(FIXTURE_SEED)
+    m = {"format": "avsep-manifest/1", "target": "android", "precision": "fp32", "sample_rate": 400, "hop_samples": 4,
+         "chunk_hops": 1, "chunk_samples": 4, "speakers": 2, "crop_size": 2, "lip_fps": 25.0, "latency_ms": 25.0,
+         "output_delay_samples": 6, "flush_hops": 2, "model_files": {"lip_step": "model.bin", "av_step": "model.bin"},
+         "files": {"model.bin": {"sha256": hashlib.sha256(model).hexdigest(), "bytes": len(model)}},
+         "signatures": {"lip_step": {"inputs": [t("crops", 2, 1, 2, 2)], "outputs": [t("lip_emb", 2, 3)],
+                                     "states": [t("lip_c", 2, 3, per_slot=True)]},
+                        "av_step": {"inputs": [t("pcm", 1, 4), t("lip_emb", 2, 3), t("active", 2)],
+                                    "outputs": [t("speakers", 2, 4), t("residual", 1, 4)],
+                                    "states": [t("ola", 1, 4, per_slot=False), t("dec", 2, 3, per_slot=True)]}},
+         **signing.manifest_fields(key)}
+    (out_dir / "manifest.json").write_text(json.dumps(m, indent=1) + "\n")
+    signing.sign_bundle(out_dir, key)
+    (out_dir / signing.PUBLIC_NAME).write_bytes(base64.b64encode(runtime_signing.raw_public(key.public_key())) + b"\n")
+    return out_dir
+
+
+def build_config(work: Path) -> Path:
+    """The BuildConfig class AGP generates for the app: one String field per buildConfigField of app/build.gradle.kts,
+    with an empty value (the build's -P properties are not set here)."""
+    fields = re.findall(r'buildConfigField\("String",\s*"(\w+)"', (APP / "build.gradle.kts").read_text())
+    java = work / "org" / "avsep" / "sample" / "BuildConfig.java"
+    java.parent.mkdir(parents=True, exist_ok=True)
+    body = "".join(f'    public static final String {name} = "";\n' for name in fields)
+    java.write_text(f"package org.avsep.sample;\npublic final class BuildConfig {{\n{body}}}\n")
+    return work
+
+
+def compile_app(work: Path) -> subprocess.CompletedProcess:
+    """kotlinc over the Android app module's sources against the core and the stand-ins of the Android, CameraX,
+    LiteRT and MediaPipe classes they call (parity_tests/android_stand_ins: each names the API version its
+    signatures are copied from), at the Kotlin language and API version the app's Gradle plugin builds with."""
+    tc = toolchain()
+    jar = build(tc)
+    kotlin = re.search(r'id\("org.jetbrains.kotlin.android"\) version "(\d+\.\d+)', (REPO / "android_sample" / "build.gradle.kts").read_text())
+    version = kotlin.group(1)
+    cmd = [str(tc.kotlinc), "-language-version", version, "-api-version", version, "-jvm-target", "17",
+           "-cp", tc.classpath(jar), "-d", str(work / "app.jar"),
+           str(APP / "src" / "main" / "java"), str(STAND_INS), str(build_config(work / "generated"))]
+    return subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "JAVA_OPTS": "-Xmx1g"}, timeout=900)

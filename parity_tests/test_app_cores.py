@@ -174,7 +174,7 @@ def test_swift_source_parses(path):
 
 def test_swift_core_tests_read_the_same_case_tables():
     tests = [p.read_text() for p in (app_cores.REPO / "ios_sample" / "Tests").rglob("*.swift")]
-    for table in ("schedule_cases.json", "bridge_cases.json"):
+    for table in ("schedule_cases.json", "bridge_cases.json", "face_cases.json"):
         assert any(table in text for text in tests), table
 
 
@@ -208,4 +208,66 @@ def test_kotlin_core_verifies_a_bundle_signed_by_python(kotlin, android_bundle, 
     signing.sign_bundle(bundle, signing.load_private(private))
     proc = app_cores.junit(app_cores.Toolchain(), kotlin["jar"], ["org.avsep.core.SigningTest"],
                            {"avsep.signed_bundle": bundle, "avsep.public_key": public})
-    assert "OK (4 tests)" in _junit_ok(proc)
+    out = _junit_ok(proc)
+    assert "OK (4 tests)" in out and f"signature verified: {bundle}" in out
+
+
+@pytest.fixture(scope="session")
+def kotlin_faces(tmp_path_factory):
+    return _with_toolchain(app_cores.face_tests, tmp_path_factory.mktemp("kotlin_faces"))
+
+
+def test_kotlin_face_slots_clock_and_crop_match_python(kotlin_faces):
+    """Slot tracking (keep a face for the grace period, free, hand over, hold the last crop), the schedule's
+    resets that follow, the camera-to-audio clock and the mouth's measurements to 1e-9, and PIL's crop
+    pixel for pixel, from a table the runtime writes now (app_cases.face_cases)."""
+    import re
+
+    out = _junit_ok(kotlin_faces)
+    assert "OK (5 tests)" in out
+    differ = re.search(r"mouth crops: (\d+) of (\d+) pixels differ", out)
+    assert differ and int(differ.group(1)) == 0 and int(differ.group(2)) > 0, out
+
+
+def test_face_table_is_what_the_runtime_writes():
+    """The committed parity_tests/data/face_cases.json (what `gradle :core:test` and the Swift tests read)."""
+    from avsep_mobile import app_cases
+
+    committed = json.loads((app_cores.REPO / app_cases.FACES_FILE).read_text())
+    assert committed == json.loads(json.dumps(app_cases.face_cases())), \
+        f"regenerate: python -m avsep_mobile.app_cases --faces {app_cases.FACES_FILE}"
+
+
+def test_face_table_keeps_a_briefly_missing_face():
+    """The table holds the case the apps got wrong: a face gone for less than the grace period keeps its slot,
+    its track id and its state (no reset), and its slot holds the last crop meanwhile."""
+    from avsep_mobile import app_cases
+
+    case = next(c for c in app_cases.face_cases()["tracking"] if c["name"] == "missing_under_grace")
+    gone = [k for k, f in enumerate(case["frames"]) if not f["faces"]]
+    assert gone and gone[-1] + 1 < len(case["frames"])
+    back = case["expect"][gone[-1] + 1]
+    assert back["track_ids"][0] == case["expect"][0]["track_ids"][0] and back["reset"] == [0.0, 0.0] and back["started"] == []
+    assert all(case["expect"][k]["crop_frame"][0] == gone[0] - 1 and case["expect"][k]["face_ids"][0] == -1 for k in gone)
+
+
+SIGNED_FIXTURE = app_cores.REPO / "parity_tests" / "data" / "signed_bundle"
+
+
+def test_signed_fixture_is_what_export_signing_writes(tmp_path):
+    """parity_tests/data/signed_bundle, which `gradle :core:test` hands SigningTest, is byte for byte what
+    export/signing.py signs now (app_cores.signed_toy_bundle; Ed25519 is deterministic)."""
+    fresh = app_cores.signed_toy_bundle(tmp_path / "signed")
+    names = sorted(p.name for p in SIGNED_FIXTURE.iterdir())
+    assert names == sorted(p.name for p in fresh.iterdir())
+    for name in names:
+        assert (SIGNED_FIXTURE / name).read_bytes() == (fresh / name).read_bytes(), \
+            f"{name}: regenerate with app_cores.signed_toy_bundle(Path('parity_tests/data/signed_bundle'))"
+
+
+def test_kotlin_core_verifies_the_committed_signed_fixture(kotlin):
+    """What `gradle :core:test` runs: SigningTest over the committed fixture, with BouncyCastle's Ed25519."""
+    proc = app_cores.junit(app_cores.Toolchain(), kotlin["jar"], ["org.avsep.core.SigningTest"],
+                           {"avsep.signed_bundle": SIGNED_FIXTURE, "avsep.public_key": SIGNED_FIXTURE / "signing.pub"})
+    out = _junit_ok(proc)
+    assert "OK (4 tests)" in out and f"signature verified: {SIGNED_FIXTURE}" in out

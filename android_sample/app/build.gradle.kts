@@ -1,3 +1,5 @@
+import org.jetbrains.kotlin.gradle.dsl.JvmTarget
+
 plugins {
     id("com.android.application")
     id("org.jetbrains.kotlin.android")
@@ -16,7 +18,7 @@ android {
         ndk { abiFilters += listOf("arm64-v8a", "x86_64") }
         // base64 of signing.pub (`avsep keygen`): set it and Separator loads only bundles signed with
         // that key (`avsep export android --sign signing.key`); empty: sha256 checks only.
-        // Ed25519 in java.security needs Android 13 (API 33) on the device.
+        // Verified with BouncyCastle's Ed25519 (the core depends on it), so on every Android version the app runs on.
         buildConfigField("String", "AVSEP_SIGNING_KEY", "\"${(project.findProperty("avsepSigningKey") ?: "")}\"")
         // what the model sees of a mouth, as `avsep separate --lips`: "rendered" (the face mesh drives the
         // training renderer, bridge.json; the shipped model) or "crops" (real mouth crops): -PavsepLips=crops
@@ -35,16 +37,20 @@ android {
         sourceCompatibility = JavaVersion.VERSION_17
         targetCompatibility = JavaVersion.VERSION_17
     }
-    kotlinOptions { jvmTarget = "17" }
 
     // models and raw test vectors are copied out of the APK byte for byte; compressing them only slows that
     androidResources { noCompress += listOf("tflite", "bin", "task") }
 }
 
+kotlin { compilerOptions { jvmTarget.set(JvmTarget.JVM_17) } }
+
 dependencies {
     implementation(project(":core"))
     implementation("com.google.ai.edge.litert:litert:1.4.0")
+    // GpuDelegate's options class (GpuDelegateFactory.Options) lives in litert-gpu-api: without it the GPU path
+    // fails with NoClassDefFoundError the moment it is chosen
     implementation("com.google.ai.edge.litert:litert-gpu:1.4.0")
+    implementation("com.google.ai.edge.litert:litert-gpu-api:1.4.0")
     implementation("com.google.mediapipe:tasks-vision:0.10.29")
 
     val camerax = "1.3.4"

@@ -235,7 +235,10 @@ def mouth(landmarks: np.ndarray) -> Mouth:
                  eye_span=float(np.linalg.norm(e1 - e0)), angle=math.atan2(hi_x[1] - lo_x[1], hi_x[0] - lo_x[0]))
 
 
-def mouth_crop(rgb: np.ndarray, m: Mouth, size: int = 88, width_share: float = 50 / 88) -> np.ndarray:
+MOUTH_WIDTH_SHARE = 50 / 88  # the share of a crop's width the mouth spans (the crop is 1.76 x the mouth width)
+
+
+def mouth_crop(rgb: np.ndarray, m: Mouth, size: int = 88, width_share: float = MOUTH_WIDTH_SHARE) -> np.ndarray:
     """(size, size) uint8 grayscale crop, upright, the mouth spanning
     width_share of it (the rendered training crops' proportion)."""
     crop, _ = _affine_crop(rgb, m.centre, max(m.width, 1.0) / width_share, m.angle, size, mode="L")

@@ -1,3 +1,4 @@
+// App: the entry point; one window holding the content view and its model.
 #if canImport(SwiftUI)
 import SwiftUI
 #if os(macOS)

@@ -1,11 +1,14 @@
+// App: the screens' state; loads the bundle and wires camera, microphone and separator for the live screen and the benchmark.
 #if canImport(SwiftUI)
 import AVFoundation
 import AVSepCore
 import AVSepKit
+import CoreML
 import Foundation
 import os
 
-/// The app's state: loads the bundle, runs live separation and the benchmark.
+/// The app's state. Live separation and the benchmark never run at once (each button is disabled while the other
+/// runs), and the benchmark loads a runner of its own: one MLModel/MLState is never asked two predictions at once.
 @MainActor
 final class AppModel: ObservableObject {
     @Published var status = "Loading the model…"
@@ -18,6 +21,7 @@ final class AppModel: ObservableObject {
     }
     @Published var running = false
     @Published var faces = 0
+    @Published var dropped = "" // dropped microphone / speaker samples, shown not hidden
     @Published var benchmarkText = "Runs the bundled test vectors and writes device_report.json."
     @Published var benchmarking = false
 
@@ -28,6 +32,7 @@ final class AppModel: ObservableObject {
     static let lips = LipsMode(rawValue: ProcessInfo.processInfo.environment["AVSEP_LIPS"] ?? "") ?? .rendered
     private var separator: Separator?
     private var audio: AudioEngine?
+    private var statusTask: Task<Void, Never>?
     private let playSlot = OSAllocatedUnfairLock(initialState: 0)
 
     /// The bundle ships as the folder resource "avsep" (a copy of dist/ios/).
@@ -59,33 +64,43 @@ final class AppModel: ObservableObject {
 
     func toggleLive() async {
         if running { stopLive(); return }
-        guard let sep = separator else { return }
+        guard let sep = separator, !benchmarking else { return }
         guard await AVCaptureDevice.requestAccess(for: .video), await AVCaptureDevice.requestAccess(for: .audio) else {
             status = "AVSep needs the camera and the microphone."
             return
         }
         do {
             try sep.reset()
-            let cropper = MouthCropper(slots: sep.speakers, cropSize: sep.manifest.cropSize, boxScale: sep.manifest.mouthCropScale,
+            let cropper = MouthCropper(slots: sep.speakers, cropSize: sep.manifest.cropSize, lipFps: sep.manifest.lipFps,
                                        bridge: try BridgeConfig.load(sep.manifest, in: sep.bundleDir), mode: Self.lips)
             // audio first: camera frames are placed on its clock
             let engine = AudioEngine(sampleRate: sep.sampleRate)
             let playSlot = self.playSlot
-            try engine.start { samples in
+            try engine.start(process: { samples in
                 guard let out = try? sep.process(samples) else { return [] }
                 let s = playSlot.withLock { $0 }
                 return out.speakers.indices.contains(s) ? out.speakers[s] : samples
-            }
+            }, onRestart: {
+                try? sep.reset()  // a new route or format: a new stream on a new clock anchor
+            })
             audio = engine
             let camera = self.camera
             // the core takes frames on the lip_fps grid and schedules them against the audio by timestamp
             try camera.start { [weak self] frame, time in
                 guard let t = engine.audioNs(hostSeconds: camera.hostSeconds(time)),
-                      let mouths = try? cropper.crop(frame, t: Double(t) / 1e9) else { return }
+                      let mouths = try? cropper.crop(frame, tNs: t) else { return }
                 try? sep.frame(tNs: t, crops: mouths.crops, faces: mouths.faceIds)
-                Task { @MainActor in self?.faces = mouths.faces }
+                let found = mouths.faces
+                Task { @MainActor in self?.faces = found }
             }
             running = true
+            statusTask = Task { [weak self] in
+                while let self, self.running {
+                    let d = engine.dropped
+                    self.dropped = String(format: "dropped: mic %.2f s, speaker %.2f s", d.inputSeconds, d.outputSeconds)
+                    try? await Task.sleep(for: .milliseconds(500))
+                }
+            }
         } catch {
             audio?.stop()
             audio = nil
@@ -98,23 +113,27 @@ final class AppModel: ObservableObject {
         audio?.stop()
         audio = nil
         camera.stop()
+        statusTask?.cancel()
+        statusTask = nil
         running = false
     }
 
     func runBenchmark() async {
-        guard let sep = separator, !benchmarking else { return }
-        stopLive()
+        guard let sep = separator, !benchmarking, !running else { return }
         benchmarking = true
         benchmarkText = "Running…"
         let text: String = await Task.detached(priority: .userInitiated) {
+            let (manifest, dir) = (sep.manifest, sep.bundleDir)
             do {
-                let vectors = try TestVectors(bundleDir: sep.bundleDir, manifest: sep.manifest)
-                let replay = try Replay(manifest: sep.manifest, vectors: vectors)
-                _ = try replay.run(sep.runner) // warm-up
-                let passes = try (0..<5).map { _ in try replay.run(sep.runner) }
-                let report = try DeviceReport.build(manifest: sep.manifest, bundleDir: sep.bundleDir, vectors: vectors, lipCall: replay.lipCall,
-                                                    passes: passes, device: DeviceName.current(), threads: 1, runner: sep.runner.name,
-                                                    stateful: !sep.manifest.heldStates.values.allSatisfy(\.isEmpty))
+                // its own runner: the live separator's model and state are never shared
+                let runner = try await CoreMLRunner(manifest: manifest, bundleDir: dir)
+                let vectors = try TestVectors(bundleDir: dir, manifest: manifest)
+                let replay = try Replay(manifest: manifest, vectors: vectors)
+                _ = try replay.run(runner) // warm-up
+                let passes = try (0..<5).map { _ in try replay.run(runner) }
+                let report = try DeviceReport.build(manifest: manifest, bundleDir: dir, vectors: vectors, lipCall: replay.lipCall,
+                                                    passes: passes, device: DeviceName.current(), threads: 1, runner: runner.name,
+                                                    stateful: !manifest.heldStates.values.allSatisfy(\.isEmpty))
                 let docs = try FileManager.default.url(for: .documentDirectory, in: .userDomainMask, appropriateFor: nil, create: true)
                 let file = try DeviceReport.write(report, to: docs.appendingPathComponent("device_report.json"))
                 print("device_report \(String(decoding: try Data(contentsOf: file), as: UTF8.self))")

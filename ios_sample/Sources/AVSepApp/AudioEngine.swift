@@ -1,36 +1,65 @@
+// Glue: AVAudioEngine microphone -> the core's process() -> speaker, the audio clock's anchor, restarts on route and configuration changes and interruptions.
 #if canImport(SwiftUI)
 import AVFoundation
 import AVSepCore
+import os
 
-/// Microphone -> 16 kHz mono -> `process` -> loudspeaker, with the latency of the I/O buffer rather than of a
-/// tap: an AVAudioSinkNode copies each hardware buffer (about 10 ms) into a ring on the real-time thread, a
-/// worker converts and separates every 5 ms, and an AVAudioSourceNode plays what it returned. (A tap delivers
-/// larger buffers than requested, 100 ms and more, which put the audio behind the video.)
-/// It also keeps the audio clock: `audioNs(hostSeconds:)` places a host-time instant (a camera frame's)
-/// on the clock the core schedules by (ns since the first sample handed to `process`).
-final class AudioEngine: @unchecked Sendable { // the rings and clock lock; the worker runs on one queue
+/// Microphone -> 16 kHz mono -> `process` -> speaker, with the latency of the I/O buffer rather than of a tap.
+///
+/// - Real-time threads: the AVAudioSinkNode receives the input node's own format (a sink does no conversion, so it
+///   is connected with exactly that format) and copies channel 0 into a lock-free ring; the AVAudioSourceNode plays
+///   from another. Neither block takes a lock, allocates, or touches `self`.
+/// - The worker (every 5 ms): anchors the audio clock on the first buffer's host time less the input latency
+///   (AvClock), stands zeros in for samples the ring dropped (so the sample count stays on host time), converts
+///   to the model's rate with AVAudioConverter, calls `process`, queues what it returns for playback.
+/// - A configuration change (new input format, headphones), a route change or the end of an interruption (a call)
+///   rebuilds the graph with the new format on the worker and starts a new stream: `onRestart` runs first, there.
+/// Dropped samples (either ring) are counted and shown, not hidden.
+final class AudioEngine: @unchecked Sendable { // mutable state is touched on `worker` only; the rings are SPSC
+    /// Seconds of audio dropped since start: microphone samples the worker had no room for (zeros stood in for them),
+    /// separated samples the speaker had no room for.
+    struct Drops: Sendable {
+        var inputSeconds = 0.0
+        var outputSeconds = 0.0
+    }
+
     private let engine = AVAudioEngine()
     private let format: AVAudioFormat
     private let worker = DispatchQueue(label: "org.avsep.audio-worker", qos: .userInteractive)
-    private var timer: DispatchSourceTimer?
-    private var input: SampleRing
+    private let input = SampleRing(capacity: 192_000)  // 2 s at 96 kHz
     private let output: SampleRing
-    private let clockLock = NSLock()
-    private var sample0HostSeconds: Double?
+    private let clock = OSAllocatedUnfairLock(initialState: AvClock(sampleRate: 48_000))
+    private let drops = OSAllocatedUnfairLock(initialState: Drops())
+    private var observers: [NSObjectProtocol] = []
+
+    // worker-only
+    private var process: (@Sendable ([Float]) -> [Float])?
+    private var onRestart: (@Sendable () -> Void)?
+    private var timer: DispatchSourceTimer?
+    private var sink: AVAudioSinkNode?
+    private var source: AVAudioSourceNode?
+    private var converter: AVAudioConverter?
+    private var hardware: AVAudioFormat?
+    private var inBuffer: AVAudioPCMBuffer?
+    private var outBuffer: AVAudioPCMBuffer?
+    private var inputDropsSeen = 0
+    private var outputDropsSeen = 0
 
     init(sampleRate: Int) {
         format = AVAudioFormat(commonFormat: .pcmFormatFloat32, sampleRate: Double(sampleRate), channels: 1, interleaved: false)!
-        input = SampleRing(capacity: 48_000)
-        output = SampleRing(capacity: sampleRate) // 1 s; beyond that playback drops rather than lags
+        output = SampleRing(capacity: sampleRate)  // 1 s; beyond that playback drops rather than lags
     }
 
+    /// A host-clock instant (a camera frame's) on the audio clock, nil until the first microphone buffer.
     func audioNs(hostSeconds: Double) -> Int64? {
-        clockLock.lock(); defer { clockLock.unlock() }
-        return sample0HostSeconds.map { Int64((hostSeconds - $0) * 1e9) }
+        clock.withLock { $0.audioNs(cameraNs: Int64((hostSeconds * 1e9).rounded()), timebase: .HOST) }
     }
 
-    /// `process` runs on the worker with each converted block and returns the PCM to play.
-    func start(process: @escaping ([Float]) -> [Float]) throws {
+    var dropped: Drops { drops.withLock { $0 } }
+
+    /// `process` runs on the worker with each converted block and returns the PCM to play; `onRestart` runs there
+    /// before the first block of each new stream after a rebuild.
+    func start(process: @escaping @Sendable ([Float]) -> [Float], onRestart: @escaping @Sendable () -> Void) throws {
         #if os(iOS)
         let session = AVAudioSession.sharedInstance()
         // measurement mode: no AGC or noise suppression in front of the model; 10 ms I/O buffers
@@ -38,86 +67,175 @@ final class AudioEngine: @unchecked Sendable { // the rings and clock lock; the 
         try session.setPreferredIOBufferDuration(0.01)
         try session.setActive(true)
         #endif
-        let inFormat = engine.inputNode.outputFormat(forBus: 0)
-        guard inFormat.sampleRate > 0, let hardware = AVAudioFormat(commonFormat: .pcmFormatFloat32, sampleRate: inFormat.sampleRate, channels: 1, interleaved: false),
-              let converter = AVAudioConverter(from: hardware, to: format) else {
-            throw AppError("the microphone gives no usable format (\(inFormat))")
+        drops.withLock { $0 = Drops() }
+        try worker.sync {
+            self.process = process
+            self.onRestart = onRestart
+            try self.build()
         }
-        input = SampleRing(capacity: Int(inFormat.sampleRate))
-        let ring = input
-        let sink = AVAudioSinkNode { [weak self] timestamp, frames, buffers -> OSStatus in
-            let list = UnsafeMutableAudioBufferListPointer(UnsafeMutablePointer(mutating: buffers))
-            guard let data = list[0].mData else { return noErr }
-            if let self, timestamp.pointee.mFlags.contains(.hostTimeValid) {
-                self.clockLock.lock()
-                if self.sample0HostSeconds == nil {
-                    self.sample0HostSeconds = AVAudioTime.seconds(forHostTime: timestamp.pointee.mHostTime)
-                }
-                self.clockLock.unlock()
-            }
-            ring.write(UnsafeBufferPointer(start: data.assumingMemoryBound(to: Float.self), count: Int(frames)))
-            return noErr
-        }
-        let out = output
-        let source = AVAudioSourceNode(format: format) { _, _, frames, buffers -> OSStatus in
-            let list = UnsafeMutableAudioBufferListPointer(buffers)
-            guard let data = list[0].mData else { return noErr }
-            _ = out.read(into: UnsafeMutableBufferPointer(start: data.assumingMemoryBound(to: Float.self), count: Int(frames)))
-            return noErr
-        }
-        engine.attach(sink)
-        engine.attach(source)
-        engine.connect(engine.inputNode, to: sink, format: hardware)
-        engine.connect(source, to: engine.mainMixerNode, format: format)
-        try engine.start()
-
-        let t = DispatchSource.makeTimerSource(queue: worker)
-        t.schedule(deadline: .now(), repeating: .milliseconds(5))
-        t.setEventHandler { [weak self] in
-            guard let self else { return }
-            let block = ring.read()
-            guard !block.isEmpty, let samples = self.convert(block, hardware, converter) else { return }
-            let play = process(samples)
-            play.withUnsafeBufferPointer { self.output.write($0) }
-        }
-        t.resume()
-        timer = t
+        observe()
     }
 
     func stop() {
-        timer?.cancel()
-        timer = nil
-        engine.stop()
-        engine.reset()
+        for o in observers { NotificationCenter.default.removeObserver(o) }
+        observers = []
+        worker.sync {
+            self.teardown()
+            self.process = nil
+            self.onRestart = nil
+        }
         #if os(iOS)
         try? AVAudioSession.sharedInstance().setActive(false, options: .notifyOthersOnDeactivation)
         #endif
     }
 
-    /// Samples dropped because a ring was full or busy (the worker fell behind): shown, not hidden.
-    var dropped: Int { input.dropped + output.dropped }
+    // MARK: worker
 
-    private func convert(_ samples: [Float], _ hardware: AVAudioFormat, _ converter: AVAudioConverter) -> [Float]? {
-        guard let inBuf = AVAudioPCMBuffer(pcmFormat: hardware, frameCapacity: AVAudioFrameCount(samples.count)),
-              let channel = inBuf.floatChannelData else { return nil }
-        inBuf.frameLength = AVAudioFrameCount(samples.count)
-        samples.withUnsafeBufferPointer { channel[0].update(from: $0.baseAddress!, count: samples.count) }
-        let capacity = AVAudioFrameCount(Double(samples.count) * format.sampleRate / hardware.sampleRate) + 32
-        guard let outBuf = AVAudioPCMBuffer(pcmFormat: format, frameCapacity: capacity) else { return nil }
+    private func build() throws {
+        let hw = engine.inputNode.outputFormat(forBus: 0)
+        guard hw.sampleRate > 0, hw.channelCount > 0, hw.commonFormat == .pcmFormatFloat32,
+              let mono = AVAudioFormat(commonFormat: .pcmFormatFloat32, sampleRate: hw.sampleRate, channels: 1, interleaved: false),
+              let converter = AVAudioConverter(from: mono, to: format),
+              let inBuffer = AVAudioPCMBuffer(pcmFormat: mono, frameCapacity: AVAudioFrameCount(hw.sampleRate / 10)),
+              let outBuffer = AVAudioPCMBuffer(pcmFormat: format, frameCapacity: AVAudioFrameCount(format.sampleRate / 10) + 64) else {
+            throw AppError("the microphone gives no usable format (\(hw))")
+        }
+        let ring = input
+        // interleaved: channel 0 of N in one buffer, N floats apart; deinterleaved: buffer 0 is channel 0
+        let stride = hw.isInterleaved ? Int(hw.channelCount) : 1
+        let sink = AVAudioSinkNode { timestamp, frames, buffers -> OSStatus in
+            let list = UnsafeMutableAudioBufferListPointer(UnsafeMutablePointer(mutating: buffers))
+            guard let data = list[0].mData else { return noErr }
+            let stamp = timestamp.pointee.mFlags.contains(.hostTimeValid) ? timestamp.pointee.mHostTime : 0
+            ring.write(data.assumingMemoryBound(to: Float.self), frames: Int(frames), stride: stride, hostTime: stamp)
+            return noErr
+        }
+        let played = output
+        let source = AVAudioSourceNode(format: format) { _, _, frames, buffers -> OSStatus in
+            let list = UnsafeMutableAudioBufferListPointer(buffers)
+            guard let data = list[0].mData else { return noErr }
+            let out = UnsafeMutableBufferPointer(start: data.assumingMemoryBound(to: Float.self), count: Int(frames))
+            let n = played.read(into: out)
+            for i in n..<out.count { out[i] = 0 }
+            return noErr
+        }
+        input.clear()
+        output.clear()
+        let rate = Int(hw.sampleRate)  // only Sendable values cross into the lock
+        clock.withLock { $0 = AvClock(sampleRate: rate) }
+        engine.attach(sink)
+        engine.attach(source)
+        engine.connect(engine.inputNode, to: sink, format: hw)  // the input's own format: a sink converts nothing
+        engine.connect(source, to: engine.mainMixerNode, format: format)
+        engine.prepare()
+        try engine.start()
+        (self.sink, self.source, self.converter, self.hardware, self.inBuffer, self.outBuffer) = (sink, source, converter, hw, inBuffer, outBuffer)
+        (inputDropsSeen, outputDropsSeen) = (0, 0)
+        let t = DispatchSource.makeTimerSource(queue: worker)
+        t.schedule(deadline: .now(), repeating: .milliseconds(5))
+        t.setEventHandler { [weak self] in self?.tick() }
+        t.resume()
+        timer = t
+    }
+
+    private func teardown() {
+        timer?.cancel()
+        timer = nil
+        engine.stop()
+        if let sink { engine.detach(sink) }
+        if let source { engine.detach(source) }
+        (sink, source, converter, hardware) = (nil, nil, nil, nil)
+    }
+
+    /// A new stream on the new route or format: the graph rebuilt, the app told first (it resets the separator).
+    private func restart() {
+        guard process != nil else { return }  // stopped meanwhile
+        teardown()
+        onRestart?()
+        do { try build() } catch { print("AVSep: audio restart failed: \(error)") }
+    }
+
+    private func tick() {
+        guard let hardware, let inBuffer, let process, let channel = inBuffer.floatChannelData?[0] else { return }
+        if let first = input.firstHostTime, clock.withLock({ $0.sample0Ns == nil }) {
+            let latencyNs = Int64((engine.inputNode.presentationLatency * 1e9).rounded())
+            let stampNs = Int64((AVAudioTime.seconds(forHostTime: first) * 1e9).rounded())
+            clock.withLock { _ = $0.captured(position: 0, stampNs: stampNs, inputLatencyNs: latencyNs) }
+        }
+        // samples the sink could not queue: zeros in their place keep the sample count on host time
+        var silence = input.dropped - inputDropsSeen
+        inputDropsSeen += silence
+        let newInput = silence
+        while true {
+            let capacity = Int(inBuffer.frameCapacity)
+            let zeros = min(silence, capacity)
+            silence -= zeros
+            for i in 0..<zeros { channel[i] = 0 }
+            let n = zeros + input.read(into: UnsafeMutableBufferPointer(start: channel + zeros, count: capacity - zeros))
+            guard n > 0 else { break }
+            inBuffer.frameLength = AVAudioFrameCount(n)
+            let samples = convert(inBuffer, from: hardware)
+            if !samples.isEmpty {
+                let play = process(samples)
+                play.withUnsafeBufferPointer { if let base = $0.baseAddress { output.write(base, frames: $0.count) } }
+            }
+            if n < capacity { break }
+        }
+        let outputDrops = output.dropped
+        let newOutput = outputDrops - outputDropsSeen
+        outputDropsSeen = outputDrops
+        if newInput > 0 || newOutput > 0 {
+            let seconds = (Double(newInput) / hardware.sampleRate, Double(newOutput) / format.sampleRate)
+            drops.withLock { $0.inputSeconds += seconds.0; $0.outputSeconds += seconds.1 }
+        }
+    }
+
+    private func convert(_ block: AVAudioPCMBuffer, from hardware: AVAudioFormat) -> [Float] {
+        guard let converter, let outBuffer, let out = outBuffer.floatChannelData else { return [] }
+        outBuffer.frameLength = 0
         var consumed = false
         var error: NSError?
         // one input block per call; .noDataNow keeps the resampler's state for the next block
-        let status = converter.convert(to: outBuf, error: &error) { _, state in
+        let status = converter.convert(to: outBuffer, error: &error) { _, state in
             if consumed {
                 state.pointee = .noDataNow
                 return nil
             }
             consumed = true
             state.pointee = .haveData
-            return inBuf
+            return block
         }
-        guard status != .error, error == nil, let out = outBuf.floatChannelData else { return nil }
-        return Array(UnsafeBufferPointer(start: out[0], count: Int(outBuf.frameLength)))
+        guard status != .error, error == nil else { return [] }
+        return Array(UnsafeBufferPointer(start: out[0], count: Int(outBuffer.frameLength)))
+    }
+
+    // MARK: notifications -> a rebuild on the worker
+
+    private func observe() {
+        let center = NotificationCenter.default
+        let rebuild: @Sendable (Notification) -> Void = { [weak self] _ in
+            guard let self else { return }
+            self.worker.async { self.restart() }
+        }
+        // the engine stops itself when the input or output format changes (headphones, a Bluetooth headset)
+        observers.append(center.addObserver(forName: .AVAudioEngineConfigurationChange, object: engine, queue: nil, using: rebuild))
+        #if os(iOS)
+        let session = AVAudioSession.sharedInstance()
+        observers.append(center.addObserver(forName: AVAudioSession.interruptionNotification, object: session, queue: nil) { note in
+            // a call or an alarm stopped the engine; when it ends with "should resume", start a new stream
+            guard let raw = note.userInfo?[AVAudioSessionInterruptionTypeKey] as? UInt,
+                  AVAudioSession.InterruptionType(rawValue: raw) == .ended else { return }
+            let options = (note.userInfo?[AVAudioSessionInterruptionOptionKey] as? UInt).map(AVAudioSession.InterruptionOptions.init(rawValue:))
+            if options?.contains(.shouldResume) ?? false { rebuild(note) }
+        })
+        observers.append(center.addObserver(forName: AVAudioSession.routeChangeNotification, object: session, queue: nil) { [weak self] note in
+            // a device came or went; if the engine did not survive it, rebuild on the new route
+            guard let raw = note.userInfo?[AVAudioSessionRouteChangeReasonKey] as? UInt,
+                  let reason = AVAudioSession.RouteChangeReason(rawValue: raw),
+                  reason == .newDeviceAvailable || reason == .oldDeviceUnavailable, let self else { return }
+            self.worker.async { if !self.engine.isRunning { self.restart() } }
+        })
+        #endif
     }
 }
 #endif

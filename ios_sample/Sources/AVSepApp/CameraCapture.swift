@@ -1,3 +1,4 @@
+// Glue: the front camera's frames, upright, with their presentation time on the host clock; and its preview view.
 #if canImport(SwiftUI)
 import AVFoundation
 import SwiftUI
@@ -7,15 +8,16 @@ import UIKit
 import AppKit
 #endif
 
-/// Front camera frames, rotated upright on the connection, delivered on a private queue.
-final class CameraCapture: NSObject, AVCaptureVideoDataOutputSampleBufferDelegate {
+/// Front camera frames, rotated upright on the connection, delivered on a private queue. Everything but `session`
+/// (which the preview shows) is touched on that queue only, hence unchecked Sendable.
+final class CameraCapture: NSObject, AVCaptureVideoDataOutputSampleBufferDelegate, @unchecked Sendable {
     let session = AVCaptureSession()
     private let queue = DispatchQueue(label: "org.avsep.camera")
     private var rotation: AVCaptureDevice.RotationCoordinator?
     private var onFrame: (@Sendable (CVPixelBuffer, CMTime) -> Void)?
 
+    /// `onFrame` runs on the camera queue with each frame and its presentation time.
     func start(onFrame: @escaping @Sendable (CVPixelBuffer, CMTime) -> Void) throws {
-        self.onFrame = onFrame
         if session.inputs.isEmpty {
             guard let device = AVCaptureDevice.default(.builtInWideAngleCamera, for: .video, position: .front) ?? AVCaptureDevice.default(for: .video) else {
                 throw AppError("no camera")
@@ -34,10 +36,13 @@ final class CameraCapture: NSObject, AVCaptureVideoDataOutputSampleBufferDelegat
             session.addInput(input)
             session.addOutput(output)
             session.commitConfiguration()
+            // set before the queue starts delivering frames (the async below orders it before every read there)
             rotation = AVCaptureDevice.RotationCoordinator(device: device, previewLayer: nil)
         }
-        let session = self.session
-        queue.async { session.startRunning() } // blocks until running: keep it off the main thread
+        queue.async {
+            self.onFrame = onFrame
+            self.session.startRunning() // blocks until running: keep it off the main thread
+        }
     }
 
     /// A frame's presentation time in host-clock seconds (the clock AVAudioTime's host time counts).
@@ -47,8 +52,10 @@ final class CameraCapture: NSObject, AVCaptureVideoDataOutputSampleBufferDelegat
     }
 
     func stop() {
-        let session = self.session
-        queue.async { session.stopRunning() }
+        queue.async {
+            self.session.stopRunning()
+            self.onFrame = nil
+        }
     }
 
     func captureOutput(_ output: AVCaptureOutput, didOutput sampleBuffer: CMSampleBuffer, from connection: AVCaptureConnection) {

@@ -1,3 +1,4 @@
+// Screen: the live and benchmark screens (SwiftUI); shows what the model reports, decides nothing.
 #if canImport(SwiftUI)
 import SwiftUI
 
@@ -31,7 +32,7 @@ struct ContentView: View {
                 .frame(maxWidth: .infinity, maxHeight: .infinity)
                 .background(Color.black)
                 .clipShape(RoundedRectangle(cornerRadius: 8))
-            Text(model.running ? "faces \(model.faces)" : model.status)
+            Text(model.running ? "faces \(model.faces)   \(model.dropped)" : model.status)
                 .font(.footnote)
                 .frame(maxWidth: .infinity, alignment: .leading)
             Picker("Listen to", selection: $model.slot) {
@@ -43,7 +44,7 @@ struct ContentView: View {
                 Task { await model.toggleLive() }
             }
             .buttonStyle(.borderedProminent)
-            .disabled(model.speakers == 0)
+            .disabled(model.speakers == 0 || model.benchmarking)  // the two never run at once
         }
     }
 
@@ -53,7 +54,7 @@ struct ContentView: View {
                 Task { await model.runBenchmark() }
             }
             .buttonStyle(.borderedProminent)
-            .disabled(model.speakers == 0 || model.benchmarking)
+            .disabled(model.speakers == 0 || model.benchmarking || model.running)
             ScrollView {
                 Text(model.benchmarkText)
                     .font(.system(.footnote, design: .monospaced))

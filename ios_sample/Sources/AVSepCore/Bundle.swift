@@ -80,7 +80,6 @@ public struct Manifest: Codable {
     /// bridge.json: the mouth bridge that turns face landmarks into the crops the model was trained on (BridgeConfig).
     public let bridge: String?
     public let coreml: CoreMLInfo?
-    let mouthCropScaleField: Double?
 
     // explicit keys: a snake-case key strategy would also rewrite the dictionary keys ("lip_step")
     enum CodingKeys: String, CodingKey {
@@ -94,11 +93,7 @@ public struct Manifest: Codable {
         case outputDelaySamples = "output_delay_samples"
         case modelFiles = "model_files"
         case testVectors = "test_vectors"
-        case mouthCropScaleField = "mouth_crop_scale"
     }
-
-    /// Mouth box side / outer-lip extent; must match how the training crops were cut.
-    public var mouthCropScale: Double { mouthCropScaleField ?? 1.8 }
 
     /// States kept inside the model (the iOS 18 stateful package), per step.
     public var heldStates: [String: Set<String>] {
@@ -136,7 +131,7 @@ public struct Manifest: Codable {
             guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDir) else {
                 throw BundleError("bundle file missing: \(rel) (copy all of dist/\(target)/)")
             }
-            let actual = try isDir.boolValue ? SHA256.directory(url) : SHA256.file(url)
+            let actual = try isDir.boolValue ? BundleDigest.directory(url) : BundleDigest.file(url)
             guard actual.lowercased() == entry.sha256.lowercased() else {
                 throw BundleError("sha256 mismatch for \(rel): manifest \(entry.sha256.prefix(12)), file \(actual.prefix(12)) (re-copy dist/\(target)/)")
             }

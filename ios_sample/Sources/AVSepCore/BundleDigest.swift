@@ -77,7 +77,7 @@ public struct SHA256Hasher {
 }
 
 /// The exporter's hash rules (export/manifest.py).
-public enum SHA256 {
+public enum BundleDigest {
     public static func hex(_ data: Data) -> String {
         var hasher = SHA256Hasher()
         hasher.update(data)

@@ -22,7 +22,7 @@ public enum DeviceReport {
             "target": manifest.target,
             "device": device,
             "precision": manifest.precision,
-            "manifest_sha256": try SHA256.file(bundleDir.appendingPathComponent("manifest.json")),
+            "manifest_sha256": try BundleDigest.file(bundleDir.appendingPathComponent("manifest.json")),
             "threads": threads,
             "runner": runner,
             "runs": passes.count,
@@ -76,52 +76,5 @@ public enum DeviceReport {
         let data = try JSONSerialization.data(withJSONObject: report, options: [.prettyPrinted, .sortedKeys])
         try data.write(to: url, options: .atomic)
         return url
-    }
-}
-
-/// Samples handed between a real-time audio thread and a worker: the writer never blocks (it drops what
-/// does not fit, and counts it); the reader takes what is there.
-public final class SampleRing: @unchecked Sendable {
-    private var buffer: [Float]
-    private var head = 0, count = 0
-    private let lock = NSLock()
-    public private(set) var dropped = 0
-
-    public init(capacity: Int) { buffer = [Float](repeating: 0, count: capacity) }
-
-    /// Never waits: if the reader holds the lock, the block is dropped rather than stall the audio thread.
-    public func write(_ samples: UnsafeBufferPointer<Float>) {
-        guard lock.try() else { dropped += samples.count; return }
-        defer { lock.unlock() }
-        for x in samples {
-            if count == buffer.count { dropped += 1; continue }
-            buffer[(head + count) % buffer.count] = x
-            count += 1
-        }
-    }
-
-    /// Up to `max` samples, oldest first.
-    public func read(max: Int = .max) -> [Float] {
-        lock.lock(); defer { lock.unlock() }
-        let n = min(max, count)
-        let out = (0..<n).map { buffer[(head + $0) % buffer.count] }
-        head = (head + n) % buffer.count
-        count -= n
-        return out
-    }
-
-    /// Fills `into` from the ring (zeros where it runs dry); returns how many were real samples. Never waits.
-    public func read(into out: UnsafeMutableBufferPointer<Float>) -> Int {
-        guard lock.try() else {
-            for i in out.indices { out[i] = 0 }
-            return 0
-        }
-        defer { lock.unlock() }
-        let n = min(out.count, count)
-        for i in 0..<n { out[i] = buffer[(head + i) % buffer.count] }
-        for i in n..<out.count { out[i] = 0 }
-        head = (head + n) % buffer.count
-        count -= n
-        return n
     }
 }

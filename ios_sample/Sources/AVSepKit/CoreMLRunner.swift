@@ -1,3 +1,4 @@
+// Glue: the bundle's CoreML steps behind the core's StepRunner, bound by feature name (explicit state or MLState).
 #if canImport(CoreML)
 import AVSepCore
 import CoreML

@@ -1,3 +1,4 @@
+// Glue: the device line of a report (sysctl) and the report's summary for a screen.
 import Foundation
 
 /// The device line of a report, and its summary for a screen or a terminal.

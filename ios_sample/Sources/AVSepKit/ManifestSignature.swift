@@ -1,3 +1,4 @@
+// Glue: signed bundles checked with CryptoKit's Ed25519 (the rule of export/signing.py).
 #if canImport(CryptoKit)
 import AVSepCore
 import CryptoKit

@@ -1,3 +1,4 @@
+// Glue: the bundle's CoreML runner under the core's StreamCore, as the app's one Separator.
 #if canImport(CoreML)
 import AVSepCore
 import CoreML

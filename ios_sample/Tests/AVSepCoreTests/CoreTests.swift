@@ -5,9 +5,9 @@ import XCTest
 /// The manifest rules, state binding and streaming engine on a toy bundle (the Kotlin core's tests, in Swift).
 final class CoreTests: XCTestCase {
     func test_sha256_known_values() {
-        XCTAssertEqual(SHA256.hex(Data("abc".utf8)), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
-        XCTAssertEqual(SHA256.hex(Data()), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
-        XCTAssertEqual(SHA256.hex(Data(repeating: 0x61, count: 1_000)), "41edece42d63e8d9bf515a9ba6932e1c20cbc9f5a5d134645adb5db1b9737ea3")
+        XCTAssertEqual(BundleDigest.hex(Data("abc".utf8)), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        XCTAssertEqual(BundleDigest.hex(Data()), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        XCTAssertEqual(BundleDigest.hex(Data(repeating: 0x61, count: 1_000)), "41edece42d63e8d9bf515a9ba6932e1c20cbc9f5a5d134645adb5db1b9737ea3")
     }
 
     /// The .mlpackage hash rule, checked against a value computed with export/manifest.py's sha256_dir.
@@ -24,7 +24,7 @@ final class CoreTests: XCTestCase {
             try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
             try data.write(to: url)
         }
-        XCTAssertEqual(try SHA256.directory(dir), "d9155aeadf73245c4d8a26e3db0b7a2e0a742bf05dcf418130401c4b609a5398")
+        XCTAssertEqual(try BundleDigest.directory(dir), "d9155aeadf73245c4d8a26e3db0b7a2e0a742bf05dcf418130401c4b609a5398")
     }
 
     func test_tampered_bundle_is_refused_with_one_line() throws {
@@ -97,7 +97,7 @@ enum ToyBundle {
             "chunk_hops": 1, "chunk_samples": chunk, "speakers": 2, "crop_size": 2, "lip_fps": 25.0, "latency_ms": 25.0,
             "output_delay_samples": delay, "flush_hops": 2,
             "model_files": ["lip_step": "model.bin", "av_step": "model.bin"],
-            "files": ["model.bin": ["sha256": try SHA256.file(dir.appendingPathComponent("model.bin")), "bytes": 3]],
+            "files": ["model.bin": ["sha256": try BundleDigest.file(dir.appendingPathComponent("model.bin")), "bytes": 3]],
             "signatures": [
                 "lip_step": ["inputs": [t("crops", [2, 1, 2, 2])], "outputs": [t("lip_emb", [2, 3])], "states": [t("lip_c", [2, 3], perSlot: true)]],
                 "av_step": ["inputs": [t("pcm", [1, chunk]), t("lip_emb", [2, 3]), t("active", [2])],

@@ -1,3 +1,4 @@
+// Glue: assets/avsep/ (the exported bundle) copied to a real directory on first run.
 package org.avsep.sample
 
 import android.content.Context

@@ -1,34 +1,35 @@
+// Glue: AudioRecord -> mono float blocks on a capture thread, and the anchor of the core's AvClock.
 package org.avsep.sample
 
 import android.annotation.SuppressLint
+import android.content.Context
 import android.media.AudioFormat
+import android.media.AudioManager
 import android.media.AudioRecord
 import android.media.AudioTimestamp
 import android.media.MediaRecorder
 import android.os.SystemClock
+import org.avsep.core.AvClock
+import org.avsep.core.NS
 import kotlin.math.max
 
 /**
- * Microphone PCM, mono float in [-1, 1] at [sampleRate], delivered on its own thread in blocks of up to
- * [blockSamples], and the audio clock: [toAudioNs] maps a boot-time timestamp (CameraX's, on cameras whose
- * timestamp source is REALTIME) to ns since the first delivered sample, the clock the core's schedule uses.
+ * Microphone PCM, mono float in [-1, 1] at [sampleRate], handed to [onSamples] on its own thread in blocks of up to
+ * [blockSamples]. The first block anchors [clock]: with the capture stamp of AudioRecord.getTimestamp (BOOTTIME) when
+ * the device gives one, else with the read's return time less the input latency ([inputLatencyNs]).
  */
 class AudioCapture(
     private val sampleRate: Int,
     private val blockSamples: Int,
+    private val clock: AvClock,
     private val onSamples: (FloatArray) -> Unit,
 ) : AutoCloseable {
     private var record: AudioRecord? = null
     private var thread: Thread? = null
     @Volatile private var running = false
 
-    /** Boot time (ns) of sample 0; Long.MIN_VALUE until the first block is read. */
-    @Volatile private var sample0BootNs = Long.MIN_VALUE
-
-    fun toAudioNs(bootNs: Long): Long? = sample0BootNs.takeIf { it != Long.MIN_VALUE }?.let { bootNs - it }
-
     @SuppressLint("MissingPermission") // callers start capture only after RECORD_AUDIO is granted
-    fun start() {
+    fun start(inputLatencyNs: Long) {
         if (running) return
         val minBytes = AudioRecord.getMinBufferSize(sampleRate, AudioFormat.CHANNEL_IN_MONO, AudioFormat.ENCODING_PCM_FLOAT)
         // VOICE_RECOGNITION: no AGC or noise suppression in front of the model
@@ -40,9 +41,9 @@ class AudioCapture(
             rec.release()
             throw IllegalStateException("microphone does not open at $sampleRate Hz mono float")
         }
+        clock.reset()
         rec.startRecording()
         record = rec
-        sample0BootNs = Long.MIN_VALUE
         running = true
         thread = Thread({
             val buf = FloatArray(blockSamples)
@@ -51,15 +52,14 @@ class AudioCapture(
             while (running) {
                 val n = rec.read(buf, 0, buf.size, AudioRecord.READ_BLOCKING)
                 if (n <= 0) continue
-                if (sample0BootNs == Long.MIN_VALUE) {
-                    // the frame the hardware stamped, moved back to frame 0; else: now, less what was just read
-                    sample0BootNs = if (rec.getTimestamp(ts, AudioTimestamp.TIMEBASE_BOOTTIME) == AudioRecord.SUCCESS) {
-                        ts.nanoTime - ts.framePosition * 1_000_000_000L / sampleRate
+                read += n
+                if (clock.sample0Ns == null) {
+                    if (rec.getTimestamp(ts, AudioTimestamp.TIMEBASE_BOOTTIME) == AudioRecord.SUCCESS) {
+                        clock.captured(ts.framePosition, ts.nanoTime)
                     } else {
-                        SystemClock.elapsedRealtimeNanos() - (read + n) * 1_000_000_000L / sampleRate
+                        clock.read(read, SystemClock.elapsedRealtimeNanos(), inputLatencyNs)
                     }
                 }
-                read += n
                 onSamples(buf.copyOf(n))
             }
         }, "avsep-audio").apply {
@@ -80,4 +80,14 @@ class AudioCapture(
     }
 
     override fun close() = stop()
+
+    companion object {
+        /** Android reports no input latency; one burst of the audio HAL (its frames per buffer) is the estimate. */
+        fun inputLatencyNs(context: Context): Long {
+            val am = context.getSystemService(Context.AUDIO_SERVICE) as AudioManager
+            val frames = am.getProperty(AudioManager.PROPERTY_OUTPUT_FRAMES_PER_BUFFER)?.toLongOrNull() ?: return 0
+            val rate = am.getProperty(AudioManager.PROPERTY_OUTPUT_SAMPLE_RATE)?.toLongOrNull() ?: return 0
+            return if (rate > 0) frames * NS / rate else 0
+        }
+    }
 }

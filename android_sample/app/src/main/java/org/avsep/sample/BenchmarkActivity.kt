@@ -1,3 +1,4 @@
+// Screen: the benchmark/parity screen; the core's Replay on LiteRT, its device report written and shown.
 package org.avsep.sample
 
 import android.app.Activity

@@ -1,3 +1,4 @@
+// Glue: the bundle's LiteRT signatures behind the core's StepRunner, every tensor bound by name.
 package org.avsep.sample
 
 import org.avsep.core.BundleException

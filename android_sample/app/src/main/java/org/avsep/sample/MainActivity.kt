@@ -1,10 +1,10 @@
+// Screen: the live separation screen; wires camera, microphone, core and speaker together and shows what they report.
 package org.avsep.sample
 
 import android.Manifest
 import android.content.Intent
 import android.content.pm.PackageManager
 import android.graphics.Bitmap
-import android.graphics.Matrix
 import android.media.AudioAttributes
 import android.media.AudioFormat
 import android.media.AudioTrack
@@ -17,14 +17,12 @@ import android.widget.RadioGroup
 import android.widget.TextView
 import androidx.activity.ComponentActivity
 import androidx.activity.result.contract.ActivityResultContracts
-import androidx.camera.core.CameraSelector
-import androidx.camera.core.ImageAnalysis
-import androidx.camera.core.ImageProxy
-import androidx.camera.core.Preview
-import androidx.camera.lifecycle.ProcessCameraProvider
 import androidx.camera.view.PreviewView
 import androidx.core.content.ContextCompat
+import org.avsep.core.AvClock
 import org.avsep.core.BridgeConfig
+import org.avsep.core.FrameGate
+import org.avsep.core.NS
 import org.avsep.core.load  // BridgeConfig.load: core/src/main/kotlin/org/avsep/core/jvm/BridgeConfigJson.kt
 import java.util.Locale
 import java.util.concurrent.ExecutorService
@@ -41,8 +39,9 @@ class MainActivity : ComponentActivity() {
     private var separator: Separator? = null
     private var cropper: MouthCropper? = null
     private var audio: AudioCapture? = null
+    private var camera: CameraFrames? = null
     private var player: AudioTrack? = null
-    private var camera: ProcessCameraProvider? = null
+    private var gate: FrameGate? = null
     private val frames: ExecutorService = Executors.newSingleThreadExecutor()
     private val loader: ExecutorService = Executors.newSingleThreadExecutor()
 
@@ -85,7 +84,7 @@ class MainActivity : ComponentActivity() {
             try {
                 val sep = Separator(AssetBundle.install(this))
                 val lips = LipsMode.valueOf(BuildConfig.AVSEP_LIPS.uppercase(Locale.US))
-                val crop = MouthCropper(this, sep.speakers, sep.manifest.cropSize, sep.manifest.mouthCropScale, BridgeConfig.load(sep.manifest), lips)
+                val crop = MouthCropper(this, sep.speakers, sep.manifest.cropSize, BridgeConfig.load(sep.manifest), lips)
                 runOnUiThread { onLoaded(sep, crop) }
             } catch (e: Exception) {
                 runOnUiThread { status.text = "Cannot load the bundle: ${e.message}" }
@@ -132,45 +131,28 @@ class MainActivity : ComponentActivity() {
             .build()
             .also { it.play() }
         // audio first: camera frames are placed on its clock
-        val mic = AudioCapture(sep.sampleRate, sep.chunkSamples) { pcm -> onAudio(sep, pcm) }.also { it.start() }
-        audio = mic
-        bindCamera(sep, crop, mic)
+        val clock = AvClock(sep.sampleRate)
+        gate = FrameGate(sep.manifest.lipFps)
+        audio = AudioCapture(sep.sampleRate, sep.chunkSamples, clock) { pcm -> onAudio(sep, pcm) }
+            .also { it.start(AudioCapture.inputLatencyNs(this)) }
+        camera = CameraFrames(this, preview, frames, clock) { frame, ts, t -> onFrame(sep, crop, frame, ts, t) }.also { it.start() }
         startStop.text = "Stop"
     }
 
     private fun stop() {
         audio?.stop()
         audio = null
-        camera?.unbindAll()
+        camera?.stop()
+        camera = null
         player?.run { stop(); release() }
         player = null
         startStop.text = "Start"
     }
 
-    private fun bindCamera(sep: Separator, crop: MouthCropper, mic: AudioCapture) {
-        val future = ProcessCameraProvider.getInstance(this)
-        future.addListener({
-            val provider = future.get().also { camera = it }
-            val previewUse = Preview.Builder().build().also { it.setSurfaceProvider(preview.surfaceProvider) }
-            val analysis = ImageAnalysis.Builder()
-                .setBackpressureStrategy(ImageAnalysis.STRATEGY_KEEP_ONLY_LATEST)
-                .setOutputImageFormat(ImageAnalysis.OUTPUT_IMAGE_FORMAT_RGBA_8888)
-                .build()
-            analysis.setAnalyzer(frames) { image -> onFrame(sep, crop, mic, image) }
-            provider.unbindAll()
-            provider.bindToLifecycle(this, CameraSelector.DEFAULT_FRONT_CAMERA, previewUse, analysis)
-        }, ContextCompat.getMainExecutor(this))
-    }
-
-    /**
-     * Camera frame -> mouth crops -> the core (lip_step on this thread; the core takes frames on the lip_fps
-     * grid and schedules them against the audio by timestamp). CameraX timestamps are boot-time ns on
-     * cameras with a REALTIME timestamp source; AudioCapture maps them onto the audio clock.
-     */
-    private fun onFrame(sep: Separator, crop: MouthCropper, mic: AudioCapture, image: ImageProxy) = image.use {
-        val t = mic.toAudioNs(it.imageInfo.timestamp) ?: return@use // no audio yet: no clock to place the frame on
-        val frame = upright(it.toBitmap(), it.imageInfo.rotationDegrees)
-        val mouths = crop.crop(frame, it.imageInfo.timestamp / 1_000_000, t / 1e9)
+    /** Only frames on the model's lip_fps grid are measured (the core's FrameGate), as `avsep separate` does. */
+    private fun onFrame(sep: Separator, crop: MouthCropper, frame: Bitmap, timestampNs: Long, t: Long) {
+        if (gate?.accept(t) != true) return
+        val mouths = crop.crop(frame, timestampNs / 1_000_000, t.toDouble() / NS)
         sep.frame(t, mouths.crops, mouths.faceIds)
         faces = mouths.faces
     }
@@ -197,19 +179,9 @@ class MainActivity : ComponentActivity() {
         }
     }
 
-    private fun upright(bitmap: Bitmap, degrees: Int): Bitmap {
-        if (degrees == 0) return bitmap
-        val m = Matrix().apply { postRotate(degrees.toFloat()) }
-        return Bitmap.createBitmap(bitmap, 0, 0, bitmap.width, bitmap.height, m, true)
-    }
-
     override fun onPause() {
         super.onPause()
         stop()
-    }
-
-    companion object {
-        private const val SLOT_ID_BASE = 1000
     }
 
     override fun onDestroy() {
@@ -220,5 +192,9 @@ class MainActivity : ComponentActivity() {
         frames.awaitTermination(1, TimeUnit.SECONDS)
         cropper?.close()
         separator?.close()
+    }
+
+    companion object {
+        private const val SLOT_ID_BASE = 1000
     }
 }

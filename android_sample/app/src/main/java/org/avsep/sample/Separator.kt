@@ -1,3 +1,4 @@
+// Glue: the bundle's LiteRT runner under the core's StreamCore, as the app's one Separator.
 package org.avsep.sample
 
 import org.avsep.core.BundleManifest

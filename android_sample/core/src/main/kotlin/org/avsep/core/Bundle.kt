@@ -42,9 +42,6 @@ class BundleManifest private constructor(val dir: File, json: JSONObject) {
     /** bridge.json: the mouth bridge that turns face landmarks into the crops the model was trained on ([BridgeConfig]). */
     val bridge: String? = json.optString("bridge").ifEmpty { null }
 
-    /** Mouth box side / outer-lip extent; must match how the training crops were cut. */
-    val mouthCropScale: Float = json.optDouble("mouth_crop_scale", 1.8).toFloat()
-
     /** CoreML stateful bundles list the states the model holds inside (MLState); empty elsewhere. */
     val modelStates: Map<String, Set<String>> = json.optJSONObject("coreml")?.optJSONObject("model_states")?.let { o ->
         o.keys().asSequence().associateWith { k -> o.getJSONArray(k).let { a -> (0 until a.length()).map { a.getString(it) }.toSet() } }
@@ -78,7 +75,7 @@ class BundleManifest private constructor(val dir: File, json: JSONObject) {
 
         /** Parses `dir/manifest.json` and verifies every file before anything is loaded; with a
          *  [publicKey] the manifest's signature is checked first ([ManifestSignature]). */
-        fun load(dir: File, verify: Boolean = true, publicKey: java.security.PublicKey? = null): BundleManifest {
+        fun load(dir: File, verify: Boolean = true, publicKey: SigningKey? = null): BundleManifest {
             val file = File(dir, "manifest.json")
             if (!file.isFile) throw BundleException("no manifest.json in $dir: copy dist/<target>/ there")
             if (publicKey != null) ManifestSignature.verify(dir, publicKey)

@@ -1,0 +1,5 @@
+// Stand-in for compiling the sample app off-device: signature copied from the Android API level 34 SDK (android.jar).
+package android.widget;
+public class ScrollView extends FrameLayout {
+    public ScrollView(android.content.Context context) { super(context); throw new RuntimeException("Stub!"); }
+}

@@ -1,0 +1,7 @@
+// Stand-in for compiling the sample app off-device: signature copied from androidx.camera 1.3.4.
+package androidx.camera.core;
+public interface ImageProxy extends AutoCloseable {
+    void close();
+    ImageInfo getImageInfo();
+    android.graphics.Bitmap toBitmap();
+}

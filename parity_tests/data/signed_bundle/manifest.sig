@@ -1,0 +1,1 @@
+PmJ8l5XvWryuvXsRRjcHdgJn71f4jELZvf/TLOGdbT3+ESyTtzPHqFKhUnpM2j2xaiokzhe5DD/ZPhnDzw+UAw==
