@@ -97,6 +97,20 @@ def build(cache: Path = KOTLIN_HOME.parent / "build") -> Path:
     return target
 
 
+def face_models() -> Path:
+    """web_sample/build/faces/: the detector and face mesh .tflite files `avsep separate` runs (from the mediapipe
+    0.10.21 wheel), copied where the page looks for them by default."""
+    from avsep_mobile.runtime import faces
+
+    out = WEB / "build" / "faces"
+    out.mkdir(parents=True, exist_ok=True)
+    for rel in (faces.DETECTOR_FILE, faces.MESH_FILE):
+        src, dst = faces.model_path(rel), out / Path(rel).name
+        if not dst.is_file() or dst.stat().st_size != src.stat().st_size:
+            shutil.copyfile(src, dst)
+    return out
+
+
 def case_tables(module: Path, extra: dict[str, Path] | None = None) -> dict:
     """Runs web/case_tables.mjs under node over the core's case tables; returns its
     JSON summary ({"table": {"cases": n, "failures": [...]}, ...})."""
@@ -106,3 +120,8 @@ def case_tables(module: Path, extra: dict[str, Path] | None = None) -> dict:
     if r.returncode not in (0, 1) or not r.stdout.strip():
         raise RuntimeError(f"node {RUNNER.name} crashed:\n{r.stdout[-2000:]}\n{r.stderr[-3000:]}")
     return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+if __name__ == "__main__":  # python3 parity_tests/web_core.py: what the page loads, for serving it by hand
+    print(build())
+    print(face_models())

@@ -39,10 +39,15 @@ export class Streamer {
     return next;
   }
 
-  /** A camera frame at tNs (audio clock, ns): crops [S*crop*crop] in [0, 1], faces[s] = face id in slot s or -1. */
+  /** Whether the camera frame at tNs opens a new slot of the lip_fps grid (ask before any face work on it). */
+  accept(tNs) {
+    return this.gate.accept(tNs);
+  }
+
+  /** An accepted frame at tNs (audio clock, ns): crops [S*crop*crop] in [0, 1], faces[s] = face id in slot s or -1;
+   *  returns what the chunks it releases separate. */
   frame(tNs, crops, faces) {
     return this.serial(async () => {
-      if (!this.gate.accept(tNs)) return null;
       this.lip.resetSlots(this.lipSlots.update(Int32Array.from(faces)));
       const { lip_emb } = await this.lip.run({ crops });
       this.embeddings.set(this.scheduler.frame(tNs, Int32Array.from(faces)), lip_emb);
@@ -71,9 +76,10 @@ export class Streamer {
 
   /** End of stream: zeros push every real sample out of the overlap-add buffer. */
   async flush() {
-    await this.endOfVideo();
-    const tail = core.flushSamples(this.chunker.received(), this.chunk, this.delay);
-    return this.audio(new Float32Array(tail), true);
+    const out = new Collector(this.S);
+    out.add(await this.endOfVideo());
+    out.add(await this.audio(new Float32Array(core.flushSamples(this.chunker.received(), this.chunk, this.delay)), true));
+    return out.result();
   }
 
   async drain() {
