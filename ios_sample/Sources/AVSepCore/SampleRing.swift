@@ -6,18 +6,15 @@ import Foundation
 /// counted). Use one ring per direction: microphone -> worker (the sink node writes), worker -> speaker (the source
 /// node reads).
 public final class SampleRing: @unchecked Sendable { // one producer and one consumer thread, by contract
-    private let ring: UnsafeMutablePointer<avsep_ring>
+    private let ring: OpaquePointer  // avsep_ring *, opaque in C (Swift cannot import _Atomic fields)
 
     /// Allocates `capacity` samples: call before audio starts.
     public init(capacity: Int) {
-        ring = .allocate(capacity: 1)
-        precondition(avsep_ring_init(ring, capacity) == 0, "the sample ring could not allocate \(capacity) samples")
+        guard let ring = avsep_ring_create(capacity) else { preconditionFailure("the sample ring could not allocate \(capacity) samples") }
+        self.ring = ring
     }
 
-    deinit {
-        avsep_ring_free(ring)
-        ring.deallocate()
-    }
+    deinit { avsep_ring_destroy(ring) }
 
     /// Producer: `frames` samples `stride` floats apart (N: channel 0 of N interleaved channels); `hostTime` of the
     /// block is kept for the first one (the audio clock's anchor). Returns how many fitted. Real-time safe.

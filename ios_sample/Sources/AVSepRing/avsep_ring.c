@@ -2,22 +2,38 @@
 // ordering, so the samples a count covers are visible before the count is.
 #include "avsep_ring.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 
-int avsep_ring_init(avsep_ring *ring, size_t capacity) {
-    ring->data = calloc(capacity, sizeof(float));
+struct avsep_ring {
+    float *data;
+    size_t capacity;
+    _Atomic size_t written;        // samples ever written (the producer's count)
+    _Atomic size_t read;           // samples ever read (the consumer's count)
+    _Atomic size_t dropped;        // samples the producer had no room for
+    _Atomic uint64_t first_stamp;  // the first written block's stamp (host time), 0 until then
+};
+
+avsep_ring *avsep_ring_create(size_t capacity) {
+    avsep_ring *ring = malloc(sizeof *ring);
+    if (ring == NULL) return NULL;
+    ring->data = capacity ? calloc(capacity, sizeof(float)) : NULL;
+    if (ring->data == NULL) {
+        free(ring);
+        return NULL;
+    }
     ring->capacity = capacity;
     atomic_init(&ring->written, 0);
     atomic_init(&ring->read, 0);
     atomic_init(&ring->dropped, 0);
     atomic_init(&ring->first_stamp, 0);
-    return ring->data == NULL || capacity == 0 ? -1 : 0;
+    return ring;
 }
 
-void avsep_ring_free(avsep_ring *ring) {
+void avsep_ring_destroy(avsep_ring *ring) {
+    if (ring == NULL) return;
     free(ring->data);
-    ring->data = NULL;
-    ring->capacity = 0;
+    free(ring);
 }
 
 size_t avsep_ring_write(avsep_ring *ring, const float *samples, size_t frames, size_t stride, uint64_t stamp) {

@@ -4,22 +4,15 @@
 #ifndef AVSEP_RING_H
 #define AVSEP_RING_H
 
-#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
-typedef struct {
-    float *data;
-    size_t capacity;
-    _Atomic size_t written;        // samples ever written (the producer's count)
-    _Atomic size_t read;           // samples ever read (the consumer's count)
-    _Atomic size_t dropped;        // samples the producer had no room for
-    _Atomic uint64_t first_stamp;  // the first written block's stamp (host time), 0 until then
-} avsep_ring;
+// Opaque, so Swift sees a pointer (it cannot import a struct with _Atomic fields).
+typedef struct avsep_ring avsep_ring;
 
-// Allocates capacity samples: call before audio starts, never on the real-time thread. 0 on success.
-int avsep_ring_init(avsep_ring *ring, size_t capacity);
-void avsep_ring_free(avsep_ring *ring);
+// Allocates a ring of capacity samples: call before audio starts, never on the real-time thread. NULL on failure.
+avsep_ring *avsep_ring_create(size_t capacity);
+void avsep_ring_destroy(avsep_ring *ring);
 
 // Producer (real-time thread): frames samples, `stride` floats apart (1: one channel of a deinterleaved buffer;
 // N: channel 0 of N interleaved); `stamp` the block's host time (recorded once, for the first block). Returns
