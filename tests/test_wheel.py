@@ -86,3 +86,46 @@ def test_wheel_installs_in_a_fresh_venv_and_exports_without_a_synthesiser(tmp_pa
     _check_quiet_export(proc, out)
     verify = subprocess.run([str(avsep), "verify", str(out)], capture_output=True, text=True, cwd=cwd, env=env, timeout=300)
     assert verify.returncode == 0, verify.stderr
+
+
+@pytest.mark.slow
+def test_the_light_install_runs_a_bundle_without_torch(tmp_path):
+    """`pip install avsep-mobile` (no extra) in a venv that sees nothing of this
+    environment: no torch can be imported, and `avsep run` separates a mix with
+    its lips through a bundle exported here, equal to the full install's run."""
+    import numpy as np
+
+    from avsep_mobile.audio import read_audio, write_wav
+    from avsep_mobile.cli import main
+    from avsep_mobile.data.lips import render_lips
+    from avsep_mobile.metrics import snr_db
+    from tests.media_clips import speech
+
+    wheel = _build_wheel(tmp_path)
+    venv = tmp_path / "light"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+    py, avsep = venv / "bin" / "python", venv / "bin" / "avsep"
+    pip = subprocess.run([str(py), "-m", "pip", "install", "-q", str(wheel)], capture_output=True, text=True, timeout=1200)
+    assert pip.returncode == 0, pip.stderr[-3000:]
+    cwd = tmp_path / "elsewhere"
+    cwd.mkdir()
+    env = {**os.environ, "PATH": str(venv / "bin")}
+    env.pop("PYTHONPATH", None)
+    probe = subprocess.run([str(py), "-c", "import importlib.util as u, avsep_mobile.runtime as r; "
+                            "print(u.find_spec('torch') is None, r.__file__)"], capture_output=True, text=True, cwd=cwd, env=env)
+    assert probe.returncode == 0 and probe.stdout.split()[0] == "True", probe.stdout + probe.stderr
+    assert probe.stdout.split()[1].startswith(str(venv))
+
+    bundle = tmp_path / "android"
+    assert main(["export", "android", "--preset", "tiny", "--precision", "fp32", "--out", str(bundle)]) == 0
+    voices = speech(2.0, seed=7, voices=2)
+    write_wav(tmp_path / "mix.wav", (voices[0] + voices[1]).astype(np.float32))
+    np.savez(tmp_path / "lips.npz", lips=np.stack([render_lips(v, seed=i) for i, v in enumerate(voices)]), fps=np.float32(25))
+    args = [str(bundle), str(tmp_path / "mix.wav"), "--lips", str(tmp_path / "lips.npz")]
+    light = subprocess.run([str(avsep), "run", *args, "--out", str(tmp_path / "light_out")], capture_output=True, text=True,
+                           cwd=cwd, env=env, timeout=600)
+    assert light.returncode == 0, light.stderr[-3000:]
+    assert main(["run", *args, "--out", str(tmp_path / "full_out")]) == 0
+    for name in ("speaker1.wav", "speaker2.wav", "residual.wav"):
+        a, b = read_audio(tmp_path / "full_out" / name)[0], read_audio(tmp_path / "light_out" / name)[0]
+        assert a.shape == b.shape and (np.array_equal(a, b) or snr_db(a, b) >= 60.0)
