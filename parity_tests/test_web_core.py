@@ -40,6 +40,13 @@ def test_kotlin_js_passes_the_bridge_case_table(tables):
     assert r["failures"] == [] and r["pixels"] > 0 and r["worst_grey_levels"] <= 1
 
 
+def test_kotlin_js_passes_the_face_case_table(tables):
+    """Slot tracking (face of each slot, new tracks, track ids, the ids the schedule sees and its resets) and the
+    mouth measurements, as the JVM's FaceCaseTest checks them."""
+    r = tables["faces"]
+    assert r["failures"] == [] and r["cases"] >= 5 and r["checks"] > r["cases"]
+
+
 def test_the_node_runner_reports_a_changed_expectation(core_js, tmp_path):
     """The runner fails a table whose expected lip index was edited, naming the case."""
     table = json.loads(web_core.CASES.read_text())
@@ -47,7 +54,7 @@ def test_the_node_runner_reports_a_changed_expectation(core_js, tmp_path):
     case["expect"][-1]["lip"] += 1
     edited = tmp_path / "schedule_cases.json"
     edited.write_text(json.dumps(table))
-    r = web_core.case_tables(core_js, {"schedule": edited, "bridge": web_core.BRIDGE_CASES})
+    r = web_core.case_tables(core_js, {"schedule": edited})
     assert len(r["schedule"]["failures"]) == 1 and case["name"] in r["schedule"]["failures"][0]
 
 

@@ -22,8 +22,10 @@ from avsep_mobile.export import thresholds, vectors
 from avsep_mobile.metrics import snr_db
 from avsep_mobile.runtime import manifest, runners
 from avsep_mobile.runtime.replay import stream
+from avsep_mobile.runtime.separator import Separator
 
 VARIANTS = ("fp32", "int8")
+CLIP_SECONDS = 3.0
 
 
 @pytest.fixture(scope="module")
@@ -48,14 +50,29 @@ def bundles(android_bundle, android_int8_bundle, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def page(bundles):
+def clip(tmp_path_factory):
+    """Two real faces side by side, each mouth opened by its own synthesised voice, the voices mixed (H.264 + AAC)."""
+    from tests.media_clips import speech, write_clip
+
+    return write_clip(tmp_path_factory.mktemp("web_clip") / "two_faces.mp4", speech(CLIP_SECONDS, seed=5, voices=2))
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """A folder the server shows at /files/: tests put their inputs there."""
+    return tmp_path_factory.mktemp("web_files")
+
+
+@pytest.fixture(scope="module")
+def page(bundles, clip, served):
     problems = web_browser.missing()
     if problems:
         if sys.platform != "linux":
             pytest.skip("; ".join(problems))
         pytest.fail("the browser toolchain is missing (run ./setup.sh): " + "; ".join(problems))
     web_core.build()
-    links = {f"bundles/{k}": v for k, v in bundles.items() if not k.endswith("_key")}
+    web_core.face_models()
+    links = {f"bundles/{k}": v for k, v in bundles.items() if not k.endswith("_key")} | {"media/two_faces.mp4": clip, "files": served}
     with web_browser.serve(links) as url, web_browser.page(url) as pg:
         yield pg
         assert pg.errors == [], pg.errors
@@ -119,3 +136,84 @@ def test_page_checks_the_ed25519_signature(page, bundles):
     assert ok["signature"] == "Ed25519 signature verified"
     err = page.evaluate("([k]) => avsep.open('/bundles/signed/', k).then(() => 'opened', (e) => e.message)", [bundles["other_key"]])
     assert err.startswith("manifest.sig does not match manifest.json for this key"), err
+
+
+@pytest.fixture(scope="module")
+def separated(page, bundles, clip, tmp_path_factory):
+    """The clip separated by the page (fp32 bundle) and by `avsep separate`'s separate_video on the same bundle."""
+    from avsep_mobile.separate_video import separate_video
+
+    page.evaluate("avsep.open('/bundles/fp32/')")
+    web = page.evaluate("avsep.separateVideo('/media/two_faces.mp4', 'build/faces/')")
+    ref_dir = tmp_path_factory.mktemp("web_ref") / "out"
+    ref = separate_video(Separator.open(bundles["fp32"], threads=1), clip, ref_dir)
+    return web, ref, ref_dir
+
+
+def test_page_separates_a_two_face_video_as_avsep_separate_does(separated):
+    """Each WAV the page offers against avsep separate's on the same video and bundle. The page decodes the sound in
+    the browser (Chromium trims the AAC encoder's end padding, PyAV keeps it: 128 more samples), so the common
+    length is compared; faces, slots and the schedule must agree exactly."""
+    import io
+
+    import soundfile as sf
+
+    web, ref, ref_dir = separated
+    assert web["summary"]["faces"] == ref["faces"] == 2
+    assert [s["faces"] for s in web["summary"]["slots"]] == [s["faces"] for s in ref["slots"]]
+    assert web["summary"]["video"]["frames_with_face"] == ref["video"]["frames_with_face"] > 0
+    names = [f"speaker{s + 1}.wav" for s in range(2)] + ["residual.wav"]
+    assert sorted(web["files"]) == sorted(names)
+    for name in names:
+        got, sr = sf.read(io.BytesIO(base64.b64decode(web["files"][name])), dtype="float32")
+        want, _ = sf.read(ref_dir / name, dtype="float32")
+        assert sr == 16000 and abs(len(got) - len(want)) <= 1024 and len(got) >= CLIP_SECONDS * sr - 1
+        n = min(len(got), len(want))
+        assert snr_db(want[:n], got[:n]) >= thresholds.FP32_MIN_SNR_DB, (name, snr_db(want[:n], got[:n]))
+
+
+def test_page_separates_audio_with_a_lips_file(page, bundles, served):
+    """audio + lips.npz through the page against runtime.separator.separate_lips (stream_separate's schedule)."""
+    import io
+
+    import soundfile as sf
+
+    from avsep_mobile.audio import write_wav
+    from avsep_mobile.runtime.separator import separate_lips
+
+    rng = np.random.default_rng(4)
+    n, fps = 16000 + 123, 25.0
+    mix = (0.3 * np.sin(2 * np.pi * 180 * np.arange(n) / 16000) + 0.05 * rng.standard_normal(n)).astype(np.float32)
+    lips = rng.integers(0, 256, (2, int(n / 16000 * fps) + 1, 88, 88), dtype=np.uint8)
+    write_wav(served / "mix.wav", mix)
+    np.savez(served / "lips.npz", lips=lips, fps=np.float32(fps))
+    mix_read, _ = sf.read(served / "mix.wav", dtype="float32")
+    m = manifest.load(bundles["fp32"])
+    want = separate_lips(runners.for_bundle(bundles["fp32"], m, threads=1), m["signatures"], m, mix_read, lips, fps)
+    page.evaluate("avsep.open('/bundles/fp32/')")
+    web = page.evaluate("([a, l]) => avsep.separateAudio(a, l)", ["/files/mix.wav", "/files/lips.npz"])
+    for s in range(2):
+        got, _ = sf.read(io.BytesIO(base64.b64decode(web["files"][f"speaker{s + 1}.wav"])), dtype="float32")
+        ref = np.round(np.clip(want["speakers"][s], -1, 1) * 32767) / 32767  # as written to WAV
+        assert len(got) == n and snr_db(ref, got) >= thresholds.FP32_MIN_SNR_DB, snr_db(ref, got)
+
+
+def test_live_path_runs_on_chromiums_fake_camera_and_microphone(page, bundles):
+    """No camera or microphone headless: Chromium's fake devices (a test pattern and a tone) stand in. The live path
+    must take every sample it heard through the apps' live schedule and give each one back; the pattern holds no
+    face, so every chunk goes out with every slot inactive, and each holds a frame no older than the one before."""
+    import time
+
+    page.evaluate("avsep.open('/bundles/fp32/')")
+    started = page.evaluate("avsep.liveStart('build/faces/')")
+    assert started["sampleRate"] == 16000 and any(t.startswith("video: fake") for t in started["tracks"]), started
+    time.sleep(2.0)
+    r = page.evaluate("avsep.liveStop()")
+    heard = r["counts"]["samples"]
+    assert heard > 8000 and r["samples"] == heard and r["counts"]["accepted"] > 5, r["counts"]
+    m = manifest.load(bundles["fp32"])
+    chunks = -(-(heard + m["output_delay_samples"]) // m["chunk_samples"])  # the flush: every sample leaves the delay
+    assert abs(len(r["plans"]) - chunks) <= 1, (len(r["plans"]), chunks)
+    assert all(p["active"] == [0, 0] for p in r["plans"])
+    lips = [p["lip"] for p in r["plans"]]
+    assert lips == sorted(lips) and lips[-1] >= 0

@@ -24,6 +24,7 @@ WEB = REPO / "web_sample"
 OUT = WEB / "build" / "core"
 MODULE = "avsep-core"
 BRIDGE_CASES = REPO / "parity_tests" / "data" / "bridge_cases.json"
+FACE_CASES = REPO / "parity_tests" / "data" / "face_cases.json"
 RUNNER = Path(__file__).parent / "web" / "case_tables.mjs"
 
 # core files that stay on the JVM, and why (everything else in src/main must compile for both)
@@ -114,7 +115,7 @@ def face_models() -> Path:
 def case_tables(module: Path, extra: dict[str, Path] | None = None) -> dict:
     """Runs web/case_tables.mjs under node over the core's case tables; returns its
     JSON summary ({"table": {"cases": n, "failures": [...]}, ...})."""
-    tables = {"schedule": CASES, "bridge": BRIDGE_CASES, **(extra or {})}
+    tables = {"schedule": CASES, "bridge": BRIDGE_CASES, "faces": FACE_CASES, **(extra or {})}
     r = subprocess.run(["node", str(RUNNER), str(module), json.dumps({k: str(v) for k, v in tables.items()})],
                        capture_output=True, text=True, timeout=300)
     if r.returncode not in (0, 1) or not r.stdout.strip():

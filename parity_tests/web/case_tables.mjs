@@ -99,7 +99,39 @@ function bridge(t) {
   return r;
 }
 
-const run = { schedule: (p) => schedule(load(p, 'avsep-schedule-cases/1')), bridge: (p) => bridge(load(p, 'avsep-bridge-cases/1')) };
+function faces(t) {
+  const r = { cases: 0, checks: 0, failures: [] };
+  const same = (a, b) => a.length === b.length && Array.from(a).every((x, i) => x === b[i]);
+  for (const c of t.tracking) {
+    r.cases++;
+    const slots = new core.WebFaceSlots(c.slots, 1), schedule = new core.WebSlotFaces(c.slots);
+    c.frames.forEach((f, k) => {
+      r.checks++;
+      const x = c.expect[k], at = `${c.name} frame ${k}`;
+      const got = slots.frame(Float64Array.from(f.faces.flat()), f.t);
+      for (let s = 0; s < c.slots; s++) if (got.faceOf[s] >= 0 && !f.unmeasured.includes(s)) slots.measured(s);
+      const ids = slots.faceIds();
+      const checks = { face_of: got.faceOf, started: got.started, track_ids: slots.trackIds(), face_ids: ids, reset: schedule.update(ids) };
+      for (const [key, value] of Object.entries(checks)) if (!same(value, x[key])) r.failures.push(`${at} ${key}: ${Array.from(value)}, expected ${x[key]}`);
+    });
+  }
+  for (const c of t.mouths) {
+    r.cases++;
+    r.checks++;
+    const [gap, width, eyeSpan, cx, cy, angle] = core.measureMouth(Float64Array.from(c.points));
+    const x = c.expect;
+    const want = { gap: x.gap, width: x.width, eye_span: x.eye_span, centre_x: x.centre[0], centre_y: x.centre[1], angle: x.angle };
+    const got = { gap, width, eye_span: eyeSpan, centre_x: cx, centre_y: cy, angle };
+    for (const k of Object.keys(want)) if (Math.abs(got[k] - want[k]) > 1e-9) r.failures.push(`${c.name} ${k}: ${got[k]}, expected ${want[k]}`);
+  }
+  return r;
+}
+
+const run = {
+  schedule: (p) => schedule(load(p, 'avsep-schedule-cases/1')),
+  bridge: (p) => bridge(load(p, 'avsep-bridge-cases/1')),
+  faces: (p) => faces(load(p, 'avsep-face-cases/1')),
+};
 const out = {};
 for (const [name, path] of Object.entries(tables)) {
   if (!run[name]) throw new Error(`no runner for the ${name} case table`);
