@@ -136,7 +136,6 @@ class AudioSource:
 # ---------------------------------------------------------------- libsndfile
 
 
-_FLOAT_SUBTYPES = {"FLOAT", "DOUBLE", "VORBIS", "OPUS", "MPEG_LAYER_I", "MPEG_LAYER_II", "MPEG_LAYER_III"}
 
 
 def _open_sndfile(path: Path, sample_rate: int) -> AudioSource:
@@ -196,14 +195,22 @@ def _open_av(path: Path, sample_rate: int, why: str) -> AudioSource:
     src = AudioSource(path, rate, channels, frames, sample_rate, start_s=start)
 
     def reader(block: int):
-        # planar float keeps the channels apart; the common part of blocks() averages them
-        rs = av.AudioResampler(format="fltp", rate=rate)
+        # Broadcast and podcast streams change channel layout mid-file: each
+        # decoded frame is downmixed to mono on its own (planar float keeps the
+        # channels apart), and a layout change gets a resampler of its own.
+        rs, layout = None, None
         pending, size = [], 0
         try:
             with av.open(str(path)) as c:
                 for frame in c.decode(c.streams.audio[0]):
+                    if frame.layout.name != layout:
+                        if layout is not None:
+                            src.frames = None  # the header's length was estimated from the first layout's bit rate
+                            src.notes.append(f"the channel layout changes mid-stream ({layout} -> {frame.layout.name}): "
+                                             "each part downmixed to mono")
+                        rs, layout = av.AudioResampler(format="fltp", rate=rate), frame.layout.name
                     for out in rs.resample(frame):
-                        x = out.to_ndarray().T  # (n, channels)
+                        x = out.to_ndarray().mean(axis=0, keepdims=True).T  # (n, 1)
                         pending.append(x)
                         size += len(x)
                         if size >= block:
