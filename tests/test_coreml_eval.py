@@ -313,3 +313,76 @@ def test_unknown_op_stops_with_one_line_naming_op_and_package(tmp_path):
 def test_compute_mode_is_checked(tmp_path):
     with pytest.raises(ValueError, match="compute 'int4'"):
         load(tmp_path / "Any.mlpackage", compute="int4")
+
+
+# ---------------------------------------------------------------- the band (Device)
+
+
+def _fp16_program(tmp_path, name, build, shape):
+    """x (fp32) -> fp16 -> build(x16) -> fp32 output y."""
+    @mb.program(input_specs=[mb.TensorSpec(shape, types.fp32)], opset_version=ct.target.iOS17)
+    def prog(x):
+        return mb.cast(x=build(mb.cast(x=x, dtype="fp16")), dtype="fp32", name="y")
+
+    return _save(prog, tmp_path / f"{name}.mlpackage", ct.target.iOS17)
+
+
+def _run(path, x, device):
+    return load(path, "fp16", device)["main"]({"x": np.asarray(x, np.float32)})["y"]
+
+
+def test_a_flushed_subnormal_is_zero_on_inputs_and_outputs(tmp_path):
+    """2**-16 is an fp16 subnormal: kept, 4 x it is 2**-14 (normal); flushed,
+    the cast's output (the mul's input) is zero already. 2**-12 / 8 = 2**-15
+    is a subnormal result: kept, or zero."""
+    path = _fp16_program(tmp_path, "Scale", lambda h: mb.mul(x=h, y=np.float16(4.0)), (2,))
+    keep, flush = coreml_eval.Device("keep"), coreml_eval.Device("flush")
+    np.testing.assert_array_equal(_run(path, [2.0**-16, 1.0], keep), [2.0**-14, 4.0])
+    np.testing.assert_array_equal(_run(path, [2.0**-16, 1.0], flush), [0.0, 4.0])
+    path = _fp16_program(tmp_path, "Shrink", lambda h: mb.mul(x=h, y=np.float16(0.125)), (2,))
+    np.testing.assert_array_equal(_run(path, [2.0**-12, 1.0], keep), [2.0**-15, 0.125])
+    np.testing.assert_array_equal(_run(path, [2.0**-12, 1.0], flush), [0.0, 0.125])
+
+
+def test_an_fp16_sum_loses_what_fp16_loses(tmp_path):
+    """1 + e - 1 + e with e = 3 * 2**-13: float32 accumulation gives 2e
+    exactly (6 * 2**-13, an fp16 value); fp16 partial sums give 1 + e -> 1
+    and -1 + e -> -(1 - 2**-11), so 2**-11: a third of the answer lost."""
+    e = 3 * 2.0**-13
+    x = [1.0, e, -1.0, e]
+    for build in (lambda h: mb.reduce_sum(x=h, axes=[-1], keep_dims=True),
+                  lambda h: mb.linear(x=h, weight=np.ones((1, 4), np.float16))):
+        path = _fp16_program(tmp_path, f"Sum{len(list(tmp_path.iterdir()))}", build, (1, 4))
+        np.testing.assert_array_equal(_run(path, [x], coreml_eval.Device(accumulate="fp32")), [[2 * e]])
+        np.testing.assert_array_equal(_run(path, [x], coreml_eval.Device(accumulate="fp16")), [[2.0**-11]])
+
+
+def test_fp16_accumulation_stays_near_float32_on_ordinary_values(tmp_path):
+    """On values of one scale the fp16-intermediate forms of matmul, conv,
+    layer_norm and softmax stay within a few fp16 ulps of float32 compute."""
+    w = _r(6, 4, 3).astype(np.float16)
+    cases = {
+        "matmul": (lambda h: mb.matmul(x=h, y=_r(8, 5).astype(np.float16)), (3, 8)),
+        "conv": (lambda h: mb.conv(x=h, weight=w, pad_type="same"), (1, 4, 9)),
+        "layer_norm": (lambda h: mb.layer_norm(x=h, axes=[-1], epsilon=np.float16(1e-3)), (3, 16)),
+        "softmax": (lambda h: mb.softmax(x=h, axis=-1), (3, 16)),
+    }
+    for name, (build, shape) in cases.items():
+        path = _fp16_program(tmp_path, name, build, shape)
+        x = _r(*shape)
+        hi, lo = _run(path, x, coreml_eval.Device(accumulate="fp32")), _run(path, x, coreml_eval.Device(accumulate="fp16"))
+        assert hi.shape == lo.shape
+        np.testing.assert_allclose(lo, hi, rtol=8 * 2.0**-11, atol=8 * 2.0**-11 * np.abs(hi).max(), err_msg=name)
+        assert np.isfinite(lo).all()
+
+
+def test_every_op_output_is_checked_against_its_declared_shape(tmp_path, monkeypatch):
+    """An op implementation that returns the wrong shape stops the call with
+    one line naming the op, where it once passed silently."""
+    path = _fp16_program(tmp_path, "Relu", lambda h: mb.relu(x=h), (2, 3))
+    monkeypatch.setitem(coreml_eval.OPS, "relu", lambda x: np.maximum(x, 0)[:, :2])
+    with pytest.raises(ValueError, match=r"op 'relu' .* gave shape \(2, 2\) where the program declares \(2, 3\)"):
+        _run(path, _r(2, 3), coreml_eval.Device())
+    monkeypatch.setitem(coreml_eval.OPS, "relu", lambda x: (x > 0))
+    with pytest.raises(ValueError, match=r"gave bool where the program declares fp16"):
+        _run(path, _r(2, 3), coreml_eval.Device())

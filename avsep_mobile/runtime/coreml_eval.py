@@ -15,6 +15,34 @@ Precision (`compute`):
   compute of the same weights): the other end of the band a device falls in.
 State tensors (ct.StateType) are stored as their declared fp16 in both modes.
 
+The band (`Device`, DESIGN.md §6): how a device may compute the fp16 ops of
+the program, beyond the rounding of their outputs. Each corner is one choice
+of two, applied to the ops whose output type is fp16 (fp32-typed ops, the
+signal path of export/coreml.py, are computed in float32 on every device):
+- subnormals "keep" or "flush": IEEE fp16 keeps values below 2**-14 (6.1e-5)
+  as subnormals; flush-to-zero hardware reads and writes them as zero. Arm's
+  half-precision arithmetic does either (FPCR.FZ16; Apple's CPU cores run
+  with it clear, so they keep them); the Neural Engine's and Apple GPUs'
+  handling is not documented, so both are in the band. "flush" zeroes them on
+  every op input (fp16 constants, epsilons included) and output.
+- accumulation "fp32" or "fp16": "fp32" sums the products of linear, matmul
+  and conv and the terms of reduce_sum/mean in float32 and rounds only the
+  result, and keeps layer_norm and softmax float32 inside (an Apple CPU,
+  BNNS); "fp16" rounds every product and every partial sum to fp16, in a
+  pairwise tree (the order of a SIMD or dot-product unit), and computes
+  layer_norm (mean, centred values, squares, variance, epsilon, reciprocal
+  root, scaling) and softmax (shift, exponentials, sum, division) with each
+  intermediate rounded to fp16: what a GPU or the Neural Engine may do (Metal
+  `half` arithmetic; Apple documents only that the Neural Engine computes in
+  fp16). The partial sums are rounded to 11 significant bits by Veltkamp
+  splitting (three float32 operations; a tie may go either way, where IEEE
+  goes to even) and overflow to infinity beyond the fp16 maximum.
+`BAND` lists the four corners; `Device()` (keep, fp32) is the default and
+what `compute="fp16"` alone has always meant.
+
+Every op's outputs are checked against the shapes and dtypes the program
+declares for them: a mismatch stops the call with one line naming the op.
+
 An op it does not know stops loading with one line naming the op and the
 package (UnsupportedOp), never a skip or a pass-through.
 """
@@ -22,6 +50,7 @@ package (UnsupportedOp), never a skip or a pass-through.
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +60,27 @@ from .signature import STATE_OUT_SUFFIX
 
 COMPUTE = ("fp16", "fp32")
 KIND = "coreml-evaluator"
+FP16_MIN_NORMAL = 2.0**-14  # below it, fp16 values are subnormal
+FP16_MAX = 65504.0
+
+
+@dataclass(frozen=True)
+class Device:
+    """One corner of the band: how a device computes the fp16 ops (module docstring)."""
+
+    subnormals: str = "keep"  # "keep" | "flush"
+    accumulate: str = "fp32"  # "fp32" | "fp16"
+
+    def __post_init__(self):
+        if self.subnormals not in ("keep", "flush") or self.accumulate not in ("fp32", "fp16"):
+            raise ValueError(f"device band corner: subnormals keep|flush, accumulate fp32|fp16 (got {self.subnormals}, {self.accumulate})")
+
+    @property
+    def name(self) -> str:
+        return f"subnormals {self.subnormals}, {self.accumulate} accumulation"
+
+
+BAND = tuple(Device(s, a) for a in ("fp32", "fp16") for s in ("keep", "flush"))
 _BY = {"coreml": "CoreML runtime", KIND: "reference evaluator", "tflite": "LiteRT runtime", "onnx": "onnxruntime", "torch": "PyTorch"}
 
 
@@ -398,6 +448,118 @@ def op_constexpr_sparse_to_dense(nonzero_data, mask, shape=None):
 
 OPS = {name[3:]: fn for name, fn in globals().items() if name.startswith("op_")}
 STATE_OPS = ("read_state", "coreml_update_state")
+# ops whose fp16 output holds only values of their fp16 inputs or constants:
+# nothing to round (the program's types make inputs and output one dtype)
+EXACT_OPS = frozenset({"reshape", "transpose", "slice_by_index", "slice_update", "concat", "stack", "expand_dims",
+                       "squeeze", "tile", "pad", "fill_like", "relu", "read_state"})
+
+
+# ---------------------------------------------------------------- fp16 accumulation (the band)
+# The ops a device may compute with fp16 intermediates, for Device(accumulate="fp16").
+
+
+class Fp16Arithmetic:
+    """fp16 intermediates: each product and partial sum rounded to fp16
+    (11 significant bits), flushed below 2**-14 when the device flushes."""
+
+    _SPLIT = np.float32(2.0**13 + 1)  # Veltkamp: 24 - 13 = 11 bits kept
+
+    def __init__(self, flush: bool):
+        self.flush = flush
+
+    def r(self, a) -> np.ndarray:
+        a = np.asarray(a, np.float32)
+        with np.errstate(over="ignore", invalid="ignore"):
+            t = a * self._SPLIT
+            h = t - (t - a)
+        h = np.where(np.isfinite(h), h, a)  # beyond float32 after the split: already infinite in fp16
+        if np.abs(h).max(initial=0.0) > FP16_MAX:
+            h = np.where(np.abs(h) > FP16_MAX, np.copysign(np.float32(np.inf), h), h)
+        if self.flush:
+            h = np.where(np.abs(h) < FP16_MIN_NORMAL, np.float32(0), h)
+        return h
+
+    def sum(self, terms: np.ndarray, axis: int = -1) -> np.ndarray:
+        """Pairwise sum along `axis`, each partial sum rounded."""
+        p = np.moveaxis(self.r(terms), axis, -1)
+        while p.shape[-1] > 1:
+            if p.shape[-1] % 2:
+                p = np.concatenate([p, np.zeros(p.shape[:-1] + (1,), np.float32)], axis=-1)
+            p = self.r(p[..., 0::2] + p[..., 1::2])
+        return p[..., 0]
+
+    def dot(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """x (..., M, K) @ y (..., K, N) with fp16 products and partial sums."""
+        return self.sum(np.expand_dims(x, -1) * np.expand_dims(y, -3), axis=-2)
+
+    def linear(self, x, weight, bias=None):
+        y = self.dot(_f(x), _f(weight).T)
+        return y if bias is None else self.r(y + bias)
+
+    def matmul(self, x, y, transpose_x=False, transpose_y=False):
+        x, y = _f(x), _f(y)
+        if transpose_x and x.ndim >= 2:
+            x = np.swapaxes(x, -1, -2)
+        if transpose_y and y.ndim >= 2:
+            y = np.swapaxes(y, -1, -2)
+        return self.dot(x, y)
+
+    def conv(self, x, weight, bias=None, strides=None, pad_type="valid", pad=None, dilations=None, groups=1):
+        x, w = _f(x), _f(weight)
+        nd = x.ndim - 2
+        kernel = w.shape[2:]
+        strides = [1] * nd if strides is None else [int(s) for s in strides]
+        dilations = [1] * nd if dilations is None else [int(d) for d in dilations]
+        x = np.pad(x, [(0, 0), (0, 0)] + _spatial_pads(pad_type, pad, x.shape[2:], kernel, strides, dilations))
+        out = [(n - d * (k - 1) - 1) // s + 1 for n, k, s, d in zip(x.shape[2:], kernel, strides, dilations)]
+        g, (n_b, c_in), c_out = int(groups), x.shape[:2], w.shape[0]
+        cols = _windows(x, kernel, strides, dilations, out)  # (N, C, K, *out)
+        cols = cols.reshape(n_b, g, (c_in // g) * cols.shape[2], -1)  # (N, G, C/G K, P)
+        wg = w.reshape(g, c_out // g, -1)  # (G, C_out/G, C/G K)
+        y = self.dot(wg, cols).reshape([n_b, c_out] + out)
+        return y if bias is None else self.r(y + np.reshape(bias, [1, c_out] + [1] * nd))
+
+    def reduce_sum(self, x, axes=None, keep_dims=False):
+        return self._reduce(x, axes, keep_dims, mean=False)
+
+    def reduce_mean(self, x, axes=None, keep_dims=False):
+        return self._reduce(x, axes, keep_dims, mean=True)
+
+    def _reduce(self, x, axes, keep_dims, mean):
+        x = _f(x)
+        ax = tuple(range(x.ndim)) if axes is None else _axes(axes, x.ndim)
+        rest = [i for i in range(x.ndim) if i not in ax]
+        flat = np.transpose(x, rest + list(ax)).reshape([x.shape[i] for i in rest] + [-1])
+        total = self.sum(flat)
+        if mean:
+            total = self.r(total / np.float32(flat.shape[-1]))
+        if keep_dims:
+            total = total.reshape([1 if i in ax else x.shape[i] for i in range(x.ndim)])
+        return total
+
+    def layer_norm(self, x, axes=None, gamma=None, beta=None, epsilon=1e-5):
+        x, r = _f(x), self.r
+        ax = tuple(range(x.ndim)) if axes is None else _axes(axes, x.ndim)
+        mean = self._reduce(x, ax, True, mean=True)
+        xc = r(x - mean)
+        var = self._reduce(r(xc * xc), ax, True, mean=True)
+        y = r(xc * r(1.0 / r(np.sqrt(r(var + r(np.float32(epsilon)))))))
+        shape = [x.shape[i] if i in ax else 1 for i in range(x.ndim)]
+        if gamma is not None:
+            y = r(y * np.reshape(gamma, shape))
+        if beta is not None:
+            y = r(y + np.reshape(beta, shape))
+        return y
+
+    def softmax(self, x, axis=-1):
+        r = self.r
+        x = _f(x)
+        e = r(np.exp(r(x - np.max(x, axis=axis, keepdims=True))))
+        total = np.expand_dims(self.sum(e, axis=axis), axis)
+        return r(e / total)
+
+    def ops(self) -> dict:
+        return {t: getattr(self, t) for t in ("linear", "matmul", "conv", "reduce_sum", "reduce_mean", "layer_norm", "softmax")}
 
 
 # ---------------------------------------------------------------- programs
@@ -429,10 +591,14 @@ class Function:
     Constant subgraphs (const, constexpr_* and anything fed by constants only)
     are evaluated once at load."""
 
-    def __init__(self, mil_fn, description, package: str, name: str, compute: str = "fp16"):
+    def __init__(self, mil_fn, description, package: str, name: str, compute: str = "fp16", device: Device = Device()):
         if compute not in COMPUTE:
             raise ValueError(f"compute {compute!r}: choose {' or '.join(COMPUTE)}")
-        self.package, self.name, self.compute = package, name, compute
+        self.package, self.name, self.compute, self.device = package, name, compute, device
+        self.flush = compute == "fp16" and device.subnormals == "flush"
+        self.fp16_ops = Fp16Arithmetic(self.flush).ops() if compute == "fp16" and device.accumulate == "fp16" else {}
+        # observe(function, op_type, var_name, value) after every fp16 op output (export/census.py)
+        self.observe = None
         self.input_names = [t.name for t in description.input]
         self.output_names = [t.name for t in description.output]
         self.state_shapes = {s.name: [int(d) for d in s.type.stateType.arrayType.shape] for s in description.state}
@@ -460,6 +626,12 @@ class Function:
             return "fp32"
         return t
 
+    def _store(self, val, kind):
+        if kind == "fp16":
+            r = _round_fp16(val)
+            return np.where(np.abs(r) < FP16_MIN_NORMAL, np.float32(0), r) if self.flush else r
+        return _store(val, kind)
+
     def _compile(self, operations) -> None:
         for op in operations:
             t = op.op_type
@@ -467,7 +639,9 @@ class Function:
             if op.blocks:
                 raise UnsupportedOp(f"{self.package}: op {t!r} ({op.name}) has nested blocks, which the reference evaluator does not run")
             if t == "const":
-                self.consts[op.outputs[0].name] = _const_value(op.outputs[0])
+                v = op.outputs[0]
+                val = _const_value(v)
+                self.consts[v.name] = self._store(val, "fp16") if self.flush and _dtype_name(v.dtype) == "fp16" else val
                 continue
             if t not in OPS and t not in STATE_OPS:
                 raise UnsupportedOp(f"{self.package}: op {t!r} ({op.name}) is not supported by the reference evaluator")
@@ -483,16 +657,22 @@ class Function:
                     static[k] = self.consts[v.name]
                 else:
                     dynamic.append((k, v.name))
-            outs = [(o.name, self._round(o)) for o in op.outputs]
+            outs = [(o.name, self._round(o), _declared(o)) for o in op.outputs]
             if t in STATE_OPS:
                 key = "input" if t == "read_state" else "state"
                 dynamic = [(k, n) for k, n in dynamic if k != key]  # the state itself lives in `states`
                 self.plan.append((t, op.inputs[key].name, static, dynamic, lists, outs))
-            elif not dynamic and not lists:  # constant subgraph: fold now
-                for (name, kind), val in zip(outs, _as_tuple(OPS[t](**static))):
-                    self.consts[name] = _store(val, kind)
+                continue
+            fn = OPS[t]
+            if t in self.fp16_ops and outs[0][1] == "fp16":  # an fp16 op on a device with fp16 intermediates
+                fn = self.fp16_ops[t]
+            if not dynamic and not lists:  # constant subgraph: fold now
+                for (name, kind, declared), val in zip(outs, _as_tuple(fn(**static))):
+                    self.consts[name] = self._store(_checked(val, declared, self.package, op.name, t), kind)
             else:
-                self.plan.append((t, OPS[t], static, dynamic, lists, outs))
+                if t in EXACT_OPS:  # fp16 in, the same values out: stored as they come
+                    outs = [(name, "fp32" if kind == "fp16" else kind, declared) for name, kind, declared in outs]
+                self.plan.append((t, fn, static, dynamic, lists, outs, op.name))
 
     def initial_states(self) -> dict[str, np.ndarray]:
         """Core ML starts a state at zeros (MLModel.make_state)."""
@@ -500,30 +680,54 @@ class Function:
 
     def __call__(self, feeds: dict, states: dict | None = None) -> dict[str, np.ndarray]:
         """feeds: {input name: array}; states: {state name: array}, updated in place."""
-        env = {}
+        env = dict(self.consts)
         for n in self.input_names:
             if n not in feeds:
                 raise KeyError(f"{self.name}: input {n!r} missing")
-            env[n] = _store(np.asarray(feeds[n]), self.input_types[n] if self.compute == "fp16" else "fp32")
+            env[n] = self._store(np.asarray(feeds[n]), self.input_types[n] if self.compute == "fp16" else "fp32")
         if self.state_shapes and states is None:
             raise ValueError(f"{self.name} is stateful: pass its states (Function.initial_states())")
-        for t, fn, static, dynamic, lists, outs in self.plan:
+        observe, store = self.observe, self._store
+        for step in self.plan:
+            t, fn, static, dynamic, lists, outs = step[:6]
             if t == "read_state":
                 env[outs[0][0]] = np.array(states[fn], copy=True)
                 continue
             args = dict(static)
             for k, n in dynamic:
-                args[k] = env[n] if n in env else self.consts[n]
+                args[k] = env[n]
             for k, refs in lists:
-                args[k] = [(env[x] if x in env else self.consts[x]) if d else x for d, x in refs]
+                args[k] = [env[x] if d else x for d, x in refs]
             if t == "coreml_update_state":
-                states[fn] = _store(args["value"], "fp16")  # states are fp16 storage
+                states[fn] = self._store(args["value"], "fp16")  # states are fp16 storage
                 env[outs[0][0]] = args["value"]
                 continue
-            for (name, kind), val in zip(outs, _as_tuple(fn(**args))):
-                env[name] = _store(val, kind)
-        return {n: np.asarray(env[self.outputs[n]] if self.outputs[n] in env else self.consts[self.outputs[n]], np.float32)
-                for n in self.output_names}
+            for (name, kind, declared), val in zip(outs, _as_tuple(fn(**args))):
+                env[name] = v = store(_checked(val, declared, self.package, step[6], t), kind)
+                if observe is not None and declared[1] == "fp16":
+                    observe(self.name, t, name, v)
+        return {n: np.asarray(env[self.outputs[n]], np.float32) for n in self.output_names}
+
+
+def _declared(var) -> tuple:
+    """(shape or None where a dim is symbolic, dtype name) the program declares for a var."""
+    shape = tuple(var.shape) if var.shape is not None else ()
+    return (tuple(int(d) for d in shape) if all(isinstance(d, (int, np.integer)) for d in shape) else None, _dtype_name(var.dtype))
+
+
+_KINDS = {"fp16": "f", "fp32": "f", "bool": "b"}
+
+
+def _checked(val, declared: tuple, package: str, op_name: str, op_type: str):
+    """val, after checking it against the program's declared shape and dtype."""
+    shape, dtype = declared
+    got = np.shape(val)
+    if shape is not None and got != shape:
+        raise ValueError(f"{package}: op {op_type!r} ({op_name}) gave shape {got} where the program declares {shape}")
+    kind = np.asarray(val).dtype.kind
+    if kind not in _KINDS.get(dtype, "iu"):
+        raise ValueError(f"{package}: op {op_type!r} ({op_name}) gave {np.asarray(val).dtype} where the program declares {dtype}")
+    return val
 
 
 def _as_tuple(v):
@@ -535,14 +739,22 @@ def _round_fp16(a: np.ndarray) -> np.ndarray:
     float32. Bit arithmetic instead of astype(np.float16), whose scalar loop is
     20x slower on big tensors: the 13 low mantissa bits are rounded away for
     normal values; fp16 subnormals (below 2**-14) are multiples of 2**-24,
-    rounded by rint; 65520 and beyond round to infinity, as IEEE says."""
+    rounded by rint; 65520 and beyond round to infinity, as IEEE says. Small
+    tensors (most of a streaming step's) take the cast: its fixed cost is a
+    tenth of the five passes here."""
     a = np.ascontiguousarray(a, np.float32)
+    if a.size <= _CAST_MAX_SIZE:
+        with np.errstate(over="ignore"):
+            return a.astype(np.float16).astype(np.float32)
     bits = a.view(np.uint32)
     with np.errstate(over="ignore"):
         r = ((bits + (np.uint32(0x0FFF) + ((bits >> 13) & np.uint32(1)))) & np.uint32(0xFFFFE000)).view(np.float32)
     r = np.where(np.abs(a) < 2.0**-14, np.rint(a * 2.0**24) * np.float32(2.0**-24), r)
     r = np.where(np.abs(r) >= 65536.0, np.copysign(np.float32(np.inf), a), r)
     return np.where(np.isnan(a), a, r).astype(np.float32, copy=False)
+
+
+_CAST_MAX_SIZE = 2048
 
 
 def _store(val, kind: str | None):
@@ -555,7 +767,7 @@ def _store(val, kind: str | None):
     return val
 
 
-def load(package, compute: str = "fp16") -> dict[str, Function]:
+def load(package, compute: str = "fp16", device: Device = Device()) -> dict[str, Function]:
     """{function name: Function} of an .mlpackage ("main" for a one-function
     package). A ValueError (UnsupportedOp for an unknown op) names the package."""
     import contextlib
@@ -581,7 +793,7 @@ def load(package, compute: str = "fp16") -> dict[str, Function]:
     for name, fn in prog.functions.items():
         if name not in described:
             raise ValueError(f"{package}: function {name!r} is not in the model description")
-        out[name] = Function(fn, described[name], package.name, name, compute)
+        out[name] = Function(fn, described[name], package.name, name, compute, device)
     return out
 
 
@@ -593,14 +805,16 @@ class EvaluatorRunner:
 
     kind = KIND
 
-    def __init__(self, paths: dict, compute: str = "fp16"):
-        self.paths, self.compute = dict(paths), compute
+    def __init__(self, paths: dict, compute: str = "fp16", device: Device = Device(), observe=None):
+        """device: the band corner (module docstring); observe: called as
+        observe(function, op_type, var_name, value) after every fp16 op output."""
+        self.paths, self.compute, self.device = dict(paths), compute, device
         loaded: dict[Path, dict[str, Function]] = {}
         self.functions = {}
         for step, p in paths.items():
             p = Path(p)
             if p not in loaded:
-                loaded[p] = load(p, compute)
+                loaded[p] = load(p, compute, device)
             fns = loaded[p]
             if step in fns:
                 self.functions[step] = fns[step]
@@ -608,6 +822,8 @@ class EvaluatorRunner:
                 self.functions[step] = fns["main"]
             else:
                 raise ValueError(f"{p.name} has no function {step!r} (it has {', '.join(fns)})")
+        for step, f in self.functions.items():  # reported by step name ("main" in a one-function package)
+            f.observe = None if observe is None else (lambda _, *rest, step=step: observe(step, *rest))
         self.reset()
 
     def reset(self) -> None:
