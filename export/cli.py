@@ -1,4 +1,4 @@
-"""`avsep export ios|android|onnx`, `avsep verify DIR [--arch arm64]`, `avsep arm64-setup`, `avsep bench DIR`, `avsep keygen`;
+"""`avsep export ios|android|onnx`, `avsep verify DIR [--arch arm64]`, `avsep census DIR`, `avsep arm64-setup`, `avsep bench DIR`, `avsep keygen`;
 registered by the main CLI through `add_parsers(subparsers)`."""
 
 from __future__ import annotations
@@ -103,6 +103,15 @@ def _verify_arm64(args, problems: list[str]) -> int:
     return 0 if result["passed"] else 1
 
 
+def cmd_census(args) -> int:
+    """The fp16 census of an ios bundle (export/census.py); exit 1 when a tensor is flagged."""
+    from .census import census_bundle, format_census
+
+    result = census_bundle(args.dir)
+    print(json.dumps(result, indent=2) if args.json else format_census(result))
+    return 0 if result["passed"] else 1
+
+
 def cmd_arm64_setup(args) -> int:
     from . import arm64
 
@@ -166,6 +175,11 @@ def add_parsers(sub) -> None:
     p.add_argument("--sign", type=Path, metavar="KEY", help="--write on a signed bundle: re-sign manifest.json with this private key")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser("census", help="fp16 ios bundle: count the subnormal values of every fp16 op output at -60 dBFS to loud")
+    p.add_argument("dir", type=Path)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_census)
 
     p = sub.add_parser("arm64-setup", help="build (once) the emulated arm64 userland that `avsep verify --arch arm64` runs in")
     p.add_argument("--force", action="store_true", help="rebuild even when a current one is cached")

@@ -1,11 +1,20 @@
-"""iOS: CoreML mlprogram via torch.jit.trace, every input/output named from
-the signature, state as explicit I/O (fp32 in and out, so fed-back state keeps
-one dtype under fp16 compute).
+"""iOS: CoreML mlprogram from `torch.export` (as the LiteRT and ONNX
+exporters), every input/output named from the signature, state as explicit
+I/O (fp32 in and out, so fed-back state keeps one dtype under fp16 compute).
 
 - iOS 17 (default): two packages, AVSepLip.mlpackage and AVSepAV.mlpackage.
 - iOS 18: one multifunction package AVSep.mlpackage, functions lip_step and av_step.
 - stateful (iOS 18, fp16): attention/conv caches become ct.StateType held inside
   the model; stft_in and ola stay explicit I/O (as fp16 states they cost 25 dB).
+
+fp16 compute keeps the signal path in fp32 (`fp32_signal_path`): the ops whose
+values scale with the input level (STFT, power, mel, log input; masked
+spectra, iSTFT, overlap-add, residual) and the mask normalisation. In fp16
+they sit in the subnormal range (below 6.1e-5): at -20 dBFS 73 % of the
+mel-power values, at -60 dBFS all of them, and a device that flushes
+subnormals to zero (DESIGN.md §6, the band) then feeds log(0 + a flushed
+1e-6) to the network. The network between the log-mel features and the
+mask activation is level-free and runs in fp16. `export.census` checks it.
 """
 
 from __future__ import annotations
@@ -72,6 +81,66 @@ class StatefulStep(nn.Module):
         return tuple(outs[n] for n in self.outs)
 
 
+# the inputs that carry PCM: every op their values reach before a log scales
+# with the input level
+SIGNAL_INPUTS = ("pcm",) + EXPLICIT_STATES
+LEVEL_BARRIER = "log"  # log-mel features: the level becomes an offset
+# the mask activation: its outputs near zero (28 % subnormal in the shipped
+# model) reach m / (sum of m + 1e-6), where flushing all of a bin's m and the
+# subnormal 1e-6 would divide 0 by 0
+MASK_ACTIVATION = "softplus"
+
+
+def fp32_signal_path(block) -> set:
+    """The ops of a MIL function block that stay fp32 under fp16 compute:
+    those the PCM inputs reach without passing a log, and everything from the
+    mask activation on. A function without PCM inputs (lip_step) has none."""
+    seen, keep = set(), set()
+    frontier = [v for n, v in block.inputs.items() if n in SIGNAL_INPUTS]
+    while frontier:
+        for op in frontier.pop().child_ops:
+            if op in seen:
+                continue
+            seen.add(op)
+            keep.add(op)
+            if op.op_type != LEVEL_BARRIER:
+                frontier.extend(op.outputs)
+    if keep:  # an av_step: the mask activation and what follows it
+        frontier = [o for op in block.operations if op.op_type == MASK_ACTIVATION for o in op.outputs]
+        keep.update(op for op in block.operations if op.op_type == MASK_ACTIVATION)
+        while frontier:
+            for op in frontier.pop().child_ops:
+                if op not in keep:
+                    keep.add(op)
+                    frontier.extend(op.outputs)
+    return keep
+
+
+def _fp16_except_signal_path():
+    """FP16ComputePrecision whose op selector leaves fp32_signal_path in fp32.
+    The selector sees each op of a function before the pass inserts any cast,
+    so the set is computed from the untouched graph on its first call."""
+    import coremltools as ct
+
+    kept: dict[int, set] = {}
+
+    def to_fp16(op) -> bool:
+        block = op.enclosing_block
+        while getattr(block, "outer_op", None) is not None:
+            block = block.outer_op.enclosing_block
+        if id(block) not in kept:
+            kept[id(block)] = fp32_signal_path(block)
+        return op not in kept[id(block)]
+
+    return ct.transform.FP16ComputePrecision(op_selector=to_fp16)
+
+
+def exported_program(module: nn.Module, example: tuple):
+    """torch.export of a step (decomposed to the core ATen set coremltools reads)."""
+    with torch.no_grad():
+        return torch.export.export(module, example, strict=False).run_decompositions({})
+
+
 def _convert_step(step, precision: str, ios: int, stateful: bool):
     import coremltools as ct
 
@@ -79,20 +148,17 @@ def _convert_step(step, precision: str, ios: int, stateful: bool):
     feeds = sample_inputs(sig)
     module = StatefulStep(step).eval() if stateful else step
     ins, outs = io_names(sig, stateful)
-    with torch.no_grad():
-        traced = torch.jit.trace(module, tuple(feeds[n] for n in ins), check_trace=False)
-    if stateful:  # tracing ran one step on the buffers: back to the initial state
-        for s in held_states(sig, True):
-            getattr(module, s.name).fill_(s.init)
+    program = exported_program(module, tuple(feeds[n] for n in ins))
     states = [ct.StateType(wrapped_type=ct.TensorType(shape=s.shape, dtype=np.float16), name=s.name) for s in held_states(sig, stateful)]
     return ct.convert(
-        traced,
+        program,
         inputs=[ct.TensorType(name=n, shape=tuple(feeds[n].shape), dtype=np.float32) for n in ins],
         outputs=[ct.TensorType(name=n, dtype=np.float32) for n in outs],
         states=states or None,
         convert_to="mlprogram",
         minimum_deployment_target=ct.target.iOS18 if ios >= 18 else ct.target.iOS17,
-        compute_precision=ct.precision.FLOAT16 if precision in ("fp16", "int8") else ct.precision.FLOAT32,  # int8: int8 weights, fp16 compute
+        # int8: int8 weights, fp16 compute
+        compute_precision=_fp16_except_signal_path() if precision in ("fp16", "int8") else ct.precision.FLOAT32,
         skip_model_load=True,  # Linux cannot compile/load; the spec is checked separately
     )
 
@@ -104,7 +170,7 @@ def convert(model: AVSep, speakers: int, chunk_hops: int, out_dir, precision: st
     quantize: optional callable(ct.models.MLModel) -> MLModel applied to each
     converted step (e.g. ct.optimize.coreml.linear_quantize_weights); the hook
     for compressed exports. If it has a `torch_model` (quantization made on the
-    torch side, quantize.int8.CoreMLInt8), that model is traced instead.
+    torch side, quantize.int8.CoreMLInt8), that model is exported instead.
     folds: the exact folds (export.folds) applied to a copy of the float model
     first (not to a quantized torch_model: its layers are wrapped).
     """
@@ -129,9 +195,9 @@ def convert(model: AVSep, speakers: int, chunk_hops: int, out_dir, precision: st
     sparse = weight_sparsity(model) >= SPARSE_MIN_ZEROS and (precision != "int8" or ios >= 18)
     meta["avsep.sparse_weights"] = str(sparse)
     with quiet, warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        traced = model if getattr(quantize, "torch_model", None) is not None else fold(model, folds)
-        for name, step in step_modules(traced, speakers, chunk_hops).items():
+        _ignore_converter_warnings()
+        exported = model if getattr(quantize, "torch_model", None) is not None else fold(model, folds)
+        for name, step in step_modules(exported, speakers, chunk_hops).items():
             ml = _convert_step(step, precision, ios, stateful)
             ml = quantize(ml) if quantize is not None else ml
             ml = _store_sparse(ml) if sparse else ml
@@ -156,6 +222,17 @@ def convert(model: AVSep, speakers: int, chunk_hops: int, out_dir, precision: st
         _set_metadata(merged, {**meta, "avsep.functions": "lip_step,av_step"})
         shutil.move(str(merged), out_dir / MULTI_FILE)
     return [out_dir / MULTI_FILE]
+
+
+def _ignore_converter_warnings() -> None:
+    """Silence what the converters raise about their own internals (inside
+    catch_warnings): coremltools' deprecated op-registry lookups, its
+    temporary directories, torch's pytree FutureWarning as coremltools calls
+    it. Anything else, a deprecation of what this module calls included,
+    still shows (tests/test_coreml_export.py)."""
+    warnings.filterwarnings("ignore", module=r"coremltools(\.|$)")
+    warnings.filterwarnings("ignore", category=ResourceWarning)
+    warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)`", category=FutureWarning)
 
 
 # a magnitude-pruned model (quantize.prune.magnitude_prune) this sparse stores its

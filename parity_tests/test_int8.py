@@ -107,7 +107,8 @@ def ios_w8a8(tmp_path_factory, tiny_model):
 
 def test_ios_int8_is_w8a8_with_float_bases(ios_w8a8):
     """Layer inputs go through quantize/dequantize, layer weights are stored
-    int8, the STFT constants and the mel matrix stay fp16, states stay fp32 at the interface."""
+    int8, the STFT constants and the mel matrix stay float (fp32: the signal
+    path, coreml.fp32_signal_path), states stay fp32 at the interface."""
     import coremltools as ct
 
     out, report = ios_w8a8
@@ -119,8 +120,8 @@ def test_ios_int8_is_w8a8_with_float_bases(ios_w8a8):
     assert types.count("quantize") >= 5 and types.count("dequantize") >= 5
     int8_weights = [n for t, n, _ in ops if t == "constexpr_affine_dequantize"]
     assert any("attn_q_weight" in n for n in int8_weights) and not any("stft" in n or "mel" in n for n in int8_weights)
-    fp16 = ct.proto.MIL_pb2.DataType.FLOAT16
-    assert any(t == "const" and "audio_mel" in n and d == fp16 for t, n, d in ops)
+    fp32 = ct.proto.MIL_pb2.DataType.FLOAT32
+    assert any(t == "const" and "audio_mel" in n and d == fp32 for t, n, d in ops)
 
 
 def test_w8a8_simulation_streams_without_drift(tiny_model):

@@ -11,9 +11,10 @@ do not survive. So the quantized model is an ordinary AVSep with
   are the simulated ones;
 - each such layer's input fake-quantized per tensor, int8 affine, over the
   range seen while streaming calibration mixtures through the steps (state
-  carried, so calibration sees realistic caches). A forward pre-hook does it,
-  so jit.trace records aten::quantize_per_tensor + aten::dequantize, which
-  coremltools turns into MIL quantize / dequantize ops around the layer.
+  carried, so calibration sees realistic caches). A forward pre-hook does it
+  with the decomposed quantize ops (plain int8 tensors, as PT2E writes them),
+  which torch.export records and coremltools turns into MIL quantize /
+  dequantize ops around the layer.
 
 States, inputs and outputs stay float. Streaming the same model with the
 torch runner measures these numerics here (fp32 compute; CoreML computes
@@ -26,6 +27,7 @@ import copy
 
 import numpy as np
 import torch
+import torch.ao.quantization.fx._decomposed  # noqa: F401  registers torch.ops.quantized_decomposed
 from torch import Tensor, nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
@@ -84,8 +86,9 @@ class InputQuant:
         if self.scale is None:
             self.lo, self.hi = min(self.lo, float(x.min())), max(self.hi, float(x.max()))
             return None
-        q = torch.quantize_per_tensor(x, self.scale, self.zero_point, torch.qint8)  # = fake_quant_act, traceable
-        return (torch.dequantize(q),) + tuple(args[1:])
+        qd = torch.ops.quantized_decomposed  # = fake_quant_act, exportable
+        q = qd.quantize_per_tensor(x, self.scale, self.zero_point, -128, 127, torch.int8)
+        return (qd.dequantize_per_tensor(q, self.scale, self.zero_point, -128, 127, torch.int8),) + tuple(args[1:])
 
 
 class DynamicInputQuant:
