@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from avsep_mobile.data.lips import render_lips
 from avsep_mobile.model import AVSep
 from avsep_mobile.runtime import signature
 from avsep_mobile.runtime.replay import stream
@@ -44,32 +45,9 @@ def speech_like(seconds: float, sample_rate: int, f0: float, syllable_hz: float,
     return (x * env / np.max(np.abs(x))).astype(np.float32)
 
 
-def _mouth(envelope: np.ndarray, size: int) -> np.ndarray:
-    """uint8 (T, size, size): a dark ellipse whose opening follows the envelope."""
-    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) - (size - 1) / 2
-    frames = []
-    for e in envelope:
-        ry, rx = 2 + 0.25 * size * float(e), 0.3 * size
-        inside = (xx / rx) ** 2 + (yy / ry) ** 2 <= 1.0
-        frames.append(np.where(inside, 40, 170).astype(np.uint8))
-    return np.stack(frames)
-
-
-def render_crops(sources: list[np.ndarray], sample_rate: int, fps: float, n_frames: int, size: int) -> np.ndarray:
-    """float32 (S, T, 88, 88) in [0, 1], one mouth track per source."""
-    try:
-        from avsep_mobile.data.lips import render_lips
-    except ImportError:
-        render_lips = None
-    tracks = []
-    for i, src in enumerate(sources):
-        if render_lips is not None:
-            lips = np.asarray(render_lips(src, sample_rate, fps, seed=i))[:n_frames]
-        else:
-            hop = sample_rate / fps
-            env = np.array([np.sqrt(np.mean(src[int(j * hop) : int((j + 1) * hop)] ** 2)) for j in range(n_frames)])
-            lips = _mouth(env / (env.max() + 1e-8), size)
-        tracks.append(lips)
+def render_crops(sources: list[np.ndarray], sample_rate: int, fps: float, n_frames: int) -> np.ndarray:
+    """float32 (S, T, 88, 88) in [0, 1]: one mouth track per source, drawn by the training renderer."""
+    tracks = [np.asarray(render_lips(src, sample_rate, fps, seed=i))[:n_frames] for i, src in enumerate(sources)]
     return (np.stack(tracks).astype(np.float32) / 255.0).astype(np.float32)
 
 
@@ -85,7 +63,7 @@ def make(model: AVSep, speakers: int, chunk_hops: int, seconds: float = 3.0, fps
     n_chunks, n_frames = math.ceil(len(mix) / chunk), int(round(seconds * fps))
     pcm = np.zeros(n_chunks * chunk, np.float32)
     pcm[: len(mix)] = mix
-    crops = render_crops(sources, sr, fps, n_frames, cfg.crop_size)  # (S, T, 88, 88)
+    crops = render_crops(sources, sr, fps, n_frames)  # (S, T, 88, 88)
     # the faces the camera sees, per frame and slot (-1: none): the last slot's
     # face leaves the picture, then a new face takes the slot
     faces = np.tile(np.arange(speakers), (n_frames, 1))

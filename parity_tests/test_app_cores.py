@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from avsep_mobile import device_report
+from avsep_mobile.runtime.signature import STATE_OUT_SUFFIX
 
 
 def _with_toolchain(run, *args):
@@ -106,10 +107,10 @@ def test_kotlin_replay_states_are_the_previous_outputs(kotlin):
     checked = 0
     for step, ins in kt.items():
         for name, x in ins.items():
-            if name + "_out" not in outs[step]:
+            if name + STATE_OUT_SUFFIX not in outs[step]:
                 continue
             assert not x[0].any(), f"{step}/{name}: the first call must get the initial state"
-            prev = outs[step][name + "_out"][:-1]
+            prev = outs[step][name + STATE_OUT_SUFFIX][:-1]
             rows = (x[1:] != prev).reshape(len(prev), x.shape[1], -1).any(-1)  # (calls-1, leading axis)
             reset_rows = x[1:].reshape(len(prev), x.shape[1], -1)[rows]
             assert not reset_rows.any(), f"{step}/{name}: a state input is neither the previous output nor a reset row"
@@ -271,3 +272,18 @@ def test_kotlin_core_verifies_the_committed_signed_fixture(kotlin):
                            {"avsep.signed_bundle": SIGNED_FIXTURE, "avsep.public_key": SIGNED_FIXTURE / "signing.pub"})
     out = _junit_ok(proc)
     assert "OK (4 tests)" in out and f"signature verified: {SIGNED_FIXTURE}" in out
+
+
+def test_kotlin_report_with_a_live_session_matches_the_schema(kotlin):
+    """The last live session's drops (seconds run, microphone and speaker audio dropped) go into the device report
+    under "live": the blocks Kotlin writes validate inside a real report, a negative drop does not."""
+    proc = app_cores.junit(app_cores.Toolchain(), kotlin["jar"], ["org.avsep.core.ReportLiveTest"])
+    import re
+
+    # JUnit's progress dots can share a line with the first one
+    blocks = [json.loads(m.group(1)) for m in re.finditer(r"live (\{.*\})$", _junit_ok(proc), re.M)]
+    assert len(blocks) == 2
+    report = json.loads(Path(kotlin["report"]).read_text())
+    for live in blocks:
+        assert device_report.schema_errors({**report, "live": live}) == [], live
+    assert device_report.schema_errors({**report, "live": {**blocks[0], "dropped_output_s": -1.0}})

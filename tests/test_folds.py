@@ -11,6 +11,7 @@ from torch import nn
 from avsep_mobile import metrics
 from avsep_mobile.export import folds
 from avsep_mobile.export.steps import sample_inputs
+from avsep_mobile.runtime.signature import STATE_OUT_SUFFIX
 from avsep_mobile.streaming import step_modules
 
 # folded vs unfolded, float32: only the summation order and the folded products differ
@@ -31,7 +32,7 @@ def _stream(model, calls: int = 12, speakers: int = 2, chunk_hops: int = 1) -> d
                 if "active" in feeds:
                     feeds["active"] = torch.ones_like(feeds["active"])
                 res = dict(zip(step.sig.output_names, step(*[feeds[n] for n in step.sig.input_names])))
-                feeds.update({s.name: res[s.name + "_out"] for s in step.sig.states})
+                feeds.update({s.name: res[s.name + STATE_OUT_SUFFIX] for s in step.sig.states})
                 got.append({k: v.numpy().copy() for k, v in res.items()})
             out[name] = got
     return out
