@@ -115,16 +115,18 @@ def cmd_quantize(args) -> int:
     if args.json:
         print(json.dumps(result, indent=2))
     else:
-        print(f"wrote {', '.join(str(p) for p in paths)}; keep float: {', '.join(result['keep_float']) or 'none'}")
+        kept = "keep_8bit" if "keep_8bit" in result else "keep_float"
+        print(f"wrote {', '.join(str(p) for p in paths)}; {kept.replace('_', ' ')}: {', '.join(result[kept]) or 'none'}")
     return 0
 
 
 def _add_quantize_parser(sub) -> None:
-    p = sub.add_parser("quantize", help="int8 sensitivity: quantize one layer at a time and report the cost of each "
+    p = sub.add_parser("quantize", help="int8 / int4 sensitivity: quantize one layer at a time and report the cost of each "
                                         "(int8 exports themselves: avsep export <target>, int8 by default)")
     p.add_argument("--checkpoint", type=Path, help="default: the shipped model")
-    p.add_argument("--scheme", choices=("w8a8", "dynamic", "weights"), default="w8a8",
-                   help="the simulated int8 scheme: w8a8 (ios w8a8, static tflite/onnx), dynamic (android default), weights (weight-only)")
+    p.add_argument("--scheme", choices=("w8a8", "dynamic", "weights", "int4"), default="w8a8",
+                   help="the simulated scheme: w8a8 (ios w8a8, static tflite/onnx), dynamic (android default), weights (weight-only), "
+                        "int4 (4-bit Linear weights: which stay at 8 bits)")
     p.add_argument("--out", type=Path, default=Path("dist/quantize"))
     p.add_argument("--data", type=Path, help="calibration mixtures (default: the set shipped in the package)")
     p.add_argument("--calib-mixtures", type=int, default=4)

@@ -20,15 +20,27 @@ from avsep_mobile import metrics
 from avsep_mobile.model import AVSep
 from avsep_mobile.pipeline import separate
 
-from . import w8a8
+from . import int4, w8a8
 
 # the rule: a layer stays float when quantizing it alone drops the output below
 # this SNR vs float, or the SI-SNR improvement by more than this
 KEEP_FLOAT_MIN_SNR_DB = 30.0
 KEEP_FLOAT_MAX_DROP_DB = 0.1
+# scheme "int4": a Linear stays at 8 bits when 4 bits alone cost more than
+# this. Four bits alone cost about 24 dB more than eight on each layer, so the
+# SNR bound sits that much below int8's; the drop bound is int8's: one layer may
+# not take a tenth of a dB of the task (the export's task gate allows 0.5 in all)
+KEEP_8BIT_MIN_SNR_DB = 30.0 - 24.0
+KEEP_8BIT_MAX_DROP_DB = 0.1
+SCHEMES = {"w8a8": "weights int8 per channel, layer inputs int8 per tensor (calibrated)",
+           "dynamic": "weights int8 per channel, Linear inputs int8 per tensor at run time, convs weight-only",
+           "weights": "weight-only int8 per channel",
+           "int4": f"Linear weights int4 in blocks of {int4.BLOCK}, inputs int8 per tensor at run time (the android int4 export)"}
 
 
-def quantizable_layers(model: AVSep) -> list[str]:
+def quantizable_layers(model: AVSep, scheme: str = "w8a8") -> list[str]:
+    if scheme == "int4":  # those that can take 4-bit blocks; the rest stay 8-bit anyway
+        return int4.four_bit_layers(model, keep_8bit=())
     return list(w8a8.quantizable_layers(model))
 
 
@@ -48,10 +60,18 @@ def _score(model: AVSep, examples, reference=None) -> dict:
     return row, outs
 
 
-def choose_keep_float(rows: dict) -> list[str]:
-    """Layers whose solo int8 costs more than the thresholds."""
-    return [n for n, r in rows.items()
-            if r["output_snr_db"] < KEEP_FLOAT_MIN_SNR_DB or r["si_snri_drop_db"] > KEEP_FLOAT_MAX_DROP_DB]
+def rule(scheme: str) -> dict:
+    if scheme == "int4":
+        return {"min_output_snr_db": KEEP_8BIT_MIN_SNR_DB, "max_si_snri_drop_db": KEEP_8BIT_MAX_DROP_DB}
+    return {"min_output_snr_db": KEEP_FLOAT_MIN_SNR_DB, "max_si_snri_drop_db": KEEP_FLOAT_MAX_DROP_DB}
+
+
+def choose_keep_float(rows: dict, scheme: str = "w8a8") -> list[str]:
+    """Layers whose solo quantization costs more than the scheme's thresholds
+    (int8 schemes: kept float; int4: kept at 8 bits)."""
+    r = rule(scheme)
+    return [n for n, row in rows.items()
+            if row["output_snr_db"] < r["min_output_snr_db"] or row["si_snri_drop_db"] > r["max_si_snri_drop_db"]]
 
 
 @torch.no_grad()
@@ -64,13 +84,19 @@ def sensitivity(model: AVSep, calib, mixtures: int = 4, examples=None, progress:
         from avsep_mobile import calibration
 
         examples = calibration.gate_examples(mixtures, 2, seconds=4.0)
-    ranges = w8a8.input_ranges(model, _calibrate(calib))
+    if scheme not in SCHEMES:
+        raise ValueError(f"unknown scheme {scheme!r}: {', '.join(SCHEMES)}")
     base, ref = _score(model, examples)
+    if scheme == "int4":  # weights only, inputs at run time: nothing to calibrate
+        def quantized(layers):
+            return int4.simulate(model, layers)
+    else:
+        ranges = w8a8.input_ranges(model, _calibrate(calib))
 
-    def quantized(layers):
-        return w8a8.quantize(model, None, scheme=scheme, layers=layers, ranges=ranges)
+        def quantized(layers):
+            return w8a8.quantize(model, None, scheme=scheme, layers=layers, ranges=ranges)
 
-    layers = quantizable_layers(model)
+    layers = quantizable_layers(model, scheme)
     rows = {}
     for n in tqdm(layers, desc="sensitivity", disable=not progress, dynamic_ncols=True):
         r, _ = _score(quantized([n]), examples, ref)
@@ -78,17 +104,15 @@ def sensitivity(model: AVSep, calib, mixtures: int = 4, examples=None, progress:
         rows[n] = {"type": type(m).__name__, "params": int(sum(p.numel() for p in m.parameters())),
                    "output_snr_db": round(r["output_snr_db"], 3), "si_snri_db": round(r["si_snri_db"], 3),
                    "si_snri_drop_db": round(base["si_snri_db"] - r["si_snri_db"], 3)}
-    keep = choose_keep_float(rows)
+    keep = choose_keep_float(rows, scheme)
+    kept = "keep_8bit" if scheme == "int4" else "keep_float"
     combined = {}
-    for label, chosen in (("all", layers), ("all_but_keep_float", [n for n in layers if n not in keep])):
+    for label, chosen in (("all", layers), (f"all_but_{kept}", [n for n in layers if n not in keep])):
         r, _ = _score(quantized(chosen), examples, ref)
         combined[label] = {"output_snr_db": round(r["output_snr_db"], 3), "si_snri_db": round(r["si_snri_db"], 3),
                            "si_snri_drop_db": round(base["si_snri_db"] - r["si_snri_db"], 3)}
     return {"mixtures": len(examples), "float_si_snri_db": round(base["si_snri_db"], 3), "layers": rows, "combined": combined,
-            "keep_float": keep, "rule": {"min_output_snr_db": KEEP_FLOAT_MIN_SNR_DB, "max_si_snri_drop_db": KEEP_FLOAT_MAX_DROP_DB},
-            "scheme": f"{scheme}: " + {"w8a8": "weights int8 per channel, layer inputs int8 per tensor (calibrated)",
-                                         "dynamic": "weights int8 per channel, Linear inputs int8 per tensor at run time, convs weight-only",
-                                         "weights": "weight-only int8 per channel"}[scheme]}
+            kept: keep, "rule": rule(scheme), "scheme": f"{scheme}: {SCHEMES[scheme]}"}
 
 
 def write_report(result: dict, out_dir) -> list[Path]:
@@ -96,11 +120,13 @@ def write_report(result: dict, out_dir) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     js, md = out_dir / "sensitivity.json", out_dir / "sensitivity.md"
     js.write_text(json.dumps(result, indent=2) + "\n")
-    rule = result["rule"]
-    lines = ["# INT8 sensitivity, one layer at a time", "",
+    r = result["rule"]
+    four = "keep_8bit" in result
+    kept, what = ("keep_8bit", "Keep at 8 bits") if four else ("keep_float", "Keep float")
+    lines = [f"# {'INT4' if four else 'INT8'} sensitivity, one layer at a time", "",
              f"{result['scheme']}. Float SI-SNRi {result['float_si_snri_db']:.2f} dB on {result['mixtures']} held-out mixtures.",
-             f"Keep float: output SNR < {rule['min_output_snr_db']} dB or SI-SNRi drop > {rule['max_si_snri_drop_db']} dB "
-             f"-> {', '.join(result['keep_float']) or 'none'}.", "",
+             f"{what}: output SNR < {r['min_output_snr_db']} dB or SI-SNRi drop > {r['max_si_snri_drop_db']} dB "
+             f"-> {', '.join(result[kept]) or 'none'}.", "",
              "| layer | type | params | output SNR dB | SI-SNRi dB | drop dB |", "|---|---|---|---|---|---|"]
     for n, r in sorted(result["layers"].items(), key=lambda kv: kv[1]["output_snr_db"]):
         lines.append(f"| {n} | {r['type']} | {r['params']} | {r['output_snr_db']:.1f} | {r['si_snri_db']:.2f} | {r['si_snri_drop_db']:.2f} |")

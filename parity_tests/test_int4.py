@@ -1,0 +1,126 @@
+"""4-bit exports (`--precision int4`, quantize/int4.py): each passes its
+parity gate and the task gate with its Linear weights really stored in 4
+bits, and an export whose 4-bit weight was damaged after quantization fails
+them and writes nothing but the report."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from avsep_mobile.export import bundle, thresholds
+from avsep_mobile.quantize import int4, sensitivity
+
+GATE_MIXTURES = 2  # tiny is untrained: the task gate runs, its drop is near zero
+
+
+def _export(tmp_path_factory, model, target, hook=None):
+    out = tmp_path_factory.mktemp(f"{target}_int4") / "bundle"
+    report = bundle.export(target, model, out, precision="int4", hook=hook, checkpoint=bundle.checkpoint_info(None, "tiny"),
+                           progress=False, gate_mixtures=GATE_MIXTURES)
+    return out, report
+
+
+@pytest.fixture(scope="module")
+def int4_bundles(tmp_path_factory, tiny_model):
+    return {t: _export(tmp_path_factory, tiny_model, t) for t in ("android", "onnx")}
+
+
+def _four_bit_tensors(out, target) -> int:
+    """Weights stored in 4 bits: INT4 tensors of the .tflite, 4-bit MatMulNBits of the .onnx files."""
+    if target == "android":
+        from ai_edge_litert import schema_py_generated as schema
+        from ai_edge_litert.tools import flatbuffer_utils
+
+        m = flatbuffer_utils.convert_bytearray_to_object(bytearray((out / "avsep.tflite").read_bytes()))
+        return len({t.buffer for g in m.subgraphs for t in g.tensors if t.type == schema.TensorType.INT4})
+    import onnx
+
+    return sum(1 for f in ("lip_step.onnx", "av_step.onnx") for n in onnx.load(str(out / f)).graph.node
+               if n.op_type == "MatMulNBits" and onnx.helper.get_attribute_value(next(a for a in n.attribute if a.name == "bits")) == 4)
+
+
+@pytest.mark.parametrize("target", ["android", "onnx"])
+def test_int4_export_passes_its_gates(target, int4_bundles, tiny_model):
+    out, report = int4_bundles[target]
+    assert report["passed"], report["failed"]
+    assert report["gate"]["min_db"] == thresholds.INT4_MIN_SNR_DB
+    assert report["task"]["mixtures"] == GATE_MIXTURES and report["task"]["max_drop_db"] == thresholds.INT4_MAX_SISNRI_DROP_DB
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["precision"] == "int4" and m["quantization"]["scheme"] == int4.hook_for(target, tiny_model).scheme
+    assert _four_bit_tensors(out, target) == len(int4.four_bit_layers(tiny_model)) > 0
+
+
+def _damage_tflite(content: bytes, rows: int) -> bytes:
+    """The INT4 weight with `rows` output rows (the mask head's: one per
+    frequency bin) with every nibble inverted (q -> -q - 1: the layer negated)."""
+    from ai_edge_litert import schema_py_generated as schema
+    from ai_edge_litert.tools import flatbuffer_utils
+
+    m = flatbuffer_utils.convert_bytearray_to_object(bytearray(content))
+    (target,) = {t.buffer for g in m.subgraphs for t in g.tensors if t.type == schema.TensorType.INT4 and t.shape[0] == rows}
+    b = m.buffers[target]
+    if b.data is not None and len(b.data):
+        b.data = np.bitwise_not(np.asarray(b.data, np.uint8))
+        return bytes(flatbuffer_utils.convert_object_to_bytearray(m))
+    raw = bytearray(content)  # stored after the flatbuffer at an offset
+    raw[b.offset:b.offset + b.size] = bytes(~np.frombuffer(content[b.offset:b.offset + b.size], np.uint8))
+    return bytes(raw)
+
+
+def _damage_onnx(path, rows: int) -> None:
+    """The same in av_step.onnx: the 4-bit MatMulNBits weight of N = rows outputs."""
+    import onnx
+    from onnx import numpy_helper
+
+    if path.name != "av_step.onnx":
+        return
+    proto = onnx.load(str(path))
+    inits = {i.name: i for i in proto.graph.initializer}
+    attr = onnx.helper.get_attribute_value
+    (name,) = [n.input[1] for n in proto.graph.node if n.op_type == "MatMulNBits"
+               and attr(next(a for a in n.attribute if a.name == "bits")) == 4 and attr(next(a for a in n.attribute if a.name == "N")) == rows]
+    inits[name].CopyFrom(numpy_helper.from_array(np.bitwise_not(numpy_helper.to_array(inits[name])), name))
+    onnx.save(proto, str(path))
+
+
+@pytest.mark.parametrize("target", ["android", "onnx"])
+def test_a_damaged_4bit_weight_fails_the_gates(target, tmp_path_factory, tiny_model):
+    hook = int4.hook_for(target, tiny_model)
+    rows = tiny_model.mask_head.out_features
+    assert "mask_head" in int4.four_bit_layers(tiny_model)
+    if target == "android":
+        def damaged(content):
+            return _damage_tflite(hook(content), rows)
+    else:
+        def damaged(path):
+            hook(path)
+            _damage_onnx(path, rows)
+    out, report = _export(tmp_path_factory, tiny_model, target, hook=damaged)
+    assert not report["passed"] and report["failed"]
+    assert not (out / "manifest.json").exists() and {p.name for p in out.iterdir()} <= {"parity_report.json", "parity_report.md", "parity_report.png"}
+    assert report["outputs"]["speakers"]["snr_db"] < thresholds.INT4_MIN_SNR_DB
+
+
+def test_int4_simulation_is_on_the_4bit_grid(tiny_model):
+    q = int4.simulate(tiny_model)
+    name = int4.four_bit_layers(tiny_model)[0]
+    w = q.get_submodule(name).weight.detach()
+    blocks = w.reshape(w.shape[0], -1, int4.BLOCK)
+    steps = blocks / (blocks.abs().amax(-1, keepdim=True) / 7)
+    assert torch.allclose(steps, steps.round(), atol=1e-4) and steps.abs().max() <= 8
+    assert not torch.equal(w, tiny_model.get_submodule(name).weight)
+
+
+def test_int4_sensitivity_covers_every_4bit_layer(tiny_model):
+    from tiny_data import tiny_calibration
+
+    scored = tiny_calibration(tiny_model, n=1, seconds=1.0)
+    r = sensitivity.sensitivity(tiny_model, None, examples=scored, progress=False, scheme="int4")
+    assert r["scheme"].startswith("int4") and "keep_8bit" in r and "keep_float" not in r
+    assert sorted(r["layers"]) == sorted(int4.four_bit_layers(tiny_model, keep_8bit=()))
+    assert set(r["keep_8bit"]) <= set(r["layers"])
+    assert r["rule"]["min_output_snr_db"] == sensitivity.KEEP_8BIT_MIN_SNR_DB
