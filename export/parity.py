@@ -66,6 +66,10 @@ def checked(r: dict) -> str:
             line += "; same program at fp32 compute: " + ", ".join(f"{k} {v:.1f}" for k, v in r["fp32_compute"].items()) + " dB"
     else:
         line = f"numerics {r.get('numerics', 'not run')}"
+    if "band" in r:
+        from .band import summary
+
+        line += "; " + summary(r["band"])
     t = r.get("task")
     if t:
         line += (f"; int8 task gate by {t.get('numerics')}: SI-SNRi drop {t['si_snri_drop_db']:.2f} dB (max {t['max_drop_db']:g})"
@@ -99,6 +103,11 @@ def _markdown(r: dict) -> str:
             lines.append(f"| {k} | {v['snr_db']:.1f} | {v['psnr_db']:.1f} | {v['max_abs_err']:.3g} |")
         lines += ["", "SI-SNR of each exported speaker vs the reference: "
                   + ", ".join(f"{x:.1f} dB" for x in r["si_snr_db_per_speaker"]), ""]
+    if "band" in r:
+        from .band import table
+
+        lines += ["## Levels and device band", "", f"{r['band']['metric']} vs float torch at the same level (gate >= {r['band']['min_db']:g} dB "
+                  f"on {', '.join(r['band']['outputs'])}):", "", table(r["band"]), ""]
     else:
         lines += [f"Numerics {r['numerics']}.", "", "| structural check | ok | detail |", "|---|---|---|"]
         lines += [f"| {c['check']} | {'yes' if c['ok'] else 'NO'} | {c['detail'][:80]} |" for c in r["structure"]]
