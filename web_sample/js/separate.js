@@ -21,6 +21,7 @@ export class VideoFaces {
     this.framesWithFace = 0;
     this.framesWithoutFace = 0;
     this.slotFaces = Array.from({ length: S }, () => new Set());
+    this.cropMeans = [];
   }
 
   /** -> {ids: face id per slot (-1: none), boxes: per slot [x0, y0, x1, y1] or null}. */
@@ -47,6 +48,8 @@ export class VideoFaces {
     }
     const ids = this.slots.faceIds();
     ids.forEach((id, s) => { if (id >= 0) this.slotFaces[s].add(id); });
+    // each slot's mean crop level: a fingerprint of what lip_step sees (the summary keeps one per accepted frame)
+    this.cropMeans.push(Array.from({ length: this.S }, (_, s) => this.crops.subarray(s * this.cropValues, (s + 1) * this.cropValues).reduce((a, b) => a + b, 0) / this.cropValues));
     if (ids.some((id) => id >= 0)) this.framesWithFace++; else this.framesWithoutFace++;
     return { ids, boxes };
   }
@@ -95,6 +98,7 @@ export async function separateVideo(model, m, bridgeJson, finder, url, bytes, on
     video: { width: video.width, height: video.height, frames_decoded: decoded, frames_used: used, lip_fps: m.lip_fps,
       frames_with_face: faces.framesWithFace, frames_without_face: faces.framesWithoutFace, detector_runs: finder.detectorRuns },
     faces: faces.slots.tracksStarted(),
+    crop_means: faces.cropMeans,
     slots: faces.slotFaces.map((ids, s) => ({ slot: s + 1, faces: [...ids].sort(), active_share: st.activeChunks[s] / Math.max(1, st.plans.length) })),
   };
   video.close();

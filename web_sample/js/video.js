@@ -24,29 +24,52 @@ const once = (el, event) => new Promise((resolve, reject) => {
   el.addEventListener('error', () => reject(new MediaError(`the video could not be decoded (${el.error?.message || 'unsupported format'}): re-export it as MP4 (H.264 + AAC)`)), { once: true });
 });
 
+function element(url) {
+  const v = document.createElement('video');
+  Object.assign(v, { muted: true, preload: 'auto', playsInline: true, src: url });
+  return v;
+}
+
+/** Seeks v to time t and resolves with the presented picture's own timestamp, or null if no picture came. */
+function seek(v, t, waitMs) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => resolve(null), waitMs);
+    v.requestVideoFrameCallback((_, meta) => { clearTimeout(timer); resolve(meta.mediaTime); });
+    v.addEventListener('error', () => reject(new MediaError('the video could not be decoded part way: the file is damaged')), { once: true });
+    v.currentTime = t;
+  });
+}
+
 /** {width, height, duration} and an async iterator of {t (s), img: {data RGBA, width, height}} on the fps grid. */
 export async function openVideo(url, fps) {
-  const v = document.createElement('video');
-  v.muted = true;
-  v.preload = 'auto';
-  v.playsInline = true;
-  v.src = url;
-  await once(v, 'loadeddata');
+  let v = null;
+  // a <video> that never presents a sought picture (headless Chromium's first media element does so) is replaced
+  for (let attempt = 0; attempt < 3 && !v; attempt++) {
+    const candidate = element(url);
+    await once(candidate, 'loadeddata');
+    if (!candidate.videoWidth) throw new MediaError('the file has no video track: separate it as audio with a lips file');
+    // two seeks that must each present a picture, neither in slot 0 (seeking to the picture shown presents none)
+    const probe = async () => (await seek(candidate, 1.5 / fps, 2000)) !== null && (await seek(candidate, 2.5 / fps, 2000)) !== null;
+    if (candidate.duration < 2.5 / fps || (await probe())) v = candidate;
+    else candidate.removeAttribute('src');
+  }
+  if (!v) throw new MediaError('this browser does not present the pictures of a sought video: try another browser');
   const width = v.videoWidth, height = v.videoHeight;
-  if (!width) throw new MediaError('the file has no video track: separate it as audio with a lips file');
   const canvas = new OffscreenCanvas(width, height);
   const ctx = canvas.getContext('2d', { willReadFrequently: true });
   async function* frames() {
+    let shown = 0, slots = 0;
     for (let k = 0; (k + 0.5) / fps < v.duration; k++) {
-      let stamp = null;
-      const presented = 'requestVideoFrameCallback' in v ? new Promise((r) => v.requestVideoFrameCallback((_, meta) => { stamp = meta.mediaTime; r(); })) : null;
-      v.currentTime = (k + 0.5) / fps; // the middle of slot k: the picture shown there is the one the camera grid takes
-      await once(v, 'seeked');
-      if (presented) await Promise.race([presented, new Promise((r) => setTimeout(r, 250))]);
+      // the middle of grid slot k: the picture shown there is the one a camera at fps would hand over; none comes
+      // when it is the picture already shown (a video slower than fps), which the camera would not hand over twice
+      slots++;
+      const stamp = await seek(v, (k + 0.5) / fps, 400);
+      if (stamp === null) continue;
+      shown++;
       ctx.drawImage(v, 0, 0, width, height);
-      const img = ctx.getImageData(0, 0, width, height);
-      yield { t: stamp ?? k / fps, img: { data: img.data, width, height } };
+      yield { t: stamp, img: { data: ctx.getImageData(0, 0, width, height).data, width, height } };
     }
+    if (shown < slots / 4) throw new MediaError(`the browser presented ${shown} pictures for ${slots} seeks: the video cannot be read here`);
   }
   return { width, height, duration: v.duration, frames, close: () => v.removeAttribute('src') };
 }
