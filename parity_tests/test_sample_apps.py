@@ -143,3 +143,25 @@ def test_ios_audio_ring_is_lock_free_and_counts_every_drop(tmp_path):
     assert run.returncode == 0 and "ThreadSanitizer" not in run.stderr, run.stdout + run.stderr[-3000:]
     dropped = int(re.search(r"dropped (\d+)", run.stdout).group(1))
     assert dropped > 0, "the check must overrun the ring to test the drop count: " + run.stdout
+
+
+def _manifest_keys() -> set:
+    import json
+
+    return set(json.loads((app_cores.REPO / "avsep_mobile" / "schemas" / "manifest.schema.json").read_text())["properties"])
+
+
+def test_apps_read_only_manifest_keys_the_schema_defines():
+    """A key the exporter never writes (the old mouth_crop_scale) would silently fall back to a guess in the apps."""
+    kotlin = (ANDROID / "core" / "src" / "main" / "kotlin" / "org" / "avsep" / "core" / "Bundle.kt").read_text()
+    read = set(re.findall(r'\bjson\.(?:get|opt)\w*\("(\w+)"', kotlin))
+    swift = (IOS / "Sources" / "AVSepCore" / "Bundle.swift").read_text()
+    manifest = swift[swift.index("public struct Manifest"):]
+    keys = manifest[manifest.index("enum CodingKeys"):]
+    keys = keys[:keys.index("}")]
+    for line in keys.splitlines():
+        line = line.strip()
+        if line.startswith("case "):
+            named = re.fullmatch(r'case \w+ = "(\w+)"', line)
+            read |= {named.group(1)} if named else {k.strip() for k in line[len("case "):].split(",")}
+    assert read and read <= _manifest_keys(), f"not in manifest.schema.json: {sorted(read - _manifest_keys())}"

@@ -33,6 +33,9 @@ final class AppModel: ObservableObject {
     private var separator: Separator?
     private var audio: AudioEngine?
     private var statusTask: Task<Void, Never>?
+    private var liveStarted: Date?
+    /// The last live session, for the benchmark's device report.
+    private var lastLive: DeviceReport.Live?
     private let playSlot = OSAllocatedUnfairLock(initialState: 0)
 
     /// The bundle ships as the folder resource "avsep" (a copy of dist/ios/).
@@ -94,6 +97,7 @@ final class AppModel: ObservableObject {
                 Task { @MainActor in self?.faces = found }
             }
             running = true
+            liveStarted = Date()
             statusTask = Task { [weak self] in
                 while let self, self.running {
                     let d = engine.dropped
@@ -110,7 +114,15 @@ final class AppModel: ObservableObject {
     }
 
     func stopLive() {
-        audio?.stop()
+        if let engine = audio {
+            engine.stop()
+            if let started = liveStarted {
+                let d = engine.dropped
+                lastLive = DeviceReport.Live(seconds: Date().timeIntervalSince(started), droppedInputSeconds: d.inputSeconds,
+                                             droppedOutputSeconds: d.outputSeconds)
+            }
+        }
+        liveStarted = nil
         audio = nil
         camera.stop()
         statusTask?.cancel()
@@ -122,6 +134,7 @@ final class AppModel: ObservableObject {
         guard let sep = separator, !benchmarking, !running else { return }
         benchmarking = true
         benchmarkText = "Running…"
+        let live = lastLive
         let text: String = await Task.detached(priority: .userInitiated) {
             let (manifest, dir) = (sep.manifest, sep.bundleDir)
             do {
@@ -133,7 +146,7 @@ final class AppModel: ObservableObject {
                 let passes = try (0..<5).map { _ in try replay.run(runner) }
                 let report = try DeviceReport.build(manifest: manifest, bundleDir: dir, vectors: vectors, lipCall: replay.lipCall,
                                                     passes: passes, device: DeviceName.current(), threads: 1, runner: runner.name,
-                                                    stateful: !manifest.heldStates.values.allSatisfy(\.isEmpty))
+                                                    stateful: !manifest.heldStates.values.allSatisfy(\.isEmpty), live: live)
                 let docs = try FileManager.default.url(for: .documentDirectory, in: .userDomainMask, appropriateFor: nil, create: true)
                 let file = try DeviceReport.write(report, to: docs.appendingPathComponent("device_report.json"))
                 print("device_report \(String(decoding: try Data(contentsOf: file), as: UTF8.self))")

@@ -1,13 +1,13 @@
 import Foundation
 
 /// A bad or tampered bundle; the description is one line, fit to show as is.
-public struct BundleError: Error, CustomStringConvertible {
+public struct BundleError: Error, CustomStringConvertible, Sendable {
     public let description: String
     public init(_ description: String) { self.description = description }
 }
 
 /// One tensor of a step signature; a state with `perSlot` has the speaker slot as its leading axis.
-public struct TensorSpec: Codable {
+public struct TensorSpec: Codable, Sendable {
     public let name: String
     public let shape: [Int]
     public let dtype: String
@@ -24,7 +24,7 @@ public struct TensorSpec: Codable {
 }
 
 /// inputs/outputs are the per-call data; a state X is an input X and an output X + `stateOut`.
-public struct StepSpec: Codable {
+public struct StepSpec: Codable, Sendable {
     public let inputs: [TensorSpec]
     public let outputs: [TensorSpec]
     public let states: [TensorSpec]
@@ -39,12 +39,12 @@ public struct StepSpec: Codable {
 
 public let stateOut = "_out"
 
-public struct FileEntry: Codable {
+public struct FileEntry: Codable, Sendable {
     public let sha256: String
     public let bytes: Int?
 }
 
-public struct CoreMLInfo: Codable {
+public struct CoreMLInfo: Codable, Sendable {
     public let deploymentTarget: String?
     public let stateful: Bool?
     /// Per step, the states the model keeps inside (MLState); the app never feeds them.
@@ -58,7 +58,7 @@ public struct CoreMLInfo: Codable {
 }
 
 /// `manifest.json` of an exported bundle (`dist/<target>/`).
-public struct Manifest: Codable {
+public struct Manifest: Codable, Sendable {
     public static let format = "avsep-manifest/1"
     public static let steps = ["lip_step", "av_step"]
 

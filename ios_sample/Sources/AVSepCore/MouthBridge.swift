@@ -1,10 +1,10 @@
 import Foundation
 
 /// A bundle's bridge.json (avsep_mobile/bridge.py config()): the bridge constants and one renderer per speaker slot.
-public struct BridgeConfig: Codable {
+public struct BridgeConfig: Codable, Sendable {
     public static let format = "avsep-bridge/1"
 
-    public struct Slot: Codable {
+    public struct Slot: Codable, Sendable {
         public let seed: Int
         public let renderer: RendererParams
     }

@@ -1,7 +1,7 @@
 import Foundation
 
 /// One smooth head-motion component: amp * sum_k weight_k sin(2 pi freq_k t + phase_k) / sum_k weight_k.
-public struct Drift: Codable {
+public struct Drift: Codable, Sendable {
     public let freq: [Double]
     public let phase: [Double]
     public let weight: [Double]
@@ -19,7 +19,7 @@ public struct Drift: Codable {
 }
 
 /// A track's nuisances, as avsep_mobile/data/lips.py MouthRenderer.params() writes them.
-public struct RendererParams: Codable {
+public struct RendererParams: Codable, Sendable {
     public let upperLip: Double
     public let lowerLip: Double
     public let cx: Drift

@@ -7,8 +7,16 @@ public enum DeviceReport {
     /// An exact match has no finite SNR; it is reported as this many dB (as export/parity.py does).
     public static let exactSNRdB = 300.0
 
+    /// The app's last live session: seconds run, seconds of audio dropped at the microphone and at the speaker.
+    public struct Live: Sendable {
+        public let seconds: Double, droppedInputSeconds: Double, droppedOutputSeconds: Double
+        public init(seconds: Double, droppedInputSeconds: Double, droppedOutputSeconds: Double) {
+            (self.seconds, self.droppedInputSeconds, self.droppedOutputSeconds) = (seconds, droppedInputSeconds, droppedOutputSeconds)
+        }
+    }
+
     public static func build(manifest: Manifest, bundleDir: URL, vectors: TestVectors, lipCall: [Int], passes: [ReplayResult],
-                             device: String, threads: Int, runner: String, stateful: Bool? = nil) throws -> [String: Any] {
+                             device: String, threads: Int, runner: String, stateful: Bool? = nil, live: Live? = nil) throws -> [String: Any] {
         let first = passes[0]
         let audioSec = Double(vectors.avCalls * manifest.chunkSamples) / Double(manifest.sampleRate)
         let videoSec = Double(vectors.lipCalls) / manifest.lipFps
@@ -42,6 +50,9 @@ public enum DeviceReport {
         r["calls"] = ["av_step": vectors.avCalls, "lip_step": vectors.lipCalls]
         r["schedule"] = ["held_frames_equal_lip_call": first.heldLips == lipCall]
         if let stateful { r["stateful"] = stateful }
+        if let live {
+            r["live"] = ["seconds": live.seconds, "dropped_input_s": live.droppedInputSeconds, "dropped_output_s": live.droppedOutputSeconds]
+        }
         return r
     }
 

@@ -7,7 +7,7 @@ public let nsPerSecond: Int64 = 1_000_000_000
 public let waitForever: Int64 = -1
 
 /// Decimates the camera to the model's lip_fps: a frame is taken when it opens a new slot of the lip_fps grid.
-public struct FrameGate {
+public struct FrameGate: Sendable {
     let lipFps: Double
     private var last: Int64?
 
@@ -22,7 +22,7 @@ public struct FrameGate {
 }
 
 /// Which slots were handed to a new face: 1 where slot s shows a face other than the last one it showed.
-public struct SlotFaces {
+public struct SlotFaces: Sendable {
     private var last: [Int]
 
     public init(speakers: Int) { last = [Int](repeating: -1, count: speakers) }
@@ -38,14 +38,14 @@ public struct SlotFaces {
 }
 
 /// One released chunk: the lip_step call whose embedding it holds (-1: none, zeros), and per slot active/reset.
-public struct ChunkPlan {
+public struct ChunkPlan: Sendable {
     public let index: Int64
     public let lip: Int
     public let active: [Float]
     public let reset: [Float]
 }
 
-public struct ScheduleConfig {
+public struct ScheduleConfig: Sendable {
     /// Added to every camera timestamp to put it on the audio clock.
     public var offsetNs: Int64 = 0
     /// How long past its end a chunk waits for a later frame; 0 for the lowest latency, `waitForever` for recordings.

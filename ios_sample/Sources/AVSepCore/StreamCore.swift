@@ -1,7 +1,7 @@
 import Foundation
 
 /// Separated PCM of the chunks released by one call: per slot, and the residual (what no slot took).
-public struct Separated {
+public struct Separated: Sendable {
     public let speakers: [[Float]]
     public let residual: [Float]
     public var samples: Int { residual.count }

@@ -44,7 +44,7 @@ class BenchmarkActivity : Activity() {
                 val report = LiteRtRunner(manifest, threads, gpu).use { runner ->
                     replay.run(runner) // warm-up
                     val passes = List(runs) { replay.run(runner) }
-                    DeviceReport.build(manifest, vectors, replay.lipCall, passes, deviceName(), threads, runner.name)
+                    DeviceReport.build(manifest, vectors, replay.lipCall, passes, deviceName(), threads, runner.name, MainActivity.lastLive)
                 }
                 val file = File(filesDir, "device_report.json")
                 val tmp = File(filesDir, "device_report.json.tmp").apply { writeText(report.toString(2)) }

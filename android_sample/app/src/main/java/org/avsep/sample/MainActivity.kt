@@ -21,6 +21,7 @@ import androidx.camera.view.PreviewView
 import androidx.core.content.ContextCompat
 import org.avsep.core.AvClock
 import org.avsep.core.BridgeConfig
+import org.avsep.core.DeviceReport
 import org.avsep.core.FrameGate
 import org.avsep.core.NS
 import org.avsep.core.load  // BridgeConfig.load: core/src/main/kotlin/org/avsep/core/jvm/BridgeConfigJson.kt
@@ -140,7 +141,12 @@ class MainActivity : ComponentActivity() {
     }
 
     private fun stop() {
-        audio?.stop()
+        audio?.let { mic ->
+            mic.stop()  // joins the audio thread: the counters below are final
+            // the next benchmark's report carries this session's drops (AudioRecord reports no overruns: null)
+            val rate = separator?.sampleRate?.toDouble() ?: 1.0
+            lastLive = DeviceReport.Live(heardSamples / rate, null, dropped / rate)
+        }
         audio = null
         camera?.stop()
         camera = null
@@ -196,5 +202,8 @@ class MainActivity : ComponentActivity() {
 
     companion object {
         private const val SLOT_ID_BASE = 1000
+
+        /** The last live session in this process, for the benchmark's device report. */
+        @Volatile var lastLive: DeviceReport.Live? = null
     }
 }

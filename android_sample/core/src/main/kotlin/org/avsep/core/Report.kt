@@ -16,9 +16,12 @@ object DeviceReport {
     /** An exact match has no finite SNR; it is reported as this many dB (as export/parity.py does). */
     const val EXACT_SNR_DB = 300.0
 
+    /** The app's last live session: seconds run, seconds of audio dropped (input null: the platform reports none). */
+    class Live(val seconds: Double, val droppedInputS: Double?, val droppedOutputS: Double)
+
     fun build(
         manifest: BundleManifest, vectors: TestVectors, lipCall: IntArray, passes: List<ReplayResult>,
-        device: String, threads: Int, runner: String,
+        device: String, threads: Int, runner: String, live: Live? = null,
     ): JSONObject {
         val first = passes.first()
         val audioSec = vectors.avCalls.toDouble() * manifest.chunkSamples / manifest.sampleRate
@@ -48,7 +51,11 @@ object DeviceReport {
             .put("step_ms_p10", JSONObject().put("av_step", quantile(avMs, 0.1)).put("lip_step", quantile(lipMs, 0.1)))
             .put("calls", JSONObject().put("av_step", vectors.avCalls).put("lip_step", vectors.lipCalls))
             .put("schedule", JSONObject().put("held_frames_equal_lip_call", first.heldLips.contentEquals(lipCall)))
+            .also { r -> live?.let { r.put("live", live(it)) } }
     }
+
+    fun live(l: Live): JSONObject = JSONObject().put("seconds", l.seconds)
+        .put("dropped_input_s", l.droppedInputS ?: JSONObject.NULL).put("dropped_output_s", l.droppedOutputS)
 
     fun parity(ref: FloatArray, out: FloatArray): JSONObject {
         require(ref.size == out.size) { "parity of ${out.size} values against ${ref.size}" }
