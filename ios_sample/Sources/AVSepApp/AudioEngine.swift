@@ -129,8 +129,14 @@ final class AudioEngine: @unchecked Sendable { // mutable state is touched on `w
         engine.connect(source, to: engine.mainMixerNode, format: format)
         engine.prepare()
         try engine.start()
-        (self.sink, self.source, self.converter, self.hardware, self.inBuffer, self.outBuffer) = (sink, source, converter, hw, inBuffer, outBuffer)
-        (inputDropsSeen, outputDropsSeen) = (0, 0)
+        self.sink = sink
+        self.source = source
+        self.converter = converter
+        self.hardware = hw
+        self.inBuffer = inBuffer
+        self.outBuffer = outBuffer
+        inputDropsSeen = 0
+        outputDropsSeen = 0
         let t = DispatchSource.makeTimerSource(queue: worker)
         t.schedule(deadline: .now(), repeating: .milliseconds(5))
         t.setEventHandler { [weak self] in self?.tick() }
@@ -144,7 +150,10 @@ final class AudioEngine: @unchecked Sendable { // mutable state is touched on `w
         engine.stop()
         if let sink { engine.detach(sink) }
         if let source { engine.detach(source) }
-        (sink, source, converter, hardware) = (nil, nil, nil, nil)
+        sink = nil
+        source = nil
+        converter = nil
+        hardware = nil
     }
 
     /// A new stream on the new route or format: the graph rebuilt, the app told first (it resets the separator).

@@ -54,7 +54,7 @@ public final class MouthCropper: @unchecked Sendable {
         let faces = request.results ?? []
         // Vision counts y up from the bottom; the core, like the pixel rows, down from the top
         func pixels(_ region: VNFaceLandmarkRegion2D?) -> [Mouth.Point] {
-            (region?.pointsInImage(imageSize: CGSize(width: w, height: h)) ?? []).map { (Double($0.x), Double(h) - Double($0.y)) }
+            (region?.pointsInImage(imageSize: CGSize(width: w, height: h)) ?? []).map { (x: Double($0.x), y: Double(h) - Double($0.y)) }
         }
         let boxes = faces.map { f in
             let b = VNImageRectForNormalizedRect(f.boundingBox, w, h)
