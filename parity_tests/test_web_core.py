@@ -41,10 +41,11 @@ def test_kotlin_js_passes_the_bridge_case_table(tables):
 
 
 def test_kotlin_js_passes_the_face_case_table(tables):
-    """Slot tracking (face of each slot, new tracks, track ids, the ids the schedule sees and its resets) and the
-    mouth measurements, as the JVM's FaceCaseTest checks them."""
+    """Slot tracking (face of each slot, new tracks, track ids, the ids the schedule sees and its resets), the mouth
+    measurements and crop box, the crop pixel for pixel as PIL draws it, and the camera-to-audio clock, as the JVM's
+    FaceCaseTest checks them."""
     r = tables["faces"]
-    assert r["failures"] == [] and r["cases"] >= 5 and r["checks"] > r["cases"]
+    assert r["failures"] == [] and r["cases"] >= 15 and r["checks"] > r["cases"] and r["crop_pixels"] > 0
 
 
 def test_the_node_runner_reports_a_changed_expectation(core_js, tmp_path):

@@ -123,6 +123,40 @@ function faces(t) {
     const want = { gap: x.gap, width: x.width, eye_span: x.eye_span, centre_x: x.centre[0], centre_y: x.centre[1], angle: x.angle };
     const got = { gap, width, eye_span: eyeSpan, centre_x: cx, centre_y: cy, angle };
     for (const k of Object.keys(want)) if (Math.abs(got[k] - want[k]) > 1e-9) r.failures.push(`${c.name} ${k}: ${got[k]}, expected ${want[k]}`);
+    const transform = core.mouthCropTransform(Float64Array.from(c.points), c.size);
+    if (transform.some((v, k) => Math.abs(v - x.transform[k]) > 1e-9)) r.failures.push(`${c.name} transform: ${Array.from(transform)}, expected ${x.transform}`);
+  }
+  // the mouth crop: Python's transform sampled pixel for pixel as PIL does; the core's own within one grey level
+  r.crop_pixels = 0;
+  r.crop_pixels_off = 0;
+  for (const c of t.crops) {
+    r.cases++;
+    r.checks++;
+    const rgb = Buffer.from(c.rgb, 'base64'), want = Buffer.from(c.pixels, 'base64');
+    const argb = Int32Array.from({ length: c.width * c.height }, (_, i) => (0xff << 24) | (rgb[3 * i] << 16) | (rgb[3 * i + 1] << 8) | rgb[3 * i + 2]);
+    const got = core.sampleMouthCrop(argb, c.width, c.height, Float64Array.from(c.transform), c.size);
+    const own = core.sampleMouthCrop(argb, c.width, c.height, core.mouthCropTransform(Float64Array.from(c.points), c.size), c.size);
+    for (let k = 0; k < got.length; k++) {
+      if (got[k] !== Math.fround(want[k] / 255)) r.crop_pixels_off++;
+      if (Math.abs(Math.round(own[k] * 255) - want[k]) > 1) r.failures.push(`${c.name} pixel ${k}: ${Math.round(own[k] * 255)}, PIL ${want[k]}`);
+    }
+    r.crop_pixels += got.length;
+  }
+  if (r.crop_pixels_off) r.failures.push(`${r.crop_pixels_off} of ${r.crop_pixels} crop pixels differ from PIL's`);
+  // the camera clock
+  for (const c of t.clock) {
+    r.cases++;
+    const clock = new core.WebAvClock(c.sample_rate);
+    c.events.forEach((e, k) => {
+      r.checks++;
+      const at = `${c.name} event ${k}`;
+      let got, want;
+      if (e.captured) [got, want] = [clock.captured(e.captured.position, e.captured.stamp_ns, e.captured.input_latency_ns), e.anchored];
+      else if (e.read) [got, want] = [clock.read(e.read.frames_read, e.read.now_ns, e.read.input_latency_ns), e.anchored];
+      else if (e.frame) [got, want] = [clock.toAudioNs(e.frame.camera_ns, e.frame.timebase, e.frame.boot_minus_uptime_ns) ?? null, e.audio_ns];
+      else { r.failures.push(`${at}: unknown event`); return; }
+      if (got !== want) r.failures.push(`${at}: ${got}, expected ${want}`);
+    });
   }
   return r;
 }

@@ -37,3 +37,27 @@ class WebFaceSlots(slots: Int, cropValues: Int) {
 fun measureMouth(xy: DoubleArray): DoubleArray =
     Mouth.measure(xy[0], xy[1], xy[2], xy[3], xy[4], xy[5], xy[6], xy[7], xy[8], xy[9], xy[10], xy[11])
         .let { doubleArrayOf(it.gap, it.width, it.eyeSpan, it.centreX, it.centreY, it.angle) }
+
+/** Mouth.cropTransform: the 2x3 matrix (row-major) taking a crop pixel to frame pixels, from the six landmarks. */
+@JsExport
+fun mouthCropTransform(xy: DoubleArray, size: Int): DoubleArray =
+    Mouth.measure(xy[0], xy[1], xy[2], xy[3], xy[4], xy[5], xy[6], xy[7], xy[8], xy[9], xy[10], xy[11]).cropTransform(size)
+
+/** MouthCrop.sample: ARGB pixels -> the grey crop lip_step takes (values grey / 255). */
+@JsExport
+fun sampleMouthCrop(argb: IntArray, width: Int, height: Int, transform: DoubleArray, size: Int): FloatArray =
+    FloatArray(size * size).also { MouthCrop.sample(argb, width, height, transform, size, it) }
+
+/** AvClock (camera time -> the audio clock) with ns as Double (exact below 2^53 ns). */
+@JsExport
+class WebAvClock(sampleRate: Int) {
+    private val c = AvClock(sampleRate)
+
+    fun captured(position: Double, stampNs: Double, inputLatencyNs: Double): Boolean = c.captured(position.toLong(), stampNs.toLong(), inputLatencyNs.toLong())
+
+    fun read(framesRead: Double, nowNs: Double, inputLatencyNs: Double): Boolean = c.read(framesRead.toLong(), nowNs.toLong(), inputLatencyNs.toLong())
+
+    /** timebase: BOOT, UPTIME or HOST; null until the clock is anchored. */
+    fun toAudioNs(cameraNs: Double, timebase: String, bootMinusUptimeNs: Double): Double? =
+        c.toAudioNs(cameraNs.toLong(), CameraTimebase.valueOf(timebase), bootMinusUptimeNs.toLong())?.toDouble()
+}
