@@ -36,7 +36,8 @@ signal path of export/coreml.py, are computed in float32 on every device):
   `half` arithmetic; Apple documents only that the Neural Engine computes in
   fp16). The partial sums are rounded to 11 significant bits by Veltkamp
   splitting (three float32 operations; a tie may go either way, where IEEE
-  goes to even) and overflow to infinity beyond the fp16 maximum.
+  goes to even); beyond the fp16 maximum the terms and the result of a sum
+  overflow to infinity.
 `BAND` lists the four corners; `Device()` (keep, fp32) is the default and
 what `compute="fp16"` alone has always meant.
 
@@ -446,6 +447,19 @@ def op_constexpr_sparse_to_dense(nonzero_data, mask, shape=None):
     return out.reshape(out_shape)
 
 
+def op_constexpr_lut_to_dense(indices, lut, shape=None, vector_axis=None):
+    """A palettized weight (the iOS 17 int4 export: one 16-entry palette per
+    tensor). iOS 16/17 form: `indices` packed in bytes, each index's bits from
+    the least significant bit on (coremltools' restore_elements_from_packed_bits)."""
+    if shape is None:
+        raise ValueError("constexpr_lut_to_dense: the iOS 18 form (per-block palettes) is not evaluated: no avsep export writes it")
+    lut = np.asarray(lut)
+    out_shape = tuple(int(s) for s in shape)
+    n, nbits = int(np.prod(out_shape)), int(np.log2(lut.size))
+    bits = np.unpackbits(np.asarray(indices, np.uint8), bitorder="little")[: n * nbits].reshape(n, nbits)
+    return lut[(bits.astype(np.int64) << np.arange(nbits)).sum(axis=1)].reshape(out_shape)
+
+
 OPS = {name[3:]: fn for name, fn in globals().items() if name.startswith("op_")}
 STATE_OPS = ("read_state", "coreml_update_state")
 # ops whose fp16 output holds only values of their fp16 inputs or constants:
@@ -468,25 +482,33 @@ class Fp16Arithmetic:
         self.flush = flush
 
     def r(self, a) -> np.ndarray:
+        """a rounded to 11 significant bits (flushed below 2**-14 if the
+        device flushes). The range is checked where sums end (`sum`)."""
         a = np.asarray(a, np.float32)
-        with np.errstate(over="ignore", invalid="ignore"):
-            t = a * self._SPLIT
-            h = t - (t - a)
-        h = np.where(np.isfinite(h), h, a)  # beyond float32 after the split: already infinite in fp16
-        if np.abs(h).max(initial=0.0) > FP16_MAX:
-            h = np.where(np.abs(h) > FP16_MAX, np.copysign(np.float32(np.inf), h), h)
+        t = a * self._SPLIT
+        h = t - (t - a)
         if self.flush:
-            h = np.where(np.abs(h) < FP16_MIN_NORMAL, np.float32(0), h)
+            h[np.abs(h) < FP16_MIN_NORMAL] = 0
         return h
 
+    def overflow(self, a: np.ndarray) -> np.ndarray:
+        """Beyond the fp16 maximum: infinity."""
+        if a.size and np.abs(a).max() > FP16_MAX:
+            return np.where(np.abs(a) > FP16_MAX, np.copysign(np.float32(np.inf), a), a)
+        return a
+
     def sum(self, terms: np.ndarray, axis: int = -1) -> np.ndarray:
-        """Pairwise sum along `axis`, each partial sum rounded."""
-        p = np.moveaxis(self.r(terms), axis, -1)
-        while p.shape[-1] > 1:
-            if p.shape[-1] % 2:
-                p = np.concatenate([p, np.zeros(p.shape[:-1] + (1,), np.float32)], axis=-1)
+        """Pairwise sum along `axis` (neighbours added in a tree), each
+        partial sum rounded; the terms and the result checked for overflow."""
+        p = self.overflow(self.r(np.moveaxis(terms, axis, -1)))
+        n = p.shape[-1]
+        width = 1 << max(n - 1, 0).bit_length()
+        if width != n:
+            p = np.concatenate([p, np.zeros(p.shape[:-1] + (width - n,), np.float32)], axis=-1)
+        while width > 1:
+            width //= 2
             p = self.r(p[..., 0::2] + p[..., 1::2])
-        return p[..., 0]
+        return self.overflow(p[..., 0])
 
     def dot(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """x (..., M, K) @ y (..., K, N) with fp16 products and partial sums."""
@@ -579,6 +601,10 @@ def _const_value(var) -> object:
     if a.dtype.kind == "f":
         a = a.astype(np.float32)  # fp16 weights: exact in float32
     return a
+
+
+def _shape_of(t) -> list[int]:
+    return [int(d) for d in t.multiArrayType.shape] if t.WhichOneof("Type") == "multiArrayType" else []
 
 
 class Function:
