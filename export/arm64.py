@@ -9,7 +9,8 @@ Userland, built once by `avsep arm64-setup` under ~/.cache/avsep/arm64
   sysroot/     Debian bookworm arm64 python3.11 and the libraries it and the
                wheels need, unpacked from .debs (no second debootstrap stage:
                nothing is configured or run as root); the aarch64 cp311 wheels
-               of numpy, ai-edge-litert and onnxruntime, at the host's
+               of numpy, ai-edge-litert and onnxruntime, and of the rest of
+               the light install (`avsep run`: run_avsep), at the host's
                versions, in sysroot/usr/lib/python3/dist-packages.
                sysroot/avsep-userland.json records what it holds.
   profiles/<name>/  one overlay per CPU profile (PROFILES): symlinks into sysroot plus
@@ -52,7 +53,11 @@ PYTHON = "usr/bin/python3.11"
 WHEEL_PLATFORMS = ("manylinux_2_28_aarch64", "manylinux_2_27_aarch64", "manylinux2014_aarch64")
 # the same runtime versions as the host, so arm64 vs x86 differ by kernels only
 RUNTIMES = {"numpy": "2.3.5", "ai-edge-litert": "2.3.0", "onnxruntime": "1.32.0"}
-MIN_FREE_BYTES = 700 << 20  # about 330 MB unpacked plus downloads
+# the rest of the light install (pyproject's dependencies), so `avsep run` runs in
+# the guest as on a Raspberry Pi; pip resolves what they need in turn
+RUN_DEPENDENCIES = {"scipy": "1.17.1", "soundfile": "0.14.0", "av": "18.1.0", "pillow": "13.0.0", "jsonschema": "4.26.0",
+                    "cryptography": "48.0.0", "tqdm": "4.70.1"}
+MIN_FREE_BYTES = 900 << 20  # about 450 MB unpacked plus downloads
 # profile name -> (qemu -cpu argument, what XNNPACK / MLAS can use on it)
 PROFILES = {
     "cortex-a53": ("cortex-a53", "ARMv8.0 baseline: NEON only (no dot product, no fp16 arithmetic, no i8mm); A53-tuned kernels"),
@@ -94,7 +99,7 @@ def _is_root() -> bool:
 def wanted() -> dict:
     """What a userland must hold to be current: the host's runtime versions."""
     versions = {}
-    for dist, fallback in RUNTIMES.items():
+    for dist, fallback in {**RUNTIMES, **RUN_DEPENDENCIES}.items():
         try:
             versions[dist] = importlib_metadata.version(dist)
         except importlib_metadata.PackageNotFoundError:
@@ -285,6 +290,36 @@ def _cpuinfo(probe: dict) -> str:
     return (f"processor\t: 0\nBogoMIPS\t: 100.00\nFeatures\t: {' '.join(probe['features'])}\n"
             f"CPU implementer\t: {midr >> 24 & 0xFF:#04x}\nCPU architecture: 8\nCPU variant\t: {midr >> 20 & 0xF:#x}\n"
             f"CPU part\t: {midr >> 4 & 0xFFF:#05x}\nCPU revision\t: {midr & 0xF}\n\n")
+
+
+def run_avsep(argv: list[str], cpu: str = "cortex-a53", timeout: float = 1800) -> subprocess.CompletedProcess:
+    """`avsep ARGV` in the emulated arm64 userland: the light install's code
+    path (no torch) on the aarch64 runtimes, with this checkout's package
+    copied in (pure Python; the host's site-packages never enter the guest)."""
+    overlay = profile(cpu)
+    pkg = Path(sys.modules["avsep_mobile"].__file__).resolve().parent  # the checkout's symlinks are followed
+    with tempfile.TemporaryDirectory(prefix="avsep-guest-") as tmp:
+        shutil.copytree(pkg, Path(tmp) / "avsep_mobile", ignore=shutil.ignore_patterns("__pycache__", "*.pt", "calibration_set"))
+        _copy_face_models(Path(tmp))
+        code = f"import sys; sys.path.insert(0, {tmp!r}); from avsep_mobile.cli import main; sys.exit(main({list(argv)!r}))"
+        return subprocess.run([qemu(), "-L", str(overlay), "-cpu", PROFILES[cpu][0], str(sysroot() / PYTHON), "-I", "-c", code],
+                              capture_output=True, text=True, env=_guest_env(), timeout=timeout)
+
+
+def _copy_face_models(dest: Path) -> None:
+    """The face detector and mesh .tflite files where the guest finds them: a
+    `mediapipe` folder holding only them, as `pip install --no-deps` leaves it."""
+    from avsep_mobile.runtime import faces
+
+    (dest / "mediapipe").mkdir()
+    (dest / "mediapipe" / "__init__.py").touch()
+    for name in (faces.DETECTOR_FILE, faces.MESH_FILE):
+        try:
+            src = faces.model_path(name)
+        except faces.FaceModelError:
+            return  # the guest says what is missing when a video needs them
+        (dest / "mediapipe" / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(src, dest / "mediapipe" / name)
 
 
 class GuestError(RuntimeError):
