@@ -233,3 +233,11 @@ def test_live_path_runs_on_chromiums_fake_camera_and_microphone(page, bundles):
     assert all(p["active"] == [0, 0] for p in r["plans"])
     lips = [p["lip"] for p in r["plans"]]
     assert lips == sorted(lips) and lips[-1] >= 0
+
+
+def test_page_opens_a_bundle_from_a_picked_folder(page, bundles):
+    """The folder picker (no one to click it headless): Playwright hands the input the bundle folder as a user would."""
+    page.set_input_files("#bundle-folder", str(bundles["int8"]))
+    page.click("#open")
+    page.wait_for_function("document.querySelector('#bundle-status').textContent.startsWith('android int8')", timeout=60_000)
+    assert "files sha256-checked" in page.text_content("#bundle-status")
