@@ -17,7 +17,7 @@ from web_core import WEB
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run",
+                 "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",  # containers give /dev/shm 64 MB
                  # the live path is checked with Chromium's fake camera and microphone, granted without a prompt
                  "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream", "--autoplay-policy=no-user-gesture-required"]
 
