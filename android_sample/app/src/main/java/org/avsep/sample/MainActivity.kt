@@ -39,7 +39,7 @@ class MainActivity : ComponentActivity() {
 
     private var separator: Separator? = null
     private var cropper: MouthCropper? = null
-    private var audio: AudioCapture? = null
+    @Volatile private var audio: AudioCapture? = null
     private var camera: CameraFrames? = null
     private var player: AudioTrack? = null
     private var gate: FrameGate? = null
@@ -143,9 +143,9 @@ class MainActivity : ComponentActivity() {
     private fun stop() {
         audio?.let { mic ->
             mic.stop()  // joins the audio thread: the counters below are final
-            // the next benchmark's report carries this session's drops (AudioRecord reports no overruns: null)
+            // the next benchmark's report carries this session's drops
             val rate = separator?.sampleRate?.toDouble() ?: 1.0
-            lastLive = DeviceReport.Live(heardSamples / rate, null, dropped / rate)
+            lastLive = DeviceReport.Live(heardSamples / rate, mic.droppedSamples / rate, dropped / rate)
         }
         audio = null
         camera?.stop()
@@ -180,7 +180,9 @@ class MainActivity : ComponentActivity() {
         if (now - lastStatusMs > 500) {
             lastStatusMs = now
             val rtf = busyNs / 1e9 / (heardSamples.toDouble() / sep.sampleRate)
-            val text = String.format(Locale.US, "faces %d   audio RTF %.3f   dropped %.2f s", faces, rtf, dropped.toDouble() / sep.sampleRate)
+            val micDropped = (audio?.droppedSamples ?: 0L).toDouble() / sep.sampleRate
+            val text = String.format(Locale.US, "faces %d   audio RTF %.3f   dropped: mic %.2f s, speaker %.2f s", faces, rtf, micDropped,
+                dropped.toDouble() / sep.sampleRate)
             runOnUiThread { status.text = text }
         }
     }

@@ -16,7 +16,7 @@ object DeviceReport {
     /** An exact match has no finite SNR; it is reported as this many dB (as export/parity.py does). */
     const val EXACT_SNR_DB = 300.0
 
-    /** The app's last live session: seconds run, seconds of audio dropped (input null: the platform reports none). */
+    /** The app's last live session: seconds run, seconds of audio dropped at the microphone (null: not counted) and the speaker. */
     class Live(val seconds: Double, val droppedInputS: Double?, val droppedOutputS: Double)
 
     fun build(
