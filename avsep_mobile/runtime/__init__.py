@@ -17,7 +17,8 @@ read side by side:
     replay.py          the replay loop over test vectors     Replay.kt
     scheduler.py       the live A/V schedule                 Scheduler.kt
     chunker.py         chunking and flush                    StreamCore.kt
-    faces.py           face detector, face mesh, slot tracker
+    faces.py           face detector, face mesh, slot tracker, mouth crop   FaceSlots.kt, MouthGeometry.kt
+    av_clock.py        camera timestamps -> the audio clock   AvClock.kt
     mouth_bridge.py    a measured mouth -> the model's crop  MouthBridge.kt
     mouth_renderer.py  the mouth renderer                    MouthRenderer.kt
     mouth_cropper.py   camera frames -> a mouth crop per slot  MouthCropper.kt
