@@ -64,3 +64,15 @@ def test_js_build_leaves_out_only_the_listed_jvm_files():
     all_main = {p.name for p in web_core.MAIN.rglob("*.kt") if "jvm" not in p.relative_to(web_core.MAIN).parts[:-1]}
     assert set(web_core.JVM_ONLY) <= all_main, sorted(set(web_core.JVM_ONLY) - all_main)
     assert {p.name for p in web_core.common_sources()} == all_main - set(web_core.JVM_ONLY)
+
+
+PAGE_FILES = sorted((web_core.WEB / "js").glob("*.js"))
+
+
+@pytest.mark.parametrize("path", PAGE_FILES, ids=[p.name for p in PAGE_FILES])
+def test_page_file_names_its_job_first(path):
+    """As the apps' platform files do (test_sample_apps.py): the page's own code is glue, and says what it connects."""
+    import re
+
+    first = path.read_text().splitlines()[0]
+    assert re.match(r"// (Glue|Screen)[^:]*: \S", first), f"{path.name}: the first line should name its job, got {first!r}"

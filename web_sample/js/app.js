@@ -1,4 +1,4 @@
-// Wires the page's controls to the modules, and exposes the same actions as window.avsep for scripted runs
+// Screen: the page's controls wired to the modules, and the same actions as window.avsep for scripted runs
 // (the headless-browser tests call them): open a bundle, replay/benchmark, separate a file, go live.
 import { BundleError, fromFiles, fromUrl } from './bundle.js';
 import { compile } from './runtime.js';

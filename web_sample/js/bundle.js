@@ -1,4 +1,4 @@
-// Opens an exported Android bundle (a served URL or a picked folder) and checks it before anything runs:
+// Glue: an exported Android bundle opened (a served URL or a picked folder) and checked before anything runs:
 // every listed file's sha256 (Web Crypto) against manifest.json, and manifest.sig (Ed25519) where the browser has it.
 export class BundleError extends Error {}
 

@@ -1,4 +1,4 @@
-// The audio thread's one job: post the microphone's samples (first channel) to the page as they arrive.
+// Glue: the audio thread's one job, posting the microphone's samples (first channel) to the page as they arrive.
 class Capture extends AudioWorkletProcessor {
   process(inputs) {
     const x = inputs[0]?.[0];

@@ -1,4 +1,4 @@
-// Draws a video frame with each slot's face box in its slot colour (the same colours label the voices below it).
+// Glue: a video frame drawn with each slot's face box in its slot colour (the same colours label the voices below it).
 export const SLOT_COLOURS = ['#e6194b', '#3cb44b', '#4363d8', '#f58231', '#911eb4', '#42d4f4'];
 
 export function drawFrame(canvas, img, boxes) {

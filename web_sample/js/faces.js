@@ -1,5 +1,5 @@
-// Faces in video frames, found as avsep separate finds them (avsep_mobile/runtime/faces.py): MediaPipe's BlazeFace
-// short-range detector (tiled on wide frames) and its 468-point face mesh, the .tflite files of the mediapipe 0.10.21
+// Glue (a port of avsep_mobile/runtime/faces.py's model I/O): faces in video frames, found as avsep separate finds them:
+// MediaPipe's BlazeFace short-range detector (tiled on wide frames) and its 468-point face mesh, the .tflite files of the mediapipe 0.10.21
 // wheel, run by LiteRT.js on inputs resampled by PIL's rules (images.js). Boxes and landmarks in frame pixels.
 import { Tensor, compile } from './runtime.js';
 import { affine, crop, letterbox, resize, toFloat } from './images.js';

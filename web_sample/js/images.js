@@ -1,4 +1,4 @@
-// Pixel resampling for the face models' inputs, by PIL's rules (what avsep separate feeds them): resize with the
+// Glue (a port of PIL's resampling): the face models' inputs drawn as avsep separate draws them: resize with the
 // BILINEAR filter (support widened when shrinking, 22-bit fixed-point weights, two passes through 8 bits) and the
 // affine transform with BILINEAR (pixel centres, clamped edges, truncated, black outside). Images: {data RGBA, width, height}.
 

@@ -1,4 +1,4 @@
-// Live separation from the microphone and camera: getUserMedia, the microphone at the model's rate through an
+// Glue: live separation from the microphone and camera: getUserMedia, the microphone at the model's rate through an
 // AudioWorklet, camera frames stamped on the audio clock, faces and mouths as for a file, and the apps' live schedule
 // (the Kotlin core's defaults: no wait for video, 200 ms start-up wait) deciding each chunk's frame.
 import { NS, Collector, Streamer } from './stream.js';

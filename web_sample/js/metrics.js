@@ -1,4 +1,4 @@
-// Parity and timing figures of the page, by the formulas of the Kotlin core's Report.kt (and export/parity.py).
+// Glue: parity and timing figures of the page, by the formulas of the Kotlin core's Report.kt (and export/parity.py).
 export const EXACT_SNR_DB = 300; // an exact match has no finite SNR
 
 export function parity(ref, out) {

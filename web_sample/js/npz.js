@@ -1,4 +1,4 @@
-// Reads the arrays of a .npz (numpy's zip of .npy files, stored or deflated) in the page: {name: {data, shape, dtype}}.
+// Glue: the arrays of a .npz (numpy's zip of .npy files, stored or deflated) read in the page: {name: {data, shape, dtype}}.
 const DTYPES = { '|u1': Uint8Array, '<u1': Uint8Array, '|i1': Int8Array, '<i4': Int32Array, '<i8': BigInt64Array, '<f4': Float32Array, '<f8': Float64Array };
 
 function npy(bytes, name) {

@@ -1,4 +1,4 @@
-// Replays a bundle's test vectors through LiteRT.js as the apps' benchmark does (the Kotlin core's Replay.kt): camera
+// Glue: a bundle's test vectors replayed through LiteRT.js as the apps' benchmark does (the Kotlin core's Replay.kt): camera
 // frames at j / lip_fps and audio chunks interleaved by time through the Kotlin schedule, the vectors' active and reset
 // per chunk; then parity against the float reference outputs stored in the bundle, and device_report.json.
 import * as core from '../build/core/avsep-core.mjs';

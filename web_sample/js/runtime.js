@@ -1,4 +1,4 @@
-// LiteRT.js glue: loads the WebAssembly runtime once and compiles a bundle's .tflite on its CPU (XNNPack) path.
+// Glue: LiteRT.js loaded once (its WebAssembly runtime) and a bundle's .tflite compiled on its CPU (XNNPack) path.
 import { loadAndCompile, loadLiteRt, Tensor } from '@litertjs/core';
 
 export { Tensor };

@@ -1,4 +1,4 @@
-// Separates a file in the page on the streaming path, as `avsep separate` does: a video (faces found by faces.js, put
+// Glue: a file separated in the page on the streaming path, as `avsep separate` does: a video (faces found by faces.js, put
 // in slots by the Kotlin core's tracker, mouths drawn by its bridge) or audio with a lips.npz (every slot tracked).
 import * as core from '../build/core/avsep-core.mjs';
 import { Collector, NS, Streamer } from './stream.js';

@@ -1,4 +1,4 @@
-// One step of the bundle on LiteRT.js, bound by name as the manifest lists it: data inputs in, data outputs out,
+// Glue: one step of the bundle on LiteRT.js, bound by name as the manifest lists it: data inputs in, data outputs out,
 // each state X fed as input X and replaced by the output X_out the call returns (the tensor itself, never copied).
 import { Tensor } from './runtime.js';
 import { BundleError } from './bundle.js';

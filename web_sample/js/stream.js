@@ -1,4 +1,4 @@
-// The page's streaming engine: the Kotlin core's schedule, chunker, frame gate and slot-face rule (core.mjs) around
+// Glue: the page's streaming engine: the Kotlin core's schedule, chunker, frame gate and slot-face rule (core.mjs) around
 // the two LiteRT.js steps, as avsep separate and the apps' StreamCore run them. Calls are serialised (LiteRT.js steps
 // are Promises); frames and audio may arrive in any interleaving; outputs come back with the model's delay removed.
 import * as core from '../build/core/avsep-core.mjs';

@@ -1,4 +1,4 @@
-// Decodes a video file in the page: its sound at the model's rate (Web Audio), and its pictures on the camera grid
+// Glue: a video file decoded in the page: its sound at the model's rate (Web Audio), and its pictures on the camera grid
 // (seeking a <video> element, each picture stamped with its own presentation time from requestVideoFrameCallback).
 export class MediaError extends Error {}
 

@@ -1,4 +1,4 @@
-// WAV files of the page's outputs: mono 16-bit PCM, samples rounded as avsep separate writes them (audio.WavWriter).
+// Glue: WAV files of the page's outputs: mono 16-bit PCM, samples rounded as avsep separate writes them (audio.WavWriter).
 export function wav(samples, sampleRate) {
   const buf = new ArrayBuffer(44 + samples.length * 2), dv = new DataView(buf);
   const text = (at, s) => [...s].forEach((c, i) => dv.setUint8(at + i, c.charCodeAt(0)));
