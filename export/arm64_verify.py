@@ -67,7 +67,7 @@ def check(bundle_dir, profiles=arm64.DEFAULT_PROFILES, progress=None, max_calls:
             "runtime": info["runtime"], "runtime_log": kernels,
             "outputs": vs_float["outputs"], "si_snr_db_per_speaker": vs_float["si_snr_db_per_speaker"],
             "gate": vs_float["gate"], "failed": vs_float["failed"], "passed": vs_float["passed"],
-            "vs_x86": _vs(x86, got),
+            "vs_x86": parity.output_metrics(x86, got),
             "emulated_seconds_per_audio_second": round(seconds / audio_s, 3),
         })
     failed = [f"{r['cpu']}:{k}" for r in rows for k in r["failed"]]
@@ -81,16 +81,6 @@ def _first_calls(vec: dict, n: int) -> dict:
     """The vectors of the first n av_step calls and the camera frames they use."""
     frames = int(vec["av_step/lip_call"][n - 1]) + 1
     return {k: (a[:n] if k.startswith("av_step/") else a[:frames]) for k, a in vec.items()}
-
-
-def _vs(x86: dict, got: dict) -> dict:
-    out = {}
-    for key in ("av_step/speakers", "av_step/residual", "lip_step/lip_emb"):
-        out[key.split("/")[1]] = {"snr_db": metrics.capped_db(metrics.snr_db(x86[key], got[key])),
-                                  "psnr_db": metrics.capped_db(metrics.psnr_db(x86[key], got[key])),
-                                  "max_abs_err": float(metrics.max_abs_err(x86[key], got[key])),
-                                  "bit_identical": bool(np.array_equal(x86[key], got[key]))}
-    return out
 
 
 def format_rows(result: dict) -> str:

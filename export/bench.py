@@ -19,25 +19,10 @@ from avsep_mobile.model import AVSep, ModelConfig
 from avsep_mobile.runtime import manifest, runners
 from avsep_mobile.runtime.coreml_eval import KIND
 from avsep_mobile.runtime.replay import stream
+from avsep_mobile.runtime.runners import Recording
 from avsep_mobile.streaming import TorchRunner
 
 from . import stream_memory, vectors
-
-
-class _Timed:
-    """Wraps a runner and records the wall time of every call per step."""
-
-    def __init__(self, runner):
-        self.runner, self.kind, self.times = runner, runner.kind, {}
-
-    def __getattr__(self, name):
-        return getattr(self.runner, name)
-
-    def run(self, step, feeds):
-        t0 = time.perf_counter()
-        out = self.runner.run(step, feeds)
-        self.times.setdefault(step, []).append(time.perf_counter() - t0)
-        return out
 
 
 def float_model(m: dict) -> tuple[AVSep, str]:
@@ -53,7 +38,7 @@ def float_model(m: dict) -> tuple[AVSep, str]:
 
 
 def _measure(runner, vec: dict, sigs: dict, audio_s: float, repeats: int) -> dict:
-    timed = _Timed(runner)
+    timed = Recording(runner, keep_feeds=False)
     stream(timed, vec, sigs)  # warm-up
     rtf = {"av_step": [], "lip_step": [], "stream": []}
     step_ms = {"av_step": [], "lip_step": []}

@@ -21,19 +21,29 @@ def _pcm(a: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(a.transpose(1, 0, 2).reshape(a.shape[1], -1))
 
 
-def compare(reference: dict, exported: dict, precision: str, sample_rate: int) -> dict:
-    """Metrics per output, per speaker and over time, and the gate verdict."""
-    metric, minimum = thresholds.gate(precision)
-    out = {"outputs": {}, "gate": {"metric": metric, "min_db": minimum, "outputs": list(thresholds.GATED_OUTPUTS)}}
-    for key in ("av_step/speakers", "av_step/residual", "lip_step/lip_emb"):
+OUTPUTS = ("av_step/speakers", "av_step/residual", "lip_step/lip_emb")
+
+
+def output_metrics(reference: dict, exported: dict) -> dict:
+    """{output: snr_db, psnr_db, max_abs_err, bit_identical} of each streamed
+    output against the reference (float torch, or the x86 run of the same bundle)."""
+    out = {}
+    for key in OUTPUTS:
         ref, got = reference[key], exported[key]
         if ref.shape != got.shape:
             raise ValueError(f"{key}: exported shape {got.shape} != reference {ref.shape}")
-        out["outputs"][key.split("/")[1]] = {
-            "snr_db": metrics.capped_db(metrics.snr_db(ref, got)),
-            "psnr_db": metrics.capped_db(metrics.psnr_db(ref, got)),
-            "max_abs_err": float(metrics.max_abs_err(ref, got)),
-        }
+        out[key.split("/")[1]] = {"snr_db": metrics.capped_db(metrics.snr_db(ref, got)),
+                                  "psnr_db": metrics.capped_db(metrics.psnr_db(ref, got)),
+                                  "max_abs_err": float(metrics.max_abs_err(ref, got)),
+                                  "bit_identical": bool(np.array_equal(ref, got))}
+    return out
+
+
+def compare(reference: dict, exported: dict, precision: str, sample_rate: int) -> dict:
+    """Metrics per output, per speaker and over time, and the gate verdict."""
+    metric, minimum = thresholds.gate(precision)
+    out = {"outputs": output_metrics(reference, exported),
+           "gate": {"metric": metric, "min_db": minimum, "outputs": list(thresholds.GATED_OUTPUTS)}}
     ref, got = _pcm(reference["av_step/speakers"]), _pcm(exported["av_step/speakers"])
     out["si_snr_db_per_speaker"] = [metrics.capped_db(metrics.si_snr_np(g, r)) for g, r in zip(got, ref)]
     block = int(BLOCK_SECONDS * sample_rate)

@@ -38,6 +38,7 @@ import numpy as np
 
 from avsep_mobile.runtime import manifest
 from avsep_mobile.runtime.replay import stream
+from avsep_mobile.runtime.runners import Recording
 from avsep_mobile.streaming import TorchRunner
 
 from . import litert_modules, vectors
@@ -50,25 +51,11 @@ LITERT_NO_PROFILER = ("ai-edge-litert's Python Interpreter exposes no op profile
                       "(Invoke only, differences of p10 times)")
 
 
-class _Recorder:
-    """Wraps a runner; keeps every call's feeds per step."""
-
-    def __init__(self, runner):
-        self.runner, self.kind, self.feeds = runner, runner.kind, defaultdict(list)
-
-    def __getattr__(self, name):
-        return getattr(self.runner, name)
-
-    def run(self, step, feeds):
-        self.feeds[step].append({k: np.ascontiguousarray(v, np.float32) for k, v in feeds.items()})
-        return self.runner.run(step, feeds)
-
-
 def record_feeds(model, speakers: int, chunk_hops: int, vec: dict, signatures: dict, threads: int = 1) -> dict[str, list[dict]]:
     """{step: [feeds of each call]} of the float model streaming test vectors."""
-    rec = _Recorder(TorchRunner(model, speakers, chunk_hops, threads))
+    rec = Recording(TorchRunner(model, speakers, chunk_hops, threads))
     stream(rec, vec, signatures)
-    return dict(rec.feeds)
+    return rec.feeds
 
 
 def _ms(xs) -> float:

@@ -68,7 +68,7 @@ def test_int8_binds_by_name(target, int8_bundles, tiny_model):
     warm = {k: v[:40] for k, v in ref.items() if k.startswith("av_step/")}
     warm.update({"lip_step/crops": ref["lip_step/crops"], "av_step/reset": np.zeros_like(ref["av_step/active"][:40])})
     torch_runner = streaming.TorchRunner(tiny_model, m["speakers"], m["chunk_hops"])
-    recorder = int8.Recorder(torch_runner)
+    recorder = runners.Recording(torch_runner)
     replay.stream(recorder, warm, sigs)
     feeds = recorder.feeds["av_step"][-1]
     feeds["pcm"] = rng.standard_normal(feeds["pcm"].shape).astype(np.float32) * 0.1

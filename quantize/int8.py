@@ -38,6 +38,7 @@ import numpy as np
 from avsep_mobile.model import AVSep
 from avsep_mobile.runtime import signature
 from avsep_mobile.runtime.replay import stream, stream_inputs
+from avsep_mobile.runtime.runners import Recording
 from avsep_mobile.streaming import TorchRunner
 
 # Layers kept float in the shipped int8 exports, chosen from the sensitivity
@@ -59,21 +60,6 @@ ONNX_OPS = ("MatMul", "Gemm", "Conv")
 
 
 # ---------------------------------------------------------------- calibration
-
-
-class Recorder:
-    """Wraps a runner and keeps every call's named feeds (calibration data)."""
-
-    def __init__(self, runner):
-        self.runner, self.kind = runner, runner.kind
-        self.feeds: dict[str, list] = {}
-
-    def __getattr__(self, name):
-        return getattr(self.runner, name)
-
-    def run(self, step, feeds):
-        self.feeds.setdefault(step, []).append({k: np.array(v, np.float32) for k, v in feeds.items()})
-        return self.runner.run(step, feeds)
 
 
 def calibration_examples(count: int = 4, seconds: float = 3.0, data=None, speakers: int = 2) -> list:
@@ -102,7 +88,7 @@ def stream_examples(runner, model: AVSep, speakers: int, chunk_hops: int, exampl
 def calibration_feeds(model: AVSep, speakers: int, chunk_hops: int, examples, max_calls: int = 300) -> dict[str, list[dict]]:
     """{step: [named feeds]}: the inputs of every call of the float Streamer
     over the examples, state included, thinned evenly to max_calls per step."""
-    rec = Recorder(TorchRunner(model.eval(), speakers, chunk_hops))
+    rec = Recording(TorchRunner(model.eval(), speakers, chunk_hops))
     stream_examples(rec, model, speakers, chunk_hops, examples)
     out = {}
     for step, feeds in rec.feeds.items():

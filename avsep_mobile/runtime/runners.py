@@ -10,6 +10,7 @@ data inputs plus the explicit states) and `reset()`.
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -163,6 +164,28 @@ def _function(model, step, kind):
     return []
 
 
+class Recording:
+    """Wraps any runner and records, per step, the wall time of every call
+    and (keep_feeds) a float32 copy of its named feeds: the calibration data
+    of int8, the inputs of a per-op profile, the timings of `avsep bench`."""
+
+    def __init__(self, runner, keep_feeds: bool = True):
+        self.runner, self.kind, self.keep_feeds = runner, runner.kind, keep_feeds
+        self.feeds: dict[str, list[dict]] = {}
+        self.times: dict[str, list[float]] = {}
+
+    def __getattr__(self, name):
+        return getattr(self.runner, name)
+
+    def run(self, step: str, feeds: dict) -> dict:
+        if self.keep_feeds:
+            self.feeds.setdefault(step, []).append({k: np.array(v, np.float32) for k, v in feeds.items()})
+        t0 = time.perf_counter()
+        out = self.runner.run(step, feeds)
+        self.times.setdefault(step, []).append(time.perf_counter() - t0)
+        return out
+
+
 def for_bundle(bundle_dir, manifest: dict, threads: int | None = None):
     """The runner for a bundle's model files, or None where this machine cannot run them."""
     bundle_dir = Path(bundle_dir)
@@ -180,7 +203,9 @@ def for_bundle(bundle_dir, manifest: dict, threads: int | None = None):
         if importlib.util.find_spec("coremltools") is None:
             raise ValueError("an iOS bundle runs off macOS through CoreML's reference evaluator, which reads the "
                              "package with coremltools: pip install coremltools==9.0")
-        from .coreml_eval import EvaluatorRunner  # elsewhere: the reference evaluator of the ML program
+        from .coreml_eval import (
+            EvaluatorRunner,  # elsewhere: the reference evaluator of the ML program
+        )
 
         return EvaluatorRunner(files)
     return None

@@ -75,9 +75,9 @@ class StepSignature:
         }
 
 
-def _states(layout: list, speakers: int) -> tuple:
-    rows = {"shared": 1, "slot": speakers, "slot+residual": speakers + 1}
-    return tuple(TensorSpec(name, (rows[r],) + tuple(tail), "float32", 0.0, r != "shared") for name, r, tail in layout)
+def _states(layout: list, shapes: dict) -> tuple:
+    """layout: (name, rows, tail) per state, the model's; shapes: its full shapes (the model sizes the rows)."""
+    return tuple(TensorSpec(name, tuple(shapes[name]), "float32", 0.0, rows != "shared") for name, rows, _ in layout)
 
 
 def lip_step(model, speakers: int) -> StepSignature:
@@ -86,7 +86,7 @@ def lip_step(model, speakers: int) -> StepSignature:
         "lip_step",
         inputs=(TensorSpec("crops", (speakers, 1, c, c)),),
         outputs=(TensorSpec("lip_emb", (speakers, d)),),
-        states=_states(model.lip_state_layout(), speakers),
+        states=_states(model.lip_state_layout(), model.lip_state_shapes(speakers)),
     )
 
 
@@ -97,7 +97,7 @@ def av_step(model, speakers: int, chunk_hops: int = 1) -> StepSignature:
         # `active` is float, not bool/int: TFLite rewrites int64 inputs to int32
         inputs=(TensorSpec("pcm", (1, n)), TensorSpec("lip_emb", (speakers, d)), TensorSpec("active", (speakers,))),
         outputs=(TensorSpec("speakers", (speakers, n)), TensorSpec("residual", (1, n))),
-        states=_states(model.av_state_layout(), speakers),
+        states=_states(model.av_state_layout(), model.av_state_shapes(speakers)),
     )
 
 
