@@ -50,11 +50,26 @@ def bundles(android_bundle, android_int8_bundle, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def clip(tmp_path_factory):
-    """Two real faces side by side, each mouth opened by its own synthesised voice, the voices mixed (H.264 + AAC)."""
-    from tests.media_clips import speech, write_clip
+def voices():
+    from tests.media_clips import speech
 
-    return write_clip(tmp_path_factory.mktemp("web_clip") / "two_faces.mp4", speech(CLIP_SECONDS, seed=5, voices=2))
+    return speech(CLIP_SECONDS, seed=5, voices=2)
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory, voices):
+    """Two real faces side by side, each mouth opened by its own synthesised voice, the voices mixed (H.264 + AAC)."""
+    from tests.media_clips import write_clip
+
+    return write_clip(tmp_path_factory.mktemp("web_clip") / "two_faces.mp4", voices)
+
+
+@pytest.fixture(scope="module")
+def clip_30fps(tmp_path_factory, voices):
+    """The same at 30 frames per second: the lip_fps gate takes 25 of every 30 pictures."""
+    from tests.media_clips import write_clip
+
+    return write_clip(tmp_path_factory.mktemp("web_clip30") / "two_faces_30.mp4", voices, fps=30.0)
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +79,7 @@ def served(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def page(bundles, clip, served):
+def page(bundles, clip, clip_30fps, served):
     problems = web_browser.missing()
     if problems:
         if sys.platform != "linux":
@@ -72,7 +87,8 @@ def page(bundles, clip, served):
         pytest.fail("the browser toolchain is missing (run ./setup.sh): " + "; ".join(problems))
     web_core.build()
     web_core.face_models()
-    links = {f"bundles/{k}": v for k, v in bundles.items() if not k.endswith("_key")} | {"media/two_faces.mp4": clip, "files": served}
+    links = {f"bundles/{k}": v for k, v in bundles.items() if not k.endswith("_key")}
+    links |= {"media/two_faces.mp4": clip, "media/two_faces_30.mp4": clip_30fps, "files": served}
     with web_browser.serve(links) as url, web_browser.page(url) as pg:
         yield pg
         assert pg.errors == [], pg.errors
@@ -143,21 +159,21 @@ def separated(page, bundles, clip, tmp_path_factory):
     """The clip separated by the page (fp32 bundle) and by `avsep separate`'s separate_video on the same bundle."""
     from avsep_mobile.separate_video import separate_video
 
-    class Recorded(Separator):
-        """Keeps each slot's mean crop level per frame: what lip_step was shown."""
-        crop_means: list = []
-
-        def frame(self, t_ns, crops, faces):
-            self.crop_means.append(np.asarray(crops, np.float64).reshape(len(crops), -1).mean(1))
-            return super().frame(t_ns, crops, faces)
-
     page.evaluate("avsep.open('/bundles/fp32/')")
     web = page.evaluate("avsep.separateVideo('/media/two_faces.mp4', 'build/faces/')")
     ref_dir = tmp_path_factory.mktemp("web_ref") / "out"
-    sep = Recorded.open(bundles["fp32"], threads=1)
+    sep = _Recorded.open(bundles["fp32"], threads=1)
     ref = separate_video(sep, clip, ref_dir)
     ref["crop_means"] = np.array(sep.crop_means)
     return web, ref, ref_dir
+
+
+class _Recorded(Separator):
+    """Keeps each slot's mean crop level per frame: what lip_step was shown."""
+
+    def frame(self, t_ns, crops, faces):
+        self.__dict__.setdefault("crop_means", []).append(np.asarray(crops, np.float64).reshape(len(crops), -1).mean(1))
+        return super().frame(t_ns, crops, faces)
 
 
 def test_page_separates_a_two_face_video_as_avsep_separate_does(separated):
@@ -186,6 +202,20 @@ def test_page_separates_a_two_face_video_as_avsep_separate_does(separated):
         assert sr == 16000 and abs(len(got) - len(want)) <= 1024 and len(got) >= CLIP_SECONDS * sr - 1
         n = min(len(got), len(want))
         assert snr_db(want[:n], got[:n]) >= thresholds.FP32_MIN_SNR_DB, (name, snr_db(want[:n], got[:n]))
+
+
+def test_page_takes_the_frames_avsep_separate_takes_from_a_30fps_video(page, bundles, clip_30fps, tmp_path):
+    """Every picture decoded once, in order, and the lip_fps gate keeping the same 25 of each 30, with the same mouths."""
+    from avsep_mobile.separate_video import separate_video
+
+    page.evaluate("avsep.open('/bundles/fp32/')")
+    web = page.evaluate("avsep.separateVideo('/media/two_faces_30.mp4', 'build/faces/')")["summary"]
+    sep = _Recorded.open(bundles["fp32"], threads=1)
+    ref = separate_video(sep, clip_30fps, tmp_path / "out")
+    for key in ("frames_decoded", "frames_used", "frames_with_face"):
+        assert web["video"][key] == ref["video"][key], (key, web["video"][key], ref["video"][key])
+    assert ref["video"]["frames_decoded"] > ref["video"]["frames_used"]
+    assert np.abs(np.array(web["crop_means"]) - np.array(sep.crop_means)).max() < 1 / 255
 
 
 def test_page_separates_audio_with_a_lips_file(page, bundles, served):

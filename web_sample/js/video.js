@@ -40,7 +40,26 @@ function seek(v, t, waitMs) {
   });
 }
 
-/** {width, height, duration} and an async iterator of {t (s), img: {data RGBA, width, height}} on the fps grid. */
+/** The video's frame period (s): the shortest step between pictures while it plays a moment; null if none came. */
+async function framePeriod(v) {
+  const times = [];
+  await new Promise((resolve) => {
+    const timer = setTimeout(resolve, 3000);
+    const next = (_, meta) => {
+      times.push(meta.mediaTime);
+      if (times.length >= 6) { clearTimeout(timer); resolve(); } else v.requestVideoFrameCallback(next);
+    };
+    v.requestVideoFrameCallback(next);
+    v.play().catch(() => resolve());
+  });
+  v.pause();
+  const steps = times.slice(1).map((t, i) => t - times[i]).filter((d) => d > 1e-4);
+  return steps.length ? Math.min(...steps) : null;
+}
+
+/** {width, height, duration} and an async iterator of {t (s), img: {data RGBA, width, height}}: every picture of the
+ *  file once, in order (seeking to the middle of each frame period), as a decoder hands them to avsep separate; the
+ *  caller's lip_fps gate then takes the same ones. */
 export async function openVideo(url, fps) {
   let v = null;
   // a <video> that never presents a sought picture (headless Chromium's first media element does so) is replaced
@@ -54,17 +73,18 @@ export async function openVideo(url, fps) {
     else candidate.removeAttribute('src');
   }
   if (!v) throw new MediaError('this browser does not present the pictures of a sought video: try another browser');
+  const period = (await framePeriod(v)) ?? 1 / fps; // no picture while playing: fall back to the camera grid
   const width = v.videoWidth, height = v.videoHeight;
   const canvas = new OffscreenCanvas(width, height);
   const ctx = canvas.getContext('2d', { willReadFrequently: true });
   async function* frames() {
-    let shown = 0, slots = 0;
-    for (let k = 0; (k + 0.5) / fps < v.duration; k++) {
-      // the middle of grid slot k: the picture shown there is the one a camera at fps would hand over; none comes
-      // when it is the picture already shown (a video slower than fps), which the camera would not hand over twice
+    let shown = 0, slots = 0, last = -1;
+    for (let k = 0; (k + 0.5) * period < v.duration; k++) {
+      // the middle of frame period k; no picture comes (or the same one) where a variable-rate file has none there
       slots++;
-      const stamp = await seek(v, (k + 0.5) / fps, 400);
-      if (stamp === null) continue;
+      const stamp = await seek(v, (k + 0.5) * period, 1000);
+      if (stamp === null || stamp <= last) continue;
+      last = stamp;
       shown++;
       ctx.drawImage(v, 0, 0, width, height);
       yield { t: stamp, img: { data: ctx.getImageData(0, 0, width, height).data, width, height } };
