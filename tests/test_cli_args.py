@@ -42,7 +42,7 @@ REFUSED = [
     (["export", "android", "--precision", "fp32", "--int8-scheme", "dynamic"], "apply to --precision int8 only"),
     (["export", "ios", "--precision", "fp16", "--calib-data", "."], "apply to --precision int8 only"),
     (["export", "android", "--speakers", "5"], "shipped calibration set mixes at most 4 speakers"),
-    (["export", "android", "--speakers", "7", "--calib-data", "x"], "int8 task gate mixes at most 6 speakers"),
+    (["export", "android", "--speakers", "7", "--calib-data", "x"], "task gate mixes at most 6 speakers"),
     (["export", "android", "--checkpoint", "x.pt", "--preset", "tiny"], "--checkpoint or --preset, not both"),
     (["info", "--chunk-hops", "0"], "--chunk-hops must be >= 1"),
     (["train", "--steps", "0"], "--steps must be >= 1"),
