@@ -65,3 +65,15 @@ def quiet(verbose: bool = False):
                 sys.stderr.close()
                 sys.stderr = old_stderr
             logging.disable(was_disabled)
+
+
+@contextlib.contextmanager
+def library_prints(verbose: bool = False):
+    """Python-level prints of a converter (litert-torch's progress tree,
+    torch.onnx's export summary, coremltools' pass lists) dropped inside the
+    block, unless verbose; native stderr is `quiet`'s job at the entry point."""
+    if verbose:
+        yield
+        return
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        yield

@@ -3,14 +3,13 @@ signature, simplified with onnxsim, metadata in `metadata_props`."""
 
 from __future__ import annotations
 
-import contextlib
-import io
 import warnings
 from pathlib import Path
 
 import torch
 
 from avsep_mobile.model import AVSep
+from avsep_mobile.quiet import library_prints
 from avsep_mobile.streaming import step_modules
 
 from .folds import FOLDS, fold
@@ -45,8 +44,7 @@ def convert(model: AVSep, speakers: int, chunk_hops: int, out_dir, precision: st
     for name, step in step_modules(traced, speakers, chunk_hops).items():
         feeds = sample_inputs(step.sig)
         path = Path(out_dir) / model_file(name)
-        sink = contextlib.nullcontext() if verbose else contextlib.redirect_stdout(io.StringIO())
-        with sink, warnings.catch_warnings(), torch.no_grad():
+        with library_prints(verbose), warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")
             torch.onnx.export(
                 step, tuple(feeds[n] for n in step.sig.input_names), str(path),

@@ -3,8 +3,6 @@ via litert-torch; metadata in the flatbuffer's `metadata` table."""
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 from pathlib import Path
 
@@ -12,6 +10,7 @@ import numpy as np
 import torch
 
 from avsep_mobile.model import AVSep
+from avsep_mobile.quiet import library_prints
 from avsep_mobile.streaming import step_modules
 
 from .folds import LITERT_FOLDS, fold
@@ -52,11 +51,7 @@ def convert(model: AVSep, speakers: int, chunk_hops: int, out_dir, precision: st
     conv = None
     for name, step in steps.items():
         conv = (litert_torch if conv is None else conv).signature(name, NamedStep(step), sample_kwargs=sample_inputs(step.sig))
-    quiet = contextlib.ExitStack()
-    if not verbose:  # litert-torch prints its progress tree
-        quiet.enter_context(contextlib.redirect_stdout(io.StringIO()))
-        quiet.enter_context(contextlib.redirect_stderr(io.StringIO()))
-    with quiet, torch.no_grad():
+    with library_prints(verbose), torch.no_grad():  # litert-torch prints its progress tree
         edge = conv.convert(quant_config=None if post is not None else _quant_config(precision, quant_config))
         content = bytes(edge.model_content())
         if post is not None:
