@@ -1,6 +1,6 @@
 """Per-layer int8 sensitivity (`avsep quantize`): quantize one
 nn.Linear / nn.Conv at a time in the torch simulation of a scheme the exports
-ship (quantize.w8a8.SCHEMES: "w8a8" static int8 inputs, as the iOS W8A8
+ship (quantize.w8a8.INPUT_QUANT: "w8a8" static int8 inputs, as the iOS W8A8
 package and the static TFLite/ONNX recipes; "dynamic", the android default;
 "weights", weight-only), run held-out mixtures, and measure the output SNR
 against float and the SI-SNR improvement. Layers whose solo quantization
@@ -76,7 +76,7 @@ def choose_keep_float(rows: dict, scheme: str = "w8a8") -> list[str]:
 
 @torch.no_grad()
 def sensitivity(model: AVSep, calib, mixtures: int = 4, examples=None, progress: bool = True, scheme: str = "w8a8") -> dict:
-    """The report for one shipped scheme (w8a8.SCHEMES): per layer, all
+    """The report for one shipped scheme (w8a8.INPUT_QUANT): per layer, all
     layers, and all but the chosen keep-float ones.
     calib: calibration Examples; examples: scored Examples (default held out)."""
     model = model.eval()

@@ -101,7 +101,7 @@ class DynamicInputQuant:
 
 
 # What each shipped int8 scheme does to one layer: (weights int8, input quantization)
-SCHEMES = {
+INPUT_QUANT = {
     "w8a8": "static",      # ios w8a8, android/onnx static: calibrated per-tensor inputs
     "dynamic": "dynamic",  # android default: Linear inputs per tensor at run time, convs weight-only
     "weights": None,       # ios weights: weight-only
@@ -128,14 +128,14 @@ def input_ranges(model: AVSep, calibrate) -> dict[str, tuple[float, float]]:
 
 def quantize(model: AVSep, calibrate, keep_float=(), activations: bool = True, scheme: str | None = None,
              layers=None, ranges: dict | None = None) -> AVSep:
-    """An int8 copy of `model` in a shipped scheme (SCHEMES; default "w8a8",
+    """An int8 copy of `model` in a shipped scheme (INPUT_QUANT; default "w8a8",
     or "weights" when not `activations`), over `layers` (default every
     quantizable layer not in keep_float). calibrate(model) streams calibration
     data through the copy (its layer inputs are observed); `ranges` (from
     input_ranges) replaces that."""
     scheme = scheme or ("w8a8" if activations else "weights")
-    if scheme not in SCHEMES:
-        raise ValueError(f"unknown int8 scheme {scheme!r}: {', '.join(SCHEMES)}")
+    if scheme not in INPUT_QUANT:
+        raise ValueError(f"unknown int8 scheme {scheme!r}: {', '.join(INPUT_QUANT)}")
     q = fold_batchnorm(copy.deepcopy(model).eval())
     chosen = quantizable_layers(q, keep_float)
     if layers is not None:
@@ -144,10 +144,10 @@ def quantize(model: AVSep, calibrate, keep_float=(), activations: bool = True, s
     with torch.no_grad():
         for name, layer in chosen.items():
             layer.weight.copy_(fake_quant_weight(layer.weight))
-            if SCHEMES[scheme] == "static":
+            if INPUT_QUANT[scheme] == "static":
                 hooks.append(InputQuant(*(ranges[name] if ranges else (float("inf"), float("-inf")))))
                 layer.register_forward_pre_hook(hooks[-1])
-            elif SCHEMES[scheme] == "dynamic" and isinstance(layer, nn.Linear):
+            elif INPUT_QUANT[scheme] == "dynamic" and isinstance(layer, nn.Linear):
                 layer.register_forward_pre_hook(DynamicInputQuant())
         if hooks and ranges is None:
             calibrate(q)
