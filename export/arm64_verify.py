@@ -16,21 +16,18 @@ import json
 import platform
 from pathlib import Path
 
-import numpy as np
-
-from avsep_mobile import metrics
 from avsep_mobile.atomic import atomic_write_bytes
 from avsep_mobile.runtime import manifest, runners
 from avsep_mobile.runtime.replay import stream
 
-from . import arm64, parity, vectors
+from . import arm64, arm64_userland, parity, vectors
 
 MD_HEADING = "## arm64 (emulated)"
 # the hwcaps that change which int8 / fp16 kernels XNNPACK and MLAS pick
 KERNEL_FEATURES = ("asimddp", "i8mm", "asimdhp", "sve2", "sme")
 
 
-def check(bundle_dir, profiles=arm64.DEFAULT_PROFILES, progress=None, max_calls: int | None = None) -> dict:
+def check(bundle_dir, profiles=arm64_userland.DEFAULT_PROFILES, progress=None, max_calls: int | None = None) -> dict:
     """{"arch": "arm64", "rows": [one per CPU profile], "passed", "failed"}.
 
     Each row: the profile, the CPU as the runtime sees it, what the runtime
@@ -43,9 +40,9 @@ def check(bundle_dir, profiles=arm64.DEFAULT_PROFILES, progress=None, max_calls:
     if m["target"] not in ("android", "onnx"):
         raise ValueError(f"--arch arm64 checks android and onnx bundles; {bundle_dir} is {m['target']}")
     if not profiles:
-        raise ValueError(f"no arm64 CPU profile given: choose from {', '.join(arm64.PROFILES)}")
+        raise ValueError(f"no arm64 CPU profile given: choose from {', '.join(arm64_userland.PROFILES)}")
     for cpu in profiles:  # refuse before minutes of streaming
-        arm64.profile(cpu)
+        arm64_userland.profile(cpu)
     vec = vectors.load_npz(bundle_dir / "test_vectors" / vectors.NPZ)
     total_calls = len(vec["av_step/pcm"])
     if max_calls is not None and max_calls < total_calls:
@@ -63,7 +60,7 @@ def check(bundle_dir, profiles=arm64.DEFAULT_PROFILES, progress=None, max_calls:
             info, kernels, seconds = r.info, r.kernel_lines(), sum(r.seconds.values())
         vs_float = parity.compare(vec, got, m["precision"], m["sample_rate"])
         rows.append({
-            "cpu": cpu, "qemu_cpu": arm64.PROFILES[cpu][0], "profile": arm64.PROFILES[cpu][1], "machine": info["machine"], "cpu_features": info["cpu"]["features"], "midr": info["cpu"]["midr"],
+            "cpu": cpu, "qemu_cpu": arm64_userland.PROFILES[cpu][0], "profile": arm64_userland.PROFILES[cpu][1], "machine": info["machine"], "cpu_features": info["cpu"]["features"], "midr": info["cpu"]["midr"],
             "runtime": info["runtime"], "runtime_log": kernels,
             "outputs": vs_float["outputs"], "si_snr_db_per_speaker": vs_float["si_snr_db_per_speaker"],
             "gate": vs_float["gate"], "failed": vs_float["failed"], "passed": vs_float["passed"],

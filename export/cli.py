@@ -48,43 +48,45 @@ def cmd_export(args) -> int:
 
 
 def cmd_verify(args) -> int:
-    """A bundle that fails is refused in one line, exit 2 (--json: the list, exit 2)."""
+    """The checks of export/verify.py (--quick: hashes only), one line each;
+    a bundle that fails one is refused, exit 2 (--json: the rows, exit 2)."""
     from avsep_mobile.runtime.manifest import load, verify
 
-    from .parity import checked
+    from .verify import check, format_rows, passed, write_junit
 
-    signed = ""
+    signed = []
     if args.key is not None:  # the signature first: a manifest that fails it is not trusted
         from avsep_mobile.runtime.signing import check_signature, load_public
 
         check_signature(args.dir, load_public(args.key))
-        signed = ", signature valid"
-    problems = verify(args.dir)
+        signed = [{"check": "signature", "ok": True, "detail": "manifest.sig is valid for the key", "seconds": 0.0}]
     if args.arch == "arm64":
-        return _verify_arm64(args, [p for p in problems if "arm64" not in p])  # an earlier arm64 result is re-measured
-    if args.json:
-        print(json.dumps({"dir": str(args.dir), "ok": not problems, "problems": problems}, indent=2))
-    elif problems:
-        more = f" (and {len(problems) - 1} more: --json lists them)" if len(problems) > 1 else ""
-        print(f"error: {args.dir} refused: {problems[0]}{more}", file=sys.stderr)
+        return _verify_arm64(args, [p for p in verify(args.dir) if "arm64" not in p])  # an earlier arm64 result is re-measured
+    rows = signed + check(args.dir, quick=args.quick)
+    if args.junit is not None:
+        write_junit(args.junit, args.dir, rows, load(args.dir)["target"])
+    failed = [f"{r['check']}: {r['detail']}" for r in rows if r["ok"] is False]
+    if args.json:  # problems: each of the hash check's, then every other failed check
+        problems = verify(args.dir) + [f for r, f in zip([r for r in rows if r["ok"] is False], failed) if r["check"] != "hashes"]
+        print(json.dumps({"dir": str(args.dir), "ok": not failed, "checks": rows, "problems": problems}, indent=2))
     else:
-        m = load(args.dir)
-        report = json.loads((Path(args.dir) / m.get("parity_report", "parity_report.json")).read_text())
-        print(f"{args.dir}: sha256 of {len(m['files'])} files match manifest.json{signed}; at export, {checked(report)}")
-    return 2 if problems else 0
+        print(format_rows(args.dir, rows))
+        if failed:
+            print(f"error: {args.dir} refused: {failed[0]}", file=sys.stderr)
+    return 0 if passed(rows) else 2
 
 
 def _verify_arm64(args, problems: list[str]) -> int:
     """The intact bundle's vectors through the aarch64 runtime under qemu
     (export/arm64_verify.py); exit 1 when an arm64 row fails the gate."""
-    from . import arm64, arm64_verify
+    from . import arm64, arm64_userland, arm64_verify
 
     if problems:
         raise ValueError(f"{args.dir} refused before the arm64 check: {problems[0]}")
     cpus = [c.strip() for c in args.cpu.split(",") if c.strip()]
     for c in cpus:
-        if c not in arm64.PROFILES:
-            raise ValueError(f"unknown --cpu {c!r}: choose from {', '.join(arm64.PROFILES)}")
+        if c not in arm64_userland.PROFILES:
+            raise ValueError(f"unknown --cpu {c!r}: choose from {', '.join(arm64_userland.PROFILES)}")
     sign_key = None
     if args.sign is not None:
         from .signing import load_private
@@ -113,9 +115,9 @@ def cmd_census(args) -> int:
 
 
 def cmd_arm64_setup(args) -> int:
-    from . import arm64
+    from . import arm64_userland
 
-    r = arm64.setup(force=args.force, log=lambda msg: print(msg, file=sys.stderr))
+    r = arm64_userland.setup(force=args.force, log=lambda msg: print(msg, file=sys.stderr))
     how = "cached, nothing to do" if r["cached"] else "built"
     print(f"arm64 userland in {r['home']}: {how} ({r['seconds']:.1f} s): python 3.11, "
           + ", ".join(f"{k} {v}" for k, v in r["stamp"]["wheels"].items()))
@@ -164,8 +166,11 @@ def add_parsers(sub) -> None:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_export)
 
-    p = sub.add_parser("verify", help="recheck a bundle's sha256s and that its parity report passed")
+    p = sub.add_parser("verify", help="recheck a bundle: sha256s, every declared name/shape/dtype/config against the model "
+                                      "files, and its test vectors through every runtime this machine has")
     p.add_argument("dir", type=Path)
+    p.add_argument("--quick", action="store_true", help="the sha256s and the export-time parity verdict only (no model is run)")
+    p.add_argument("--junit", type=Path, metavar="FILE", help="also write a JUnit XML report: one test case per check and runtime")
     p.add_argument("--key", type=Path, metavar="PUB", help="public key (signing.pub): also require a valid manifest.sig")
     p.add_argument("--arch", choices=["host", "arm64"], default="host",
                    help="arm64: also stream the test vectors through the aarch64 LiteRT/onnxruntime under qemu (`avsep arm64-setup` first)")

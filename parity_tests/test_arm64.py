@@ -15,7 +15,14 @@ import shutil
 import pytest
 from tiny_data import tiny_calibration
 
-from avsep_mobile.export import arm64, arm64_verify, bundle, signing, thresholds
+from avsep_mobile.export import (
+    arm64,
+    arm64_userland,
+    arm64_verify,
+    bundle,
+    signing,
+    thresholds,
+)
 from avsep_mobile.runtime import manifest
 from avsep_mobile.runtime.signing import check_signature, load_public
 
@@ -37,7 +44,7 @@ VARIANTS = {
 
 @pytest.fixture(scope="session")
 def userland():
-    return arm64.setup()
+    return arm64_userland.setup()
 
 
 @pytest.fixture(scope="session")
