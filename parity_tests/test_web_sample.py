@@ -253,10 +253,12 @@ def test_live_path_runs_on_chromiums_fake_camera_and_microphone(page, bundles):
     page.evaluate("avsep.open('/bundles/fp32/')")
     started = page.evaluate("avsep.liveStart('build/faces/')")
     assert started["sampleRate"] == 16000 and any(t.startswith("video: fake") for t in started["tracks"]), started
+    page.select_option("#live-hear", "0")  # speaker 1 played as it comes (Chromium's fake audio output)
     time.sleep(2.0)
     r = page.evaluate("avsep.liveStop()")
     heard = r["counts"]["samples"]
     assert heard > 8000 and r["samples"] == heard and r["counts"]["accepted"] > 5, r["counts"]
+    assert 0 < r["counts"]["played"] <= heard  # speaker 1's voice went to the output as it came
     m = manifest.load(bundles["fp32"])
     chunks = -(-(heard + m["output_delay_samples"]) // m["chunk_samples"])  # the flush: every sample leaves the delay
     assert abs(len(r["plans"]) - chunks) <= 1, (len(r["plans"]), chunks)

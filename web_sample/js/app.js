@@ -166,6 +166,7 @@ const actions = {
       onChunk: (_, counts) => show('live-status', `live: ${(counts.samples / m.sample_rate).toFixed(1)} s heard, ` +
         `${counts.accepted} frames measured (${counts.dropped} skipped while busy)`),
     });
+    state.live.hear(Number($('live-hear').value));
     $('live-stop').disabled = false;
     return { sampleRate: state.live.ctx.sampleRate, tracks: state.live.stream.getTracks().map((t) => `${t.kind}: ${t.label}`) };
   }),
@@ -190,6 +191,7 @@ $('run-benchmark').onclick = () => actions.benchmark(Number($('passes').value)).
 $('separate-audio').onclick = () => actions.separateAudio($('audio-file').files[0], $('lips-file').files[0]).catch(() => {});
 $('live-start').onclick = () => actions.liveStart().catch(() => {});
 $('live-stop').onclick = () => actions.liveStop().catch(() => {});
+$('live-hear').onchange = () => state.live?.hear(Number($('live-hear').value));
 $('separate-video').onclick = () => actions.separateVideo($('video-file').files[0]).catch(() => {});
 const preset = new URLSearchParams(location.search).get('bundle');
 if (preset) $('bundle-url').value = preset;

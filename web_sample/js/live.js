@@ -14,7 +14,7 @@ export class Live {
     live.faces = new VideoFaces(m.speakers, m.crop_size, bridgeJson, finder);
     live.out = new Collector(m.speakers);
     live.onChunk = onChunk;
-    live.counts = { samples: 0, frames: 0, accepted: 0, dropped: 0 };
+    live.counts = { samples: 0, frames: 0, accepted: 0, dropped: 0, played: 0 };
     live.running = true;
     // audio: the context runs at the model's rate (the browser resamples the microphone); sample n is at anchor + n / sr
     live.ctx = new AudioContext({ sampleRate: m.sample_rate });
@@ -33,11 +33,32 @@ export class Live {
     return live;
   }
 
+  /** Plays slot s's separated voice as it comes (-1: none; S: the residual), on the same audio context. */
+  hear(slot) {
+    this.playSlot = slot;
+    this.playAt = 0;
+  }
+
+  play(o) {
+    const s = this.playSlot ?? -1;
+    const x = s < 0 ? null : s < o.speakers.length ? o.speakers[s] : o.residual;
+    if (!x?.length || this.ctx.state === 'closed') return;
+    const buf = this.ctx.createBuffer(1, x.length, this.m.sample_rate);
+    buf.copyToChannel(x, 0);
+    const src = this.ctx.createBufferSource();
+    src.buffer = buf;
+    src.connect(this.ctx.destination);
+    this.playAt = Math.max(this.playAt, this.ctx.currentTime + 0.05); // a short cushion against late chunks
+    src.start(this.playAt);
+    this.playAt += buf.duration;
+    this.counts.played += x.length;
+  }
+
   audio(block) {
     if (!this.running) return;
     if (this.anchorMs === undefined) this.anchorMs = performance.now() - (1000 * block.length) / this.m.sample_rate;
     this.counts.samples += block.length;
-    this.st.audio(block).then((o) => { this.out.add(o); this.onChunk(o, this.counts); });
+    this.st.audio(block).then((o) => { this.out.add(o); this.play(o); this.onChunk(o, this.counts); });
   }
 
   async frame(meta) {
@@ -60,6 +81,7 @@ export class Live {
       this.counts.accepted++;
       const o = await this.st.frame(tNs, this.faces.crops, ids);
       this.out.add(o);
+      this.play(o);
       this.onChunk(o, this.counts);
     } finally {
       this.busy = false;
