@@ -30,7 +30,8 @@ TARGETS = ("ios", "android", "onnx")
 # benchmarks/onnx_int8_speed.py): its DequantizeLinear/QuantizeLinear pairs
 # around 39 Gemms and 21 MatMuls are not fused. `--precision int8` still makes it.
 DEFAULT_PRECISION = {"ios": "int8", "android": "int8", "onnx": "fp32"}
-SUPPORTED_PRECISION = {"ios": ("fp32", "fp16", "int8"), "android": ("fp32", "fp16", "int8"), "onnx": ("fp32", "int8")}
+# int4: 4-bit Linear weights (quantize/int4.py)
+SUPPORTED_PRECISION = {"ios": ("fp32", "fp16", "int8", "int4"), "android": ("fp32", "fp16", "int8", "int4"), "onnx": ("fp32", "int8", "int4")}
 
 
 def check_args(target: str, precision: str | None, hook=None, *, speakers: int = 2, chunk_hops: int = 1,
@@ -61,7 +62,17 @@ def check_args(target: str, precision: str | None, hook=None, *, speakers: int =
         raise ValueError(f"--int8-scheme and --calib-data apply to --precision int8 only, not {precision}")
     if precision == "int8" and hook is None:
         _check_int8(target, speakers, int8_scheme, calib_data)
+    if precision == "int4" and hook is None:
+        _check_gate_speakers(speakers)
     return precision
+
+
+def _check_gate_speakers(speakers: int) -> None:
+    from avsep_mobile import calibration
+
+    if speakers > calibration.VOICES["gate"]:
+        raise ValueError(f"the task gate mixes at most {calibration.VOICES['gate']} speakers, got --speakers {speakers}: "
+                         "export --precision fp16 or fp32")
 
 
 def _check_int8(target: str, speakers: int, scheme: str | None, calib_data) -> None:
@@ -71,9 +82,7 @@ def _check_int8(target: str, speakers: int, scheme: str | None, calib_data) -> N
 
     if scheme is not None and scheme not in SCHEMES[target]:
         raise ValueError(f"int8 scheme {scheme!r} is not available for {target}: choose {' or '.join(SCHEMES[target])}")
-    if speakers > calibration.VOICES["gate"]:
-        raise ValueError(f"the int8 task gate mixes at most {calibration.VOICES['gate']} speakers, got --speakers {speakers}: "
-                         "export --precision fp16 or fp32")
+    _check_gate_speakers(speakers)
     if calib_data is None:
         if speakers > calibration.VOICES["calibration"]:
             raise ValueError(f"the shipped calibration set mixes at most {calibration.VOICES['calibration']} speakers: "
@@ -132,8 +141,8 @@ def export(target: str, model: AVSep, out_dir=None, *, precision: str | None = N
     converter (see each module's convert); None exports plain float/fp16, or
     for int8 the target's `int8_scheme` (quantize.int8.hook_for; default the
     shipped one), calibrated on `calib_examples` (default generated mixtures).
-    gate_mixtures: int8 only: held-out mixtures the task gate (SI-SNR
-    improvement within thresholds.INT8_MAX_SISNRI_DROP_DB of float) streams.
+    gate_mixtures: int8 and int4: held-out mixtures the task gate (SI-SNR
+    improvement within thresholds.TASK_MAX_SISNRI_DROP_DB of float) streams.
     sign_key: an Ed25519 private key (signing.load_private): manifest.sig is
     written beside manifest.json inside the same atomic write.
     Returns the parity report with "out" and "passed".
@@ -156,6 +165,10 @@ def export(target: str, model: AVSep, out_dir=None, *, precision: str | None = N
             phases.close()
             raise
         phases.update()
+    if precision == "int4" and hook is None:  # weights only: no calibration
+        from avsep_mobile.quantize import int4
+
+        hook = int4.hook_for(target, model, ios)
     sr = model.cfg.sample_rate
     sigs = signature.signatures(model, speakers, chunk_hops)
     report: dict = {"target": target, "precision": precision, "host": f"{platform.system()} {platform.machine()}",
@@ -218,7 +231,7 @@ def export(target: str, model: AVSep, out_dir=None, *, precision: str | None = N
                     report["structure"] = coreml.check_structure(tmp, model_files, sigs, precision, ios, stateful)
                     report["failed"] += [c["check"] for c in report["structure"] if not c["ok"]]
                     report["passed"] = not report["failed"]
-            if precision == "int8":
+            if precision in thresholds.TASK_MAX_SISNRI_DROP_DB:
                 gate_runner, numerics = runner, None
                 if runner is None and getattr(hook, "torch_model", None) is not None:
                     # the int8 numerics, simulated by the torch model the package was traced from
@@ -227,8 +240,8 @@ def export(target: str, model: AVSep, out_dir=None, *, precision: str | None = N
                 if gate_runner is None:
                     report["task"] = {"numerics": "not run: CoreML prediction needs macOS"}
                 else:
-                    b, update = bar("int8 task gate" + (" (torch simulation)" if numerics else ""))
-                    report["task"] = _int8_task_gate(gate_runner, model, speakers, chunk_hops, gate_mixtures, update)
+                    b, update = bar(f"{precision} task gate" + (" (torch simulation)" if numerics else ""))
+                    report["task"] = _task_gate(gate_runner, model, speakers, chunk_hops, gate_mixtures, update, precision)
                     b.close()
                     report["task"]["numerics"] = numerics or numerics_by(gate_runner.kind)
                     if not report["task"]["passed"]:
@@ -262,10 +275,10 @@ def export(target: str, model: AVSep, out_dir=None, *, precision: str | None = N
     return report
 
 
-def _int8_task_gate(runner, model, speakers, chunk_hops, mixtures, progress) -> dict:
-    """SI-SNR improvement of the int8 export vs float on held-out mixtures
-    (made from the gate split of the shipped speech: no voice or sentence of
-    the calibration split, no synthesiser needed)."""
+def _task_gate(runner, model, speakers, chunk_hops, mixtures, progress, precision: str = "int8") -> dict:
+    """SI-SNR improvement of the int8 / int4 export vs float on held-out
+    mixtures (made from the gate split of the shipped speech: no voice or
+    sentence of the calibration split, no synthesiser needed)."""
     from avsep_mobile import calibration
 
     from .int8_gate import task_gate
@@ -274,8 +287,8 @@ def _int8_task_gate(runner, model, speakers, chunk_hops, mixtures, progress) -> 
         return {"numerics": "not run: gate_mixtures=0", "passed": True}
     examples = calibration.gate_examples(mixtures, speakers, seconds=thresholds.INT8_GATE_SECONDS)
     task = task_gate(runner, model, speakers, chunk_hops, examples, progress)
-    task["max_drop_db"] = thresholds.INT8_MAX_SISNRI_DROP_DB
-    task["passed"] = task["si_snri_drop_db"] <= thresholds.INT8_MAX_SISNRI_DROP_DB
+    task["max_drop_db"] = thresholds.TASK_MAX_SISNRI_DROP_DB[precision]
+    task["passed"] = task["si_snri_drop_db"] <= task["max_drop_db"]
     return task
 
 

@@ -158,7 +158,7 @@ def _convert_step(step, precision: str, ios: int, stateful: bool):
         convert_to="mlprogram",
         minimum_deployment_target=ct.target.iOS18 if ios >= 18 else ct.target.iOS17,
         # int8: int8 weights, fp16 compute
-        compute_precision=_fp16_except_signal_path() if precision in ("fp16", "int8") else ct.precision.FLOAT32,
+        compute_precision=_fp16_except_signal_path() if precision in ("fp16", "int8", "int4") else ct.precision.FLOAT32,
         skip_model_load=True,  # Linux cannot compile/load; the spec is checked separately
     )
 

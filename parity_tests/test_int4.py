@@ -17,21 +17,44 @@ from avsep_mobile.quantize import int4, sensitivity
 GATE_MIXTURES = 2  # tiny is untrained: the task gate runs, its drop is near zero
 
 
-def _export(tmp_path_factory, model, target, hook=None):
-    out = tmp_path_factory.mktemp(f"{target}_int4") / "bundle"
-    report = bundle.export(target, model, out, precision="int4", hook=hook, checkpoint=bundle.checkpoint_info(None, "tiny"),
+# ios at both targets: per-block int4 (iOS 18), 4-bit palettes (iOS 17); the
+# reference evaluator runs the programs (CoreML prediction needs macOS)
+VARIANTS = {"android": ("android", None), "onnx": ("onnx", None), "ios17": ("ios", 17), "ios18": ("ios", 18)}
+
+
+def _export(tmp_path_factory, model, variant, hook=None):
+    target, ios = VARIANTS[variant]
+    out = tmp_path_factory.mktemp(f"{variant}_int4") / "bundle"
+    report = bundle.export(target, model, out, precision="int4", hook=hook, ios=ios, checkpoint=bundle.checkpoint_info(None, "tiny"),
                            progress=False, gate_mixtures=GATE_MIXTURES)
     return out, report
 
 
 @pytest.fixture(scope="module")
 def int4_bundles(tmp_path_factory, tiny_model):
-    return {t: _export(tmp_path_factory, tiny_model, t) for t in ("android", "onnx")}
+    return {v: _export(tmp_path_factory, tiny_model, v) for v in VARIANTS}
 
 
-def _four_bit_tensors(out, target) -> int:
-    """Weights stored in 4 bits: INT4 tensors of the .tflite, 4-bit MatMulNBits of the .onnx files."""
-    if target == "android":
+def _four_bit_tensors(out, variant) -> int:
+    """Weights stored in 4 bits: INT4 tensors of the .tflite, 4-bit MatMulNBits
+    of the .onnx files, 16-entry palettes or int4 block weights of the packages."""
+    if variant.startswith("ios"):
+        import coremltools as ct
+
+        int4, count = ct.proto.MIL_pb2.DataType.Value("INT4"), 0
+        for package in out.glob("*.mlpackage"):
+            for fn in ct.utils.load_spec(str(package)).mlProgram.functions.values():
+                for block in fn.block_specializations.values():
+                    made = {o.name: o.type.tensorType.dataType for op in block.operations for o in op.outputs}
+                    for op in block.operations:
+                        if op.type == "constexpr_lut_to_dense":
+                            count += 1
+                        elif op.type == "constexpr_blockwise_shift_scale":  # data inline, or a named const
+                            arg = op.inputs["data"].arguments[0]
+                            inline = arg.WhichOneof("binding") == "value"
+                            count += (arg.value.type.tensorType.dataType if inline else made.get(arg.name)) == int4
+        return count
+    if variant == "android":
         from ai_edge_litert import schema_py_generated as schema
         from ai_edge_litert.tools import flatbuffer_utils
 
@@ -43,15 +66,16 @@ def _four_bit_tensors(out, target) -> int:
                if n.op_type == "MatMulNBits" and onnx.helper.get_attribute_value(next(a for a in n.attribute if a.name == "bits")) == 4)
 
 
-@pytest.mark.parametrize("target", ["android", "onnx"])
-def test_int4_export_passes_its_gates(target, int4_bundles, tiny_model):
-    out, report = int4_bundles[target]
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_int4_export_passes_its_gates(variant, int4_bundles, tiny_model):
+    target, ios = VARIANTS[variant]
+    out, report = int4_bundles[variant]
     assert report["passed"], report["failed"]
     assert report["gate"]["min_db"] == thresholds.INT4_MIN_SNR_DB
     assert report["task"]["mixtures"] == GATE_MIXTURES and report["task"]["max_drop_db"] == thresholds.INT4_MAX_SISNRI_DROP_DB
     m = json.loads((out / "manifest.json").read_text())
-    assert m["precision"] == "int4" and m["quantization"]["scheme"] == int4.hook_for(target, tiny_model).scheme
-    assert _four_bit_tensors(out, target) == len(int4.four_bit_layers(tiny_model)) > 0
+    assert m["precision"] == "int4" and m["quantization"]["scheme"] == int4.hook_for(target, tiny_model, ios).scheme
+    assert _four_bit_tensors(out, variant) == len(int4.four_bit_layers(tiny_model)) > 0
 
 
 def _damage_tflite(content: bytes, rows: int) -> bytes:
