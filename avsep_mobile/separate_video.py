@@ -19,11 +19,7 @@ slot inactive (audio only) and says so.
 from __future__ import annotations
 
 import json
-import math
-from dataclasses import dataclass
 from pathlib import Path
-
-import numpy as np
 
 from .atomic import atomic_dir
 from .audio import WavWriter, open_audio
@@ -96,34 +92,40 @@ def separate_video(separator: Separator, path, out_dir, lips: str = "rendered", 
         finally:
             for w in writers:
                 w.close()
-        seconds = n_in / sr
-        frames_used = 0 if faces is None else faces.frames_with_face + faces.frames_without_face
         if info.has_video and (faces is None or faces.frames_with_face == 0):
             warnings.append("no face found in the video: separated audio only (every slot inactive, all sound in residual.wav)")
             warn(warnings[-1])
-        summary = {
-            "input": str(path),
-            "seconds": round(seconds, 3),
-            "notes": list(audio.notes),
-            "warnings": warnings,
-            "audio_only": bool(faces is None or faces.frames_with_face == 0),
-            "lips": lips,
-            "bridge": ("face-mesh mouth opening and width drive the training mouth renderer" if lips == "rendered"
-                       else "real 88x88 grayscale mouth crops"),
-            "chunk_hops": separator.meta["chunk_hops"],
-            "max_speakers": S,
-            "av_offset_ms": separator.offset_ns / 1e6,
-            "video": {"has_video": info.has_video, "fps": info.fps, "width": info.width, "height": info.height,
-                      "frames_decoded": decoded, "frames_used": frames_used, "lip_fps": separator.meta["lip_fps"],
-                      "frames_with_face": 0 if faces is None else faces.frames_with_face,
-                      "detector_runs": 0 if faces is None else faces.detector_runs,
-                      "frames_without_face": 0 if faces is None else faces.frames_without_face},
-            "faces": 0 if faces is None else faces.tracker.tracks_started,
-            "slots": [{"slot": s + 1, "file": f"speaker{s + 1}.wav",
-                       "faces": [] if faces is None else sorted(faces.slot_faces[s]),
-                       "active_seconds": round(float(separator.active_chunks[s]) * separator.chunk_samples / sr, 3),
-                       "active_share": round(float(separator.active_chunks[s]) / max(separator.chunks, 1), 4),
-                       "resets": int(separator.resets[s])} for s in range(S)],
-        }
+        summary = _summary(path, separator, info, audio.notes, warnings, faces, lips, decoded, n_in)
         (tmp / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+def _summary(path, separator: Separator, info, notes, warnings, faces: MouthCropper | None, lips: str,
+             decoded: int, n_in: int) -> dict:
+    """summary.json: what was found in the video and what each slot carries."""
+    S, sr = separator.speakers, separator.sample_rate
+    frames_used = 0 if faces is None else faces.frames_with_face + faces.frames_without_face
+    return {
+        "input": str(path),
+        "seconds": round(n_in / sr, 3),
+        "notes": list(notes),
+        "warnings": warnings,
+        "audio_only": bool(faces is None or faces.frames_with_face == 0),
+        "lips": lips,
+        "bridge": ("face-mesh mouth opening and width drive the training mouth renderer" if lips == "rendered"
+                   else "real 88x88 grayscale mouth crops"),
+        "chunk_hops": separator.meta["chunk_hops"],
+        "max_speakers": S,
+        "av_offset_ms": separator.offset_ns / 1e6,
+        "video": {"has_video": info.has_video, "fps": info.fps, "width": info.width, "height": info.height,
+                  "frames_decoded": decoded, "frames_used": frames_used, "lip_fps": separator.meta["lip_fps"],
+                  "frames_with_face": 0 if faces is None else faces.frames_with_face,
+                  "detector_runs": 0 if faces is None else faces.detector_runs,
+                  "frames_without_face": 0 if faces is None else faces.frames_without_face},
+        "faces": 0 if faces is None else faces.tracker.tracks_started,
+        "slots": [{"slot": s + 1, "file": f"speaker{s + 1}.wav",
+                   "faces": [] if faces is None else sorted(faces.slot_faces[s]),
+                   "active_seconds": round(float(separator.active_chunks[s]) * separator.chunk_samples / sr, 3),
+                   "active_share": round(float(separator.active_chunks[s]) / max(separator.chunks, 1), 4),
+                   "resets": int(separator.resets[s])} for s in range(S)],
+    }
