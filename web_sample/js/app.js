@@ -2,7 +2,7 @@
 // (the headless-browser tests call them): open a bundle, replay/benchmark, separate a file, go live.
 import { BundleError, fromFiles, fromUrl } from './bundle.js';
 import { compile } from './runtime.js';
-import { deviceReport, loadVectors, replay, replayParity } from './replay.js';
+import { deviceReport, loadVectors, replay } from './replay.js';
 import { separateAudio, separateVideo } from './separate.js';
 import { FaceFinder } from './faces.js';
 import { readNpz } from './npz.js';
