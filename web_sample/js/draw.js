@@ -6,6 +6,7 @@ export function drawFrame(canvas, img, boxes) {
   const ctx = canvas.getContext('2d');
   ctx.putImageData(new ImageData(img.data, img.width, img.height), 0, 0);
   ctx.lineWidth = Math.max(2, img.width / 320);
+  ctx.font = `${Math.max(12, Math.round(img.width / 32))}px sans-serif`;
   boxes.forEach((b, s) => {
     if (!b) return;
     ctx.strokeStyle = SLOT_COLOURS[s % SLOT_COLOURS.length];
