@@ -101,3 +101,19 @@ def atomic_dir(final_dir):
         raise
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def check_writable(out_dir) -> None:
+    """One-line ValueError unless out_dir can be created or replaced: its
+    nearest existing ancestor must be a writable directory (checked before
+    minutes of work, not after)."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"{out_dir} exists and is not a directory: remove it or pass another --out")
+    parent = out_dir.absolute().parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ValueError(f"cannot write {out_dir}: {parent} is a file, not a folder; pass another --out")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ValueError(f"cannot write {out_dir}: {parent} is not writable; pass --out to a writable folder")

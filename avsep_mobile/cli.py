@@ -176,15 +176,14 @@ LIP_MODES = ("rendered", "crops")
 
 
 def _video_lips(args) -> str:
+    from .atomic import check_writable
+
     lips = args.lips or "rendered"
     if lips not in LIP_MODES:
         raise ValueError(f"--lips {lips}: a video takes --lips rendered (the default) or crops, not a file")
     if not math.isfinite(args.av_offset_ms) or abs(args.av_offset_ms) > 10_000:
         raise ValueError(f"--av-offset-ms must be within +-10000, got {args.av_offset_ms}")
-    out = args.out.resolve()
-    parent = next((p for p in [out, *out.parents] if p.exists()), None)
-    if parent is None or not os.access(parent, os.W_OK | os.X_OK):
-        raise ValueError(f"--out {args.out}: {parent} is not writable: pick another output folder")
+    check_writable(args.out)
     return lips
 
 

@@ -5,14 +5,13 @@ is never written: the out dir then holds only the parity report."""
 from __future__ import annotations
 
 import json
-import os
 import platform
 import time
 from pathlib import Path
 
 from tqdm import tqdm
 
-from avsep_mobile.atomic import atomic_dir
+from avsep_mobile.atomic import atomic_dir, check_writable
 from avsep_mobile.model import AVSep
 from avsep_mobile.runtime import manifest, mouth_bridge, runners, signature
 from avsep_mobile.runtime.coreml_eval import KIND, EvaluatorRunner, numerics_by
@@ -96,20 +95,6 @@ def _check_int8(target: str, speakers: int, scheme: str | None, calib_data) -> N
     if n != speakers:
         raise ValueError(f"--calib-data {calib_data}: {found[0].name} has {n} speakers, the export {speakers}: "
                          f"pass --speakers {n} or mixtures of {speakers} speakers")
-
-
-def check_writable(out_dir: Path) -> None:
-    """One-line ValueError unless out_dir can be created or replaced: its
-    nearest existing ancestor must be a writable directory."""
-    if out_dir.exists() and not out_dir.is_dir():
-        raise ValueError(f"{out_dir} exists and is not a directory: remove it or pass another --out")
-    parent = out_dir.absolute().parent
-    while not parent.exists():
-        parent = parent.parent
-    if not parent.is_dir():
-        raise ValueError(f"cannot write {out_dir}: {parent} is a file, not a folder; pass another --out")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise ValueError(f"cannot write {out_dir}: {parent} is not writable; pass --out to a writable folder")
 
 
 class _GateFailed(Exception):
