@@ -9,8 +9,8 @@ A tensor falls in the subnormal range when either holds over the stream:
   path went fp32: 73 % at -20 dBFS, all of them at -60 dBFS); or
 - its subnormal values carry more than thresholds.CENSUS_MAX_SUBNORMAL_ENERGY_DB
   of its energy (flushing them would change it by that much).
-A signed activation crossing zero, a softmax's far tail or a near-zero mask
-leave a few percent there carrying under -80 dB of the energy: counted,
+A signed activation crossing zero or a softmax's far tail leaves up to 12 %
+of its values there, carrying under -80 dB of its energy: counted,
 reported, not flagged.
 
 `avsep census DIR` runs it on a bundle; the reference evaluator keeps

@@ -50,6 +50,8 @@ def metadata(model: AVSep, speakers: int, chunk_hops: int, precision: str) -> di
     sigs = signature.signatures(model, speakers, chunk_hops)
     meta = {f"avsep.{k}": str(v) for k, v in signature.metadata(model.cfg, speakers, chunk_hops).items()}
     meta["avsep.precision"] = precision
+    # the config the manifest states, checked against the model file by `avsep verify`
+    meta["avsep.config"] = json.dumps(model.cfg.to_dict(), separators=(",", ":"))
     meta["avsep.signatures"] = json.dumps({n: s.to_json() for n, s in sigs.items()}, separators=(",", ":"))
     return meta
 

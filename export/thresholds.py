@@ -64,8 +64,8 @@ def device_min_snr_db(precision: str) -> float:
 # subnormal range when more than this share of its nonzero values are fp16
 # subnormals, or they carry more than this much of its energy. A tensor whose
 # values live there shows most of them (the mel power before the signal path
-# went fp32: 73 % at -20 dBFS); a signed activation, a softmax tail or a mask
-# near zero leaves under 10 % there (shipped model, every level), carrying
-# under -80 dB of the tensor's energy.
+# went fp32: 73 % at -20 dBFS); a signed activation or a softmax's far tail
+# leaves up to 12 % there (shipped model, -60 dBFS to loud), carrying under
+# -80 dB of the tensor's energy.
 CENSUS_MAX_SUBNORMAL_SHARE = 0.25
 CENSUS_MAX_SUBNORMAL_ENERGY_DB = -60.0

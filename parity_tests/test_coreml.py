@@ -84,6 +84,28 @@ def test_coreml_fp16_matches_torch(ios_bundle):
         assert all(report["fp32_compute"][k] >= report["outputs"][k]["psnr_db"] - 1.0 for k in thresholds.GATED_OUTPUTS)
 
 
+def test_fp16_gate_runs_every_corner_of_the_band_at_every_level(ios_bundle, tiny_model, monkeypatch):
+    """The report holds each corner at each level; a gate set between the
+    worst and the best figure fails exactly the rows below it."""
+    from avsep_mobile.export import band, levels
+    from avsep_mobile.runtime.coreml_eval import BAND
+
+    out, report = ios_bundle
+    rows = report["band"]["levels"]
+    assert set(rows) == set(levels.GATE_LEVELS)
+    assert all(set(v["corners"]) == {d.name for d in BAND} for v in rows.values())
+    figures = [f[k] for v in rows.values() for f in v["corners"].values() for k in thresholds.GATED_OUTPUTS]
+    assert report["band"]["worst"]["db"] == min(figures) >= thresholds.FP16_MIN_PSNR_DB
+    middle = (min(figures) + max(figures)) / 2
+    monkeypatch.setattr(thresholds, "gate", lambda precision: ("psnr_db", middle))
+    m = manifest.load(out)
+    ref = vectors.load_npz(out / "test_vectors" / vectors.NPZ)
+    runner = runners.for_bundle(out, m)
+    again = band.gate(runner, tiny_model, 2, 1, ref, stream(runner, ref, m["signatures"]), m["signatures"], "fp16", 16000)
+    assert not again["passed"] and len(again["failed"]) == sum(x < middle for x in figures)
+    assert all(" level, " in f and "dB" in f for f in again["failed"])
+
+
 def test_coreml_stateful_gives_the_explicit_state_numbers(ios_bundle, ios_stateful_bundle):
     """Caches held as fp16 CoreML states vs fed back as fp32 I/O: the same
     fp16 program numbers (the held states round to fp16 once per step)."""
@@ -149,15 +171,27 @@ def test_shipped_model_from_torch_export_matches_torch(tmp_path):
 
 
 @pytest.mark.slow
-def test_shipped_model_fp16_export_is_checked_numerically(tmp_path):
-    """The shipped mobile checkpoint, exported for iOS at fp16 (the other
-    variants: benchmarks/coreml_parity.py)."""
+@pytest.mark.parametrize("stateful", [False, True], ids=["fp16", "stateful"])
+def test_shipped_model_fp16_export_holds_across_the_band(tmp_path, stateful):
+    """The shipped mobile checkpoint, exported for iOS at fp16 (and stateful):
+    speakers and lip_emb at or above the fp16 gate against float torch at the
+    worst corner of the device band, at quiet, normal and loud levels; no
+    fp16 intermediate in the subnormal range from -60 dBFS to loud."""
     from avsep_mobile import checkpoint
+    from avsep_mobile.export import census, levels
 
     if not checkpoint.SHIPPED.is_file():
         pytest.skip("no shipped checkpoint")
     model, _ = checkpoint.load()
-    report = bundle.export("ios", model, tmp_path / "ios", precision="fp16", checkpoint=bundle.checkpoint_info(None, None), progress=False)
+    report = bundle.export("ios", model, tmp_path / "ios", precision="fp16", stateful=stateful,
+                           checkpoint=bundle.checkpoint_info(None, None), progress=False)
     assert report["passed"], report["failed"]
     assert report["numerics"] in ("reference evaluator", "CoreML runtime")
     assert report["outputs"]["speakers"]["snr_db"] >= FP16_MIN_SNR_DB
+    band = report["band"]
+    assert set(band["levels"]) == set(levels.GATE_LEVELS)
+    if report["numerics"] == "reference evaluator":
+        assert all(len(v["corners"]) == 4 for v in band["levels"].values())
+    assert band["worst"]["db"] >= thresholds.FP16_MIN_PSNR_DB and band["metric"] == "psnr_db", band["worst"]
+    result = census.census_bundle(tmp_path / "ios")
+    assert result["passed"], census.format_census(result)

@@ -474,22 +474,19 @@ EXACT_OPS = frozenset({"reshape", "transpose", "slice_by_index", "slice_update",
 
 class Fp16Arithmetic:
     """fp16 intermediates: each product and partial sum rounded to fp16
-    (11 significant bits), flushed below 2**-14 when the device flushes."""
+    (11 significant bits). Subnormals are the business of the op's inputs
+    and outputs (Function._store, the constants), as the band defines them."""
 
     _SPLIT = np.float32(2.0**13 + 1)  # Veltkamp: 24 - 13 = 11 bits kept
 
-    def __init__(self, flush: bool):
-        self.flush = flush
-
     def r(self, a) -> np.ndarray:
-        """a rounded to 11 significant bits (flushed below 2**-14 if the
-        device flushes). The range is checked where sums end (`sum`)."""
+        """a rounded to 11 significant bits; the range is checked where sums end (`sum`)."""
         a = np.asarray(a, np.float32)
         t = a * self._SPLIT
-        h = t - (t - a)
-        if self.flush:
-            h[np.abs(h) < FP16_MIN_NORMAL] = 0
-        return h
+        if not a.ndim:
+            return t - (t - a)
+        d = t - a
+        return np.subtract(t, d, out=d)
 
     def overflow(self, a: np.ndarray) -> np.ndarray:
         """Beyond the fp16 maximum: infinity."""
@@ -618,7 +615,7 @@ class Function:
             raise ValueError(f"compute {compute!r}: choose {' or '.join(COMPUTE)}")
         self.package, self.name, self.compute, self.device = package, name, compute, device
         self.flush = compute == "fp16" and device.subnormals == "flush"
-        self.fp16_ops = Fp16Arithmetic(self.flush).ops() if compute == "fp16" and device.accumulate == "fp16" else {}
+        self.fp16_ops = Fp16Arithmetic().ops() if compute == "fp16" and device.accumulate == "fp16" else {}
         # observe(function, op_type, var_name, value) after every fp16 op output (export/census.py)
         self.observe = None
         self.input_names = [t.name for t in description.input]
