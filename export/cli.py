@@ -59,7 +59,7 @@ def cmd_verify(args) -> int:
         from avsep_mobile.runtime.signing import check_signature, load_public
 
         check_signature(args.dir, load_public(args.key))
-        signed = [{"check": "signature", "ok": True, "detail": "manifest.sig is valid for the key", "seconds": 0.0}]
+        signed = [{"check": "signature", "ok": True, "detail": "signature valid: manifest.sig matches the key", "seconds": 0.0}]
     if args.arch == "arm64":
         return _verify_arm64(args, [p for p in verify(args.dir) if "arm64" not in p])  # an earlier arm64 result is re-measured
     rows = signed + check(args.dir, quick=args.quick)
