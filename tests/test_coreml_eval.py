@@ -386,3 +386,13 @@ def test_every_op_output_is_checked_against_its_declared_shape(tmp_path, monkeyp
     monkeypatch.setitem(coreml_eval.OPS, "relu", lambda x: (x > 0))
     with pytest.raises(ValueError, match=r"gave bool where the program declares fp16"):
         _run(path, _r(2, 3), coreml_eval.Device())
+
+
+def test_an_avg_pool_whose_last_window_starts_past_the_input_is_refused(tmp_path):
+    """ceil_mode, a kernel smaller than its stride, no padding: the program
+    declares (1, 2, 3) for a length-4 input, the evaluator's PyTorch window
+    rule gives (1, 2, 2); the mismatch stops the call instead of passing."""
+    path = _fp16_program(tmp_path, "Pool", lambda h: mb.avg_pool(x=h, kernel_sizes=[1], strides=[2], pad_type="valid", ceil_mode=True),
+                         (1, 2, 4))
+    with pytest.raises(ValueError, match=r"op 'avg_pool' .* gave shape \(1, 2, 2\) where the program declares \(1, 2, 3\)"):
+        _run(path, _r(1, 2, 4), coreml_eval.Device())
