@@ -270,7 +270,7 @@ def _numerics(bundle_dir: Path, m: dict) -> list:
     out = []
     for name, runner, why in runners(bundle_dir, m):
         if runner is None:
-            out.append((f"numerics: {name}", None, f"skipped: {why}"))
+            out.append((f"numerics: {name}", None, f"skipped: {why}", 0.0))
             continue
         t0 = time.perf_counter()
         try:
