@@ -600,10 +600,6 @@ def _const_value(var) -> object:
     return a
 
 
-def _shape_of(t) -> list[int]:
-    return [int(d) for d in t.multiArrayType.shape] if t.WhichOneof("Type") == "multiArrayType" else []
-
-
 class Function:
     """One function of an ML program, compiled into a list of NumPy calls.
 
