@@ -15,7 +15,7 @@ int8 export or float, and states, inputs and outputs stay float.
 - ios: iOS 18: `linear_quantize_weights` int4 per block of BLOCK
   (constexpr_blockwise_shift_scale); iOS 17 (no per-block int4 op): 4-bit
   palettes, `palettize_weights` k-means with 16 entries per tensor
-  (constexpr_lut_to_dense); the convs int8 per channel.
+  (constexpr_lut_to_dense); the convs and the mel matrix int8 per channel.
 
 Layers in `keep_8bit` (module names; KEEP_8BIT by default, chosen by the
 int4 sensitivity report, quantize.sensitivity with scheme "int4") and any
@@ -234,10 +234,11 @@ class CoreMLInt4:
         four = set(four_bit_layers(model, keep_8bit))
         others = set(w8a8.quantizable_layers(model))  # every named layer: the complement picks a set's MIL const names
         self.four_bit = coreml_weight_names(model, keep_float=tuple(others - four))
-        # the 8-bit Linears and the convs (int8 per channel, as on the other targets)
-        self.eight_bit = coreml_weight_names(model, keep_float=tuple(four))
+        # the 8-bit Linears, the convs and the mel matrix (int8 per channel, as
+        # android stores them); torch.export names a buffer's const "b_" + its path
+        self.eight_bit = coreml_weight_names(model, keep_float=tuple(four)) | {"b_model_" + MEL_BUFFER.replace(".", "_")}
         how = f"int4 per block of {BLOCK} (iOS 18)" if ios >= 18 else "4-bit palettes, 16 entries per tensor (iOS 17)"
-        self.scheme = (f"coremltools {how} on named Linear layers, convs int8 per channel; "
+        self.scheme = (f"coremltools {how} on named Linear layers, convs and mel matrix int8 per channel; "
                        f"8-bit layers: {', '.join(sorted(linears - four)) or 'none'}")
 
     def __call__(self, ml):
