@@ -77,3 +77,16 @@ def library_prints(verbose: bool = False):
         return
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         yield
+
+
+def silence_process() -> None:
+    """A worker process's own output off for good (export/overlap.py): its
+    results and errors travel back through its futures, not its prints."""
+    for k, v in _ENV.items():
+        os.environ.setdefault(k, v)
+    warnings.simplefilter("ignore")
+    logging.disable(logging.WARNING)
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 1)
+    os.dup2(null, 2)
+    os.close(null)

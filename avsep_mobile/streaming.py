@@ -10,6 +10,8 @@ all accept; names come from ``signature``.
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import torch
 from torch import Tensor, nn
@@ -68,6 +70,16 @@ class TorchRunner:
             torch.set_num_threads(threads)
         self.steps = step_modules(model, speakers, chunk_hops)
         self.signatures = {n: s.sig for n, s in self.steps.items()}
+        self.lanes: int | None = None
+
+    def with_lanes(self, lanes: int) -> TorchRunner:
+        """The same steps over `lanes` independent streams at once (torch.vmap;
+        every feed and output has a leading lane axis, runtime/replay.py).
+        Batched kernels round differently: a lane equals its own run to about
+        1e-6, not bit for bit, so references that gate fp32 exports stay one by one."""
+        other = copy.copy(self)
+        other.lanes = int(lanes)
+        return other
 
     def input_names(self, step: str) -> list[str]:
         return self.steps[step].sig.input_names
@@ -76,8 +88,9 @@ class TorchRunner:
         return self.steps[step].sig.output_names
 
     def run(self, step: str, feeds: dict) -> dict:
+        fn = self.steps[step] if self.lanes is None else torch.vmap(self.steps[step])
         with torch.no_grad():
-            outs = self.steps[step](*[torch.from_numpy(np.ascontiguousarray(feeds[n], np.float32)) for n in self.input_names(step)])
+            outs = fn(*[torch.from_numpy(np.ascontiguousarray(feeds[n], np.float32)) for n in self.input_names(step)])
         return {n: o.numpy() for n, o in zip(self.output_names(step), outs)}
 
     def reset(self) -> None:

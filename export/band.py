@@ -22,52 +22,89 @@ rounding exists in this project.
 from __future__ import annotations
 
 from avsep_mobile.runtime.coreml_eval import BAND, KIND, Device, EvaluatorRunner
-from avsep_mobile.runtime.replay import stream
+from avsep_mobile.runtime.replay import stack_lanes, stream, unstack_lanes
 
-from . import levels, parity, thresholds
+from . import levels, overlap, parity, thresholds
 
 RUNTIME = "the runtime"  # the one corner of a runner that is not the evaluator
 
 
 def corners(runner, precision: str) -> dict:
-    """{corner name: runner} the gate streams at each level."""
+    """{corner name: Device} the gate streams at each level; {RUNTIME: None}
+    for a runner that is not an fp16 program in the reference evaluator."""
     if runner.kind != KIND or precision == "fp32" or runner.compute == "fp32":
-        return {RUNTIME: runner}
-    return {d.name: runner if d == runner.device else EvaluatorRunner(runner.paths, runner.compute, d) for d in BAND}
+        return {RUNTIME: None}
+    return {d.name: d for d in BAND}
+
+
+def level_references(model, speakers: int, chunk_hops: int, vectors: dict, signatures: dict) -> dict:
+    """{level name: inputs at that level and the float outputs streamed from them}."""
+    return {name: levels.reference_at(model, speakers, chunk_hops, vectors, signatures, level)
+            for name, level in levels.GATE_LEVELS.items()}
 
 
 def gate(runner, model, speakers: int, chunk_hops: int, vectors: dict, got: dict, signatures: dict, precision: str,
-         sample_rate: int, progress=None) -> dict:
+         sample_rate: int, progress=None, refs: dict | None = None) -> dict:
     """The figures of every corner at every level, the worst, and the verdict.
     vectors: the test vectors (float outputs at their own level); got: what
-    `runner` streamed from them (reused for its own corner there)."""
+    `runner` streamed from them (reused for its own corner there); refs:
+    level_references, when already made."""
     metric, minimum = thresholds.gate(precision)
-    runs = corners(runner, precision)
+    refs = refs or level_references(model, speakers, chunk_hops, vectors, signatures)
+    devices = corners(runner, precision)
+    # the slowest corners (fp16 accumulation) go to the second process first; the rest stream here meanwhile
+    inputs = [{k: v for k, v in ref.items() if k in _INPUTS} for ref in refs.values()]
+    later = {name: overlap.submit(stream_corner, runner.paths, runner.compute, d, inputs, signatures)
+             for name, d in devices.items() if d is not None and d.accumulate == "fp16"}
+    streamed = {}
+    for name, d in devices.items():
+        if name not in later:
+            r = runner if d is None or d == runner.device else EvaluatorRunner(runner.paths, runner.compute, d)
+            streamed[name] = _stream_levels(r, refs, signatures, got if r is runner else None)
+            if progress is not None:
+                progress(len(streamed), len(devices))
+    for name, job in later.items():
+        streamed[name] = dict(zip(refs, job.result()))
+        if progress is not None:
+            progress(len(streamed), len(devices))
+
     out = {"metric": metric, "min_db": minimum, "outputs": list(thresholds.GATED_OUTPUTS), "levels": {}, "failed": []}
-    n, done = len(runs) * len(levels.GATE_LEVELS), 0
     worst = None
     for name, level in levels.GATE_LEVELS.items():
-        ref = levels.reference_at(model, speakers, chunk_hops, vectors, signatures, level)
         rows = {}
-        for corner, r in runs.items():
-            if level is None and r is runner:
-                streamed = got
-            else:
-                streamed = stream(r, ref, signatures)
-            figures = {k: v[metric] for k, v in parity.compare(ref, streamed, precision, sample_rate)["outputs"].items()}
+        for corner in devices:
+            figures = {k: v[metric] for k, v in parity.compare(refs[name], streamed[corner][name], precision, sample_rate)["outputs"].items()}
             rows[corner] = figures
             for k in thresholds.GATED_OUTPUTS:
                 if worst is None or figures[k] < worst["db"]:
                     worst = {"level": name, "corner": corner, "output": k, "db": figures[k]}
                 if figures[k] < minimum:
                     out["failed"].append(f"{name} level, {corner}: {k} {figures[k]:.1f} dB")
-            done += 1
-            if progress is not None:
-                progress(done, n)
         out["levels"][name] = {"level": levels.describe(level), "corners": rows}
     out["worst"] = worst
     out["passed"] = not out["failed"]
     return out
+
+
+_INPUTS = ("lip_step/crops", "av_step/pcm", "av_step/active", "av_step/lip_call", "av_step/reset")
+
+
+def stream_corner(paths: dict, compute: str, device: Device, inputs: list[dict], signatures: dict) -> list[dict]:
+    """One corner of the band over every level's inputs, as lanes (a job for
+    the second process: everything it needs is in its arguments)."""
+    runner = EvaluatorRunner(paths, compute, device).with_lanes(len(inputs))
+    return unstack_lanes(stream(runner, stack_lanes(inputs), signatures))
+
+
+def _stream_levels(runner, refs: dict, signatures: dict, got: dict | None) -> dict:
+    """{level name: what runner streams from that level's inputs}: all levels
+    at once as lanes where the runner takes them (the reference evaluator),
+    else one by one, the recorded level reusing `got` when given."""
+    if runner.kind == KIND:
+        lanes = unstack_lanes(stream(runner.with_lanes(len(refs)), stack_lanes(list(refs.values())), signatures))
+        return dict(zip(refs, lanes))
+    return {name: got if got is not None and levels.GATE_LEVELS[name] is None else stream(runner, ref, signatures)
+            for name, ref in refs.items()}
 
 
 def summary(band: dict) -> str:

@@ -18,7 +18,7 @@ from avsep_mobile.runtime.coreml_eval import KIND, EvaluatorRunner, numerics_by
 from avsep_mobile.runtime.replay import stream
 from avsep_mobile.streaming import TorchRunner
 
-from . import band, coreml, manifest_build, parity, signing, tflite, thresholds, vectors
+from . import band, coreml, manifest_build, overlap, parity, signing, tflite, thresholds, vectors
 from . import onnx as onnx_target
 from .steps import torch_threads
 
@@ -138,6 +138,9 @@ def export(target: str, model: AVSep, out_dir=None, *, precision: str | None = N
     out_dir = Path(out_dir or Path("dist") / target)
     check_writable(out_dir)  # before minutes of conversion
     calibrate = precision == "int8" and hook is None
+    gate_n = gate_mixtures if precision in thresholds.TASK_MAX_SISNRI_DROP_DB else 0
+    # the float side needs no export: made in the second process while this one calibrates and converts
+    float_side = overlap.submit(_float_side, model, speakers, chunk_hops, seconds, gate_n)
     phases = tqdm(total=3 + calibrate, desc=f"export {target}", disable=not progress, dynamic_ncols=True)
     if calibrate:  # a minute or more: shown as the first phase
         from avsep_mobile.quantize import int8
@@ -178,9 +181,7 @@ def export(target: str, model: AVSep, out_dir=None, *, precision: str | None = N
 
             t0 = time.perf_counter()
             phases.set_postfix_str("test vectors")
-            b, update = bar("reference stream")
-            ref = vectors.make(model, speakers, chunk_hops, seconds=seconds, progress=update)
-            b.close()
+            ref, level_refs, gate_floats = float_side.result()
             vectors.write(ref, tmp / "test_vectors")
             # the apps' mouth bridge: the constants and per-slot renderer params `avsep separate` uses
             (tmp / mouth_bridge.FILE).write_text(json.dumps(mouth_bridge.config(speakers), indent=1) + "\n")
@@ -208,7 +209,7 @@ def export(target: str, model: AVSep, out_dir=None, *, precision: str | None = N
                     report["fp32_compute"] = {k: v[metric] for k, v in parity.compare(ref, high, precision, sr)["outputs"].items()}
                 # quiet and loud speech beside the vectors' level; an fp16 CoreML program in every corner of the device band
                 b, update = bar("levels x band")
-                report["band"] = band.gate(runner, model, speakers, chunk_hops, ref, got, sigs, precision, sr, update)
+                report["band"] = band.gate(runner, model, speakers, chunk_hops, ref, got, sigs, precision, sr, update, level_refs)
                 b.close()
                 report["failed"] += report["band"]["failed"]
                 report["passed"] = not report["failed"]
@@ -226,7 +227,7 @@ def export(target: str, model: AVSep, out_dir=None, *, precision: str | None = N
                     report["task"] = {"numerics": "not run: CoreML prediction needs macOS"}
                 else:
                     b, update = bar(f"{precision} task gate" + (" (torch simulation)" if numerics else ""))
-                    report["task"] = _task_gate(gate_runner, model, speakers, chunk_hops, gate_mixtures, update, precision)
+                    report["task"] = _task_gate(gate_runner, model, speakers, chunk_hops, gate_mixtures, update, precision, gate_floats)
                     b.close()
                     report["task"]["numerics"] = numerics or numerics_by(gate_runner.kind)
                     if not report["task"]["passed"]:
@@ -260,18 +261,35 @@ def export(target: str, model: AVSep, out_dir=None, *, precision: str | None = N
     return report
 
 
-def _task_gate(runner, model, speakers, chunk_hops, mixtures, progress, precision: str = "int8") -> dict:
-    """SI-SNR improvement of the int8 / int4 export vs float on held-out
-    mixtures (made from the gate split of the shipped speech: no voice or
-    sentence of the calibration split, no synthesiser needed)."""
+def _float_side(model, speakers: int, chunk_hops: int, seconds: float, gate_mixtures: int) -> tuple:
+    """What the gates compare with, made from the float model alone: the test
+    vectors, their inputs and float outputs at every gate level, and the
+    task gate's float estimates (None without a task gate)."""
+    from .int8_gate import float_estimates
+
+    with torch_threads(1):
+        ref = vectors.make(model, speakers, chunk_hops, seconds=seconds)
+        level_refs = band.level_references(model, speakers, chunk_hops, ref, signature.signatures(model, speakers, chunk_hops))
+        floats = float_estimates(model, speakers, chunk_hops, _gate_examples(gate_mixtures, speakers)) if gate_mixtures else None
+    return ref, level_refs, floats
+
+
+def _gate_examples(mixtures: int, speakers: int) -> list:
+    """The task gate's held-out mixtures (made from the gate split of the
+    shipped speech: no voice or sentence of the calibration split, no
+    synthesiser needed)."""
     from avsep_mobile import calibration
 
+    return calibration.gate_examples(mixtures, speakers, seconds=thresholds.INT8_GATE_SECONDS)
+
+
+def _task_gate(runner, model, speakers, chunk_hops, mixtures, progress, precision: str = "int8", floats=None) -> dict:
+    """SI-SNR improvement of the int8 / int4 export vs float on held-out mixtures."""
     from .int8_gate import task_gate
 
     if mixtures < 1:
         return {"numerics": "not run: gate_mixtures=0", "passed": True}
-    examples = calibration.gate_examples(mixtures, speakers, seconds=thresholds.INT8_GATE_SECONDS)
-    task = task_gate(runner, model, speakers, chunk_hops, examples, progress)
+    task = task_gate(runner, model, speakers, chunk_hops, _gate_examples(mixtures, speakers), progress, floats)
     task["max_drop_db"] = thresholds.TASK_MAX_SISNRI_DROP_DB[precision]
     task["passed"] = task["si_snri_drop_db"] <= task["max_drop_db"]
     return task

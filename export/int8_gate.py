@@ -11,28 +11,46 @@ from avsep_mobile import metrics
 from avsep_mobile.data.mixtures import Example
 from avsep_mobile.model import AVSep
 from avsep_mobile.runtime import signature
-from avsep_mobile.runtime.replay import stream, stream_inputs, stream_pcm
+from avsep_mobile.runtime.replay import one_schedule, stack_lanes, stream, stream_inputs, stream_pcm, unstack_lanes
 from avsep_mobile.streaming import TorchRunner
 
 
-def _separate(runner, model: AVSep, sigs: dict, ex, chunk_hops: int) -> np.ndarray:
-    meta = signature.metadata(model.cfg, ex.lips.shape[0], chunk_hops)
-    return stream_pcm(meta, stream(runner, stream_inputs(meta, ex.mix, ex.lips, ex.fps), sigs), len(ex.mix))["speakers"]
+def _separate(runner, model: AVSep, sigs: dict, examples, chunk_hops: int, progress=None) -> list[np.ndarray]:
+    """Each example's separated speakers. A runner that takes lanes (the
+    reference evaluator) streams examples of one schedule all at once."""
+    metas = [signature.metadata(model.cfg, ex.lips.shape[0], chunk_hops) for ex in examples]
+    inputs = [stream_inputs(meta, ex.mix, ex.lips, ex.fps) for meta, ex in zip(metas, examples)]
+    if hasattr(runner, "with_lanes") and len(inputs) > 1 and one_schedule(inputs):
+        outs = unstack_lanes(stream(runner.with_lanes(len(inputs)), stack_lanes(inputs), sigs, progress=progress))
+    else:
+        outs = []
+        for x in inputs:
+            outs.append(stream(runner, x, sigs))
+            if progress is not None:
+                progress(len(outs), len(inputs))
+    return [stream_pcm(meta, out, len(ex.mix))["speakers"] for meta, out, ex in zip(metas, outs, examples)]
 
 
-def task_gate(runner, model: AVSep, speakers: int, chunk_hops: int, examples, progress=None) -> dict:
-    """Mean SI-SNR improvement of the exported runner and of the float torch
-    steps over labelled mixtures, and the output SNR of the export against float."""
+def float_estimates(model: AVSep, speakers: int, chunk_hops: int, examples, progress=None) -> list[np.ndarray]:
+    """The float torch steps' separated speakers of each example (the task
+    gate's reference), the examples streamed as lanes."""
     sigs = signature.signatures(model, speakers, chunk_hops)
-    ref_runner = TorchRunner(model, speakers, chunk_hops)
-    rows = []
-    for i, ex in enumerate(examples):
-        est_f = _separate(ref_runner, model, sigs, ex, chunk_hops)
-        est_q = _separate(runner, model, sigs, ex, chunk_hops)
-        rows.append({"float": metrics.si_snri_np(est_f, ex.sources, ex.mix), "export": metrics.si_snri_np(est_q, ex.sources, ex.mix),
-                     "snr_db": metrics.snr_db(est_f, est_q)})
-        if progress is not None:
-            progress(i + 1, len(examples))
+    return _separate(TorchRunner(model, speakers, chunk_hops), model, sigs, list(examples), chunk_hops, progress)
+
+
+def task_gate(runner, model: AVSep, speakers: int, chunk_hops: int, examples, progress=None, floats=None) -> dict:
+    """Mean SI-SNR improvement of the exported runner and of the float torch
+    steps over labelled mixtures, and the output SNR of the export against float.
+    floats: float_estimates of the examples, when already made."""
+    sigs = signature.signatures(model, speakers, chunk_hops)
+    examples = list(examples)
+    if floats is None:
+        halves = [None, None] if progress is None else [lambda i, n: progress(i, 2 * n), lambda i, n: progress(n + i, 2 * n)]
+        floats = float_estimates(model, speakers, chunk_hops, examples, halves[0])
+        progress = halves[1]
+    exported = _separate(runner, model, sigs, examples, chunk_hops, progress)
+    rows = [{"float": metrics.si_snri_np(est_f, ex.sources, ex.mix), "export": metrics.si_snri_np(est_q, ex.sources, ex.mix),
+             "snr_db": metrics.snr_db(est_f, est_q)} for ex, est_f, est_q in zip(examples, floats, exported)]
     f, q = float(np.mean([r["float"] for r in rows])), float(np.mean([r["export"] for r in rows]))
     return {"mixtures": len(rows), "si_snri_float_db": round(f, 3), "si_snri_export_db": round(q, 3), "si_snri_drop_db": round(f - q, 3),
             "output_snr_db": round(float(np.mean([r["snr_db"] for r in rows])), 3)}
@@ -47,8 +65,8 @@ def drift(runner, model: AVSep, speakers: int, chunk_hops: int, examples, window
     lips = np.concatenate([ex.lips[:, : int(round(len(ex.mix) / model.cfg.sample_rate * fps))] for ex in examples], axis=1)
     long = Example(mix, np.zeros((speakers, len(mix)), np.float32), lips, fps, "long")
     sigs = signature.signatures(model, speakers, chunk_hops)
-    ref = _separate(TorchRunner(model, speakers, chunk_hops), model, sigs, long, chunk_hops)
-    got = _separate(runner, model, sigs, long, chunk_hops)
+    ref, = _separate(TorchRunner(model, speakers, chunk_hops), model, sigs, [long], chunk_hops)
+    got, = _separate(runner, model, sigs, [long], chunk_hops)
     w = int(window_s * model.cfg.sample_rate)
     start, end = metrics.snr_db(ref[:, :w], got[:, :w]), metrics.snr_db(ref[:, -w:], got[:, -w:])
     return {"stream_seconds": round(len(mix) / model.cfg.sample_rate, 1), "window_seconds": window_s,

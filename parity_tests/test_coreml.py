@@ -106,6 +106,30 @@ def test_fp16_gate_runs_every_corner_of_the_band_at_every_level(ios_bundle, tiny
     assert all(" level, " in f and "dB" in f for f in again["failed"])
 
 
+@pytest.mark.parametrize("which", ["ios_bundle", "ios_stateful_bundle"])
+def test_lanes_stream_each_level_as_it_streams_alone(which, request):
+    """The gate's levels as lanes of one stream (with the vectors' slot
+    resets, and held CoreML states) equal each level streamed alone, in every
+    corner of the band: bit for bit."""
+    from avsep_mobile.export import band
+    from avsep_mobile.runtime.coreml_eval import BAND
+    from avsep_mobile.runtime.replay import stack_lanes, unstack_lanes
+
+    out, _ = request.getfixturevalue(which)
+    m = manifest.load(out)
+    ref = vectors.load_npz(out / "test_vectors" / vectors.NPZ)
+    assert ref["av_step/reset"].any()
+    inputs = [{k: ref[k] * (np.float32(s) if k == "av_step/pcm" else 1) for k in band._INPUTS} for s in (0.01, 1.0, 2.0)]
+    runner = runners.for_bundle(out, m)
+    for d in BAND:
+        r = EvaluatorRunner(runner.paths, "fp16", d)
+        together = unstack_lanes(stream(r.with_lanes(3), stack_lanes(inputs), m["signatures"]))
+        for x, lane in zip(inputs, together):
+            alone = stream(r, x, m["signatures"])
+            for k, v in alone.items():
+                np.testing.assert_array_equal(lane[k], v, err_msg=f"{d.name}: {k}")
+
+
 def test_coreml_stateful_gives_the_explicit_state_numbers(ios_bundle, ios_stateful_bundle):
     """Caches held as fp16 CoreML states vs fed back as fp32 I/O: the same
     fp16 program numbers (the held states round to fp16 once per step)."""

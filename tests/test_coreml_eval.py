@@ -195,12 +195,12 @@ CASES = _cases()
 
 
 @pytest.fixture(scope="module")
-def op_program(tmp_path_factory):
+def op_functions(tmp_path_factory):
     """One program per deployment target holding its cases: inputs
-    `<case>__<name>`, one output named after each case."""
+    `<case>__<name>`, one output named after each case. [(function, feeds)]."""
     from coremltools.converters.mil.mil import Function, Program
 
-    results = {}
+    out = []
     for target in sorted({c.target for c in CASES}, key=lambda t: t.value):
         cases = [c for c in CASES if c.target == target]
         placeholders = {f"{c.name}__{k}": mb.placeholder(shape=v.shape, dtype=types.fp32) for c in cases for k, v in c.inputs.items()}
@@ -215,8 +215,28 @@ def op_program(tmp_path_factory):
         path = _save(prog, tmp_path_factory.mktemp("ops") / f"Ops{target.name}.mlpackage", target)
         f = load(path, "fp32")["main"]
         assert sorted(f.output_names) == sorted(c.name for c in cases)
-        results.update(f({f"{c.name}__{k}": v for c in cases for k, v in c.inputs.items()}))
+        out.append((f, {f"{c.name}__{k}": v for c in cases for k, v in c.inputs.items()}))
+    return out
+
+
+@pytest.fixture(scope="module")
+def op_program(op_functions):
+    results = {}
+    for f, feeds in op_functions:
+        results.update(f(feeds))
     return results
+
+
+def test_lanes_equal_each_lane_run_alone(op_functions):
+    """Every op, three lanes at once (the inputs scaled differently per lane)
+    against each lane run alone: bit for bit."""
+    for f, feeds in op_functions:
+        lanes = [{k: v * np.float32(1 + 0.25 * i) for k, v in feeds.items()} for i in range(3)]
+        together = f({k: np.stack([lane[k] for lane in lanes]) for k in feeds}, lanes=3)
+        for i, lane in enumerate(lanes):
+            alone = f(lane)
+            for name, v in alone.items():
+                np.testing.assert_array_equal(together[name][i], v, err_msg=name)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])

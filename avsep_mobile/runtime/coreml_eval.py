@@ -44,12 +44,20 @@ what `compute="fp16"` alone has always meant.
 Every op's outputs are checked against the shapes and dtypes the program
 declares for them: a mismatch stops the call with one line naming the op.
 
+Lanes: several independent streams of one program at once (the band's
+levels, the task gate's mixtures). Every value then carries a leading lane
+axis and each op is one NumPy call for all lanes (`_LANE_ARGS` moves its
+axis parameters past the lane axis); an op without a lane rule runs lane by
+lane. Each lane's numbers equal a run of that lane alone, bit for bit: the
+arithmetic is elementwise or per row, never across lanes.
+
 An op it does not know stops loading with one line naming the op and the
 package (UnsupportedOp), never a skip or a pass-through.
 """
 
 from __future__ import annotations
 
+import copy
 import itertools
 from dataclasses import dataclass
 from pathlib import Path
@@ -175,14 +183,19 @@ def _cast(x, dtype: str):
     return x.astype(_DTYPES[dtype])  # fp16 rounding is the output type's (see Function)
 
 
-def op_reshape(x, shape):
+def _reshape_to(in_shape: tuple, shape) -> list[int]:
+    """MIL reshape's target for an input of in_shape. iOS 17: a 0 copies the
+    input dim aligned from the right (1 when out of range)."""
     shape = [int(s) for s in np.atleast_1d(shape)]
-    # iOS 17: a 0 copies the input dim aligned from the right (1 when out of range)
     for i, s in enumerate(shape):
         if s == 0:
-            j = x.ndim - (len(shape) - i)
-            shape[i] = x.shape[j] if 0 <= j < x.ndim else 1
-    return np.reshape(x, shape)
+            j = len(in_shape) - (len(shape) - i)
+            shape[i] = in_shape[j] if 0 <= j < len(in_shape) else 1
+    return shape
+
+
+def op_reshape(x, shape):
+    return np.reshape(x, _reshape_to(x.shape, shape))
 
 
 def op_transpose(x, perm):
@@ -468,6 +481,88 @@ EXACT_OPS = frozenset({"reshape", "transpose", "slice_by_index", "slice_update",
                        "squeeze", "tile", "pad", "fill_like", "relu", "read_state"})
 
 
+# ---------------------------------------------------------------- lanes
+# How an op's arguments change when its tensor inputs carry a leading lane
+# axis (module docstring). An op in neither table below runs lane by lane.
+
+
+def _past_lane(a):
+    """A non-negative axis (or axes) moved past the lane axis; negative ones count from the end, unchanged."""
+    if a is None or np.ndim(a) == 0:
+        return None if a is None else (int(a) + 1 if int(a) >= 0 else int(a))
+    return [int(x) + 1 if int(x) >= 0 else int(x) for x in np.atleast_1d(a)]
+
+
+def _all_but_lane(a, rank: int):
+    """axes=None (every axis) of a lane value: every axis but the lane's."""
+    return list(range(1, rank)) if a is None else _past_lane(a)
+
+
+def _lane_slice(args, lanes):
+    begin_end = {"begin": 0, "end": lanes, "stride": 1, "begin_mask": False, "end_mask": False, "squeeze_mask": False}
+    for k, first in begin_end.items():
+        if args.get(k) is not None:
+            args[k] = np.concatenate([[first], np.atleast_1d(args[k])])
+    return args
+
+
+def _lane_fold(fn):
+    """conv / avg_pool: the lanes folded into the batch axis and back."""
+    def run(x, **kw):
+        y = fn(x.reshape((-1,) + x.shape[2:]), **kw)
+        return y.reshape(x.shape[:2] + y.shape[1:])
+    return run
+
+
+# op -> rule(args, lanes): the arguments for all lanes at once
+_LANE_ARGS = {
+    "reshape": lambda a, n: {**a, "shape": [n] + _reshape_to(a["x"].shape[1:], a["shape"])},
+    "transpose": lambda a, n: {**a, "perm": [0] + [int(p) % (len(a["perm"])) + 1 for p in a["perm"]]},
+    "tile": lambda a, n: {**a, "reps": [1] + [int(r) for r in a["reps"]]},
+    "slice_by_index": lambda a, n: _lane_slice(dict(a), n),
+    "softmax": lambda a, n: {**a, "axis": _past_lane(a.get("axis", -1))},
+    "concat": lambda a, n: {**a, "axis": _past_lane(a["axis"])},
+    "stack": lambda a, n: {**a, "axis": _past_lane(a["axis"])},
+    "expand_dims": lambda a, n: {**a, "axes": _past_lane(a["axes"])},
+    "reduce_sum": lambda a, n: {**a, "axes": _all_but_lane(a.get("axes"), np.ndim(a["x"]))},
+    "reduce_mean": lambda a, n: {**a, "axes": _all_but_lane(a.get("axes"), np.ndim(a["x"]))},
+    "layer_norm": lambda a, n: {**a, "axes": _all_but_lane(a.get("axes"), np.ndim(a["x"]))},
+    "quantize": lambda a, n: {**a, "axis": _past_lane(a.get("axis") or 0)},
+    "dequantize": lambda a, n: {**a, "axis": _past_lane(a.get("axis") or 0)},
+}
+# ops whose lane inputs broadcast against constants: each lane input gets the output's rank first
+_LANE_BROADCAST = frozenset({"add", "sub", "mul", "real_div", "maximum", "minimum", "pow", "matmul", "select",
+                             "equal", "not_equal", "less", "less_equal", "greater", "greater_equal"})
+# ops that treat each lane alone as they come: elementwise, or along the last axes only
+_LANE_AS_IS = frozenset({"relu", "softplus", "log", "gelu", "cast", "linear", "pad", "fill_like", "exp", "sqrt", "rsqrt",
+                         "sigmoid", "tanh", "abs", "square", "clip"})
+_LANE_FOLD = frozenset({"conv", "avg_pool"})
+_LANE_TENSORS = frozenset({"x", "input", "ref_tensor", "values"})  # the arguments a lane rule expects to carry lanes
+
+
+def _run_lanes(t: str, fn, args: dict, lane_keys: list, out_shape, lanes: int):
+    """fn over all lanes at once where the op has a lane rule, else lane by lane."""
+    if set(lane_keys) <= _LANE_TENSORS:
+        if t in _LANE_AS_IS:
+            return fn(**args)
+        if t in _LANE_FOLD:
+            return _lane_fold(fn)(**args)
+        if t in _LANE_ARGS:
+            return fn(**_LANE_ARGS[t](args, lanes))
+    if t in _LANE_BROADCAST and out_shape is not None:
+        rank = len(out_shape) + 1
+        for k in lane_keys:
+            x = args[k]
+            if x.ndim < rank:
+                args[k] = x.reshape(x.shape[:1] + (1,) * (rank - x.ndim) + x.shape[1:])
+        return fn(**args)
+    each = [fn(**{**args, **{k: [v[i] for v in args[k]] if isinstance(args[k], list) else args[k][i] for k in lane_keys}})
+            for i in range(lanes)]
+    if isinstance(each[0], tuple):
+        return tuple(np.stack(outs) for outs in zip(*each))
+    return np.stack(each)
+
+
 # ---------------------------------------------------------------- fp16 accumulation (the band)
 # The ops a device may compute with fp16 intermediates, for Device(accumulate="fp16").
 
@@ -488,6 +583,12 @@ class Fp16Arithmetic:
         d = t - a
         return np.subtract(t, d, out=d)
 
+    def _r_(self, a: np.ndarray) -> np.ndarray:
+        """r(a) written over a fresh float32 temporary `a`: one allocation, not two."""
+        t = a * self._SPLIT
+        np.subtract(t, a, out=a)
+        return np.subtract(t, a, out=a)
+
     def overflow(self, a: np.ndarray) -> np.ndarray:
         """Beyond the fp16 maximum: infinity."""
         if a.size and np.abs(a).max() > FP16_MAX:
@@ -495,17 +596,18 @@ class Fp16Arithmetic:
         return a
 
     def sum(self, terms: np.ndarray, axis: int = -1) -> np.ndarray:
-        """Pairwise sum along `axis` (neighbours added in a tree), each
-        partial sum rounded; the terms and the result checked for overflow."""
-        p = self.overflow(self.r(np.moveaxis(terms, axis, -1)))
-        n = p.shape[-1]
-        width = 1 << max(n - 1, 0).bit_length()
-        if width != n:
-            p = np.concatenate([p, np.zeros(p.shape[:-1] + (width - n,), np.float32)], axis=-1)
-        while width > 1:
-            width //= 2
-            p = self.r(p[..., 0::2] + p[..., 1::2])
-        return self.overflow(p[..., 0])
+        """Pairwise sum along `axis` (neighbours added in a tree, an odd last
+        term carried up a level, as a zero-padded power-of-two tree adds it),
+        each partial sum rounded; the terms and the result checked for overflow."""
+        p = self.overflow(self.r(terms))
+        axis = axis % p.ndim
+        head = (slice(None),) * axis
+        if p.shape[axis] == 0:
+            return np.zeros(p.shape[:axis] + p.shape[axis + 1:], np.float32)
+        while (n := p.shape[axis]) > 1:
+            pairs = self._r_(np.add(p[head + (slice(0, n - 1, 2),)], p[head + (slice(1, n, 2),)]))
+            p = np.concatenate([pairs, p[head + (slice(n - 1, n),)]], axis=axis) if n % 2 else pairs
+        return self.overflow(p[head + (0,)])
 
     def dot(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """x (..., M, K) @ y (..., K, N) with fp16 products and partial sums."""
@@ -689,17 +791,23 @@ class Function:
                     outs = [(name, "fp32" if kind == "fp16" else kind, declared) for name, kind, declared in outs]
                 self.plan.append((t, fn, static, dynamic, lists, outs, op.name))
 
-    def initial_states(self) -> dict[str, np.ndarray]:
+    def initial_states(self, lanes: int | None = None) -> dict[str, np.ndarray]:
         """Core ML starts a state at zeros (MLModel.make_state)."""
-        return {n: np.zeros(s, np.float32) for n, s in self.state_shapes.items()}
+        first = () if lanes is None else (lanes,)
+        return {n: np.zeros(first + tuple(s), np.float32) for n, s in self.state_shapes.items()}
 
-    def __call__(self, feeds: dict, states: dict | None = None) -> dict[str, np.ndarray]:
-        """feeds: {input name: array}; states: {state name: array}, updated in place."""
+    def __call__(self, feeds: dict, states: dict | None = None, lanes: int | None = None) -> dict[str, np.ndarray]:
+        """feeds: {input name: array}; states: {state name: array}, updated in
+        place. lanes: every feed and state has a leading axis of that many
+        independent streams (module docstring), and so has every output."""
         env = dict(self.consts)
         for n in self.input_names:
             if n not in feeds:
                 raise KeyError(f"{self.name}: input {n!r} missing")
-            env[n] = self._store(np.asarray(feeds[n]), self.input_types[n] if self.compute == "fp16" else "fp32")
+            x = np.asarray(feeds[n])
+            if lanes is not None and x.shape[:1] != (lanes,):
+                raise ValueError(f"{self.name}: input {n!r} has shape {x.shape}, not ({lanes}, ...) for {lanes} lanes")
+            env[n] = self._store(x, self.input_types[n] if self.compute == "fp16" else "fp32")
         if self.state_shapes and states is None:
             raise ValueError(f"{self.name} is stateful: pass its states (Function.initial_states())")
         observe, store = self.observe, self._store
@@ -712,13 +820,17 @@ class Function:
             for k, n in dynamic:
                 args[k] = env[n]
             for k, refs in lists:
-                args[k] = [env[x] if d else x for d, x in refs]
+                args[k] = [env[x] if d else x if lanes is None else np.broadcast_to(x, (lanes,) + np.shape(x)) for d, x in refs]
             if t == "coreml_update_state":
                 states[fn] = self._store(args["value"], "fp16")  # states are fp16 storage
                 env[outs[0][0]] = args["value"]
                 continue
-            for (name, kind, declared), val in zip(outs, _as_tuple(fn(**args))):
-                env[name] = v = store(_checked(val, declared, self.package, step[6], t), kind)
+            if lanes is None:
+                vals = fn(**args)
+            else:
+                vals = _run_lanes(t, fn, args, [k for k, _ in dynamic] + [k for k, _ in lists], outs[0][2][0], lanes)
+            for (name, kind, declared), val in zip(outs, _as_tuple(vals)):
+                env[name] = v = store(_checked(val, declared, self.package, step[6], t, lanes), kind)
                 if observe is not None and declared[1] == "fp16":
                     observe(self.name, t, name, v)
         return {n: np.asarray(env[self.outputs[n]], np.float32) for n in self.output_names}
@@ -733,10 +845,13 @@ def _declared(var) -> tuple:
 _KINDS = {"fp16": "f", "fp32": "f", "bool": "b"}
 
 
-def _checked(val, declared: tuple, package: str, op_name: str, op_type: str):
-    """val, after checking it against the program's declared shape and dtype."""
+def _checked(val, declared: tuple, package: str, op_name: str, op_type: str, lanes: int | None = None):
+    """val, after checking it against the program's declared shape (after the
+    lane axis, with lanes) and dtype."""
     shape, dtype = declared
     got = np.shape(val)
+    if lanes is not None and shape is not None:
+        shape = (lanes,) + shape
     if shape is not None and got != shape:
         raise ValueError(f"{package}: op {op_type!r} ({op_name}) gave shape {got} where the program declares {shape}")
     kind = np.asarray(val).dtype.kind
@@ -839,10 +954,19 @@ class EvaluatorRunner:
                 raise ValueError(f"{p.name} has no function {step!r} (it has {', '.join(fns)})")
         for step, f in self.functions.items():  # reported by step name ("main" in a one-function package)
             f.observe = None if observe is None else (lambda _, *rest, step=step: observe(step, *rest))
+        self.lanes: int | None = None
         self.reset()
 
+    def with_lanes(self, lanes: int) -> EvaluatorRunner:
+        """The same loaded program, running `lanes` independent streams at
+        once: every feed and output has a leading lane axis (replay.stack_lanes)."""
+        other = copy.copy(self)
+        other.lanes = int(lanes)
+        other.reset()
+        return other
+
     def reset(self) -> None:
-        self.states = {step: f.initial_states() for step, f in self.functions.items()}
+        self.states = {step: f.initial_states(self.lanes) for step, f in self.functions.items()}
 
     def input_names(self, step: str) -> list[str]:
         return list(self.functions[step].input_names)
@@ -859,7 +983,7 @@ class EvaluatorRunner:
         for n in held:
             if n in feeds:
                 held[n] = _round_fp16(feeds[n])  # states are fp16 storage
-        out = f({n: feeds[n] for n in f.input_names}, held)
+        out = f({n: feeds[n] for n in f.input_names}, held, self.lanes)
         out.update({n + STATE_OUT_SUFFIX: v.copy() for n, v in held.items()})
         return out
 

@@ -17,6 +17,11 @@ and `reset()`; one that keeps states inside (CoreML's MLState) also has
 
 `meta` below is the metadata an app sizes its buffers from: the manifest's
 top-level scalars, or `signature.metadata(cfg, speakers, chunk_hops)`.
+
+Lanes: a runner with `lanes` set (the reference evaluator's with_lanes) runs
+that many streams of one schedule at once; their vectors are stacked by
+`stack_lanes` (a lane axis after the call axis) and `unstack_lanes` splits
+what `stream` returns.
 """
 
 from __future__ import annotations
@@ -39,7 +44,8 @@ def stream(runner, vectors: dict, signatures: dict, closed_loop: bool = True, pr
     signatures: {step: StepSignature or its to_json()}, for the initial states.
     """
     runner.reset()
-    state = {step: StepState(step, sig) for step, sig in signatures.items()}
+    lanes = getattr(runner, "lanes", None)
+    state = {step: StepState(step, sig, lanes) for step, sig in signatures.items()}
     outs: dict[str, list] = {"lip_step/lip_emb": [], "av_step/lip_emb": [], "av_step/speakers": [], "av_step/residual": []}
 
     def call(step, data):
@@ -68,6 +74,30 @@ def stream(runner, vectors: dict, signatures: dict, closed_loop: bool = True, pr
         if progress is not None:
             progress(c + 1, n)
     return {k: np.stack(v) for k, v in outs.items()}
+
+
+_SCHEDULE = ("av_step/lip_call", "av_step/reset")
+
+
+def one_schedule(streams: list[dict]) -> bool:
+    """Do the streams share one schedule (lip_call and reset), so they can run as lanes?"""
+    return all(np.array_equal(v.get(k), streams[0].get(k)) for v in streams for k in _SCHEDULE)
+
+
+def stack_lanes(streams: list[dict]) -> dict[str, np.ndarray]:
+    """Streams of one schedule as lanes of one: every array they all have,
+    but the schedule's, (n, ...), becomes (n, lanes, ...)."""
+    if not one_schedule(streams):
+        raise ValueError("lanes need one schedule: lip_call or reset differs between streams")
+    first = streams[0]
+    keys = [k for k in first if all(k in v for v in streams)]
+    return {k: first[k] if k in _SCHEDULE else np.stack([v[k] for v in streams], axis=1) for k in keys}
+
+
+def unstack_lanes(stacked: dict[str, np.ndarray]) -> list[dict[str, np.ndarray]]:
+    """What `stream` returned for a lanes runner, one dict per lane."""
+    lanes = next(iter(stacked.values())).shape[1]
+    return [{k: v[:, i] for k, v in stacked.items()} for i in range(lanes)]
 
 
 def held_lip_index(n_chunks: int, chunk_hops: int, hop: int, sample_rate: int, fps: float, n_frames: int) -> np.ndarray:

@@ -23,17 +23,20 @@ def state_specs(sig) -> list[dict]:
     return sig["states"]
 
 
-def initial_state(sig) -> dict[str, np.ndarray]:
-    """{state name: its initial value} of one step (StepSignature or its JSON)."""
-    return {s["name"]: np.full(tuple(s["shape"]), s.get("init") or 0.0, np.float32) for s in state_specs(sig)}
+def initial_state(sig, lanes: int | None = None) -> dict[str, np.ndarray]:
+    """{state name: its initial value} of one step (StepSignature or its JSON);
+    with a leading axis of `lanes` independent streams when given."""
+    first = () if lanes is None else (lanes,)
+    return {s["name"]: np.full(first + tuple(s["shape"]), s.get("init") or 0.0, np.float32) for s in state_specs(sig)}
 
 
-def reset_slot(state: dict, sig, slot: int) -> None:
+def reset_slot(state: dict, sig, slot: int, lanes: bool = False) -> None:
     """Reset speaker slot `slot` in place: row `slot` of every per-slot state
-    back to its initial value (numpy arrays or torch tensors)."""
+    back to its initial value (numpy arrays or torch tensors), in every lane
+    when the states carry a lane axis."""
     for s in state_specs(sig):
         if s.get("per_slot") and s["name"] in state:
-            state[s["name"]][slot] = s.get("init") or 0.0
+            state[s["name"]][(slice(None), slot) if lanes else slot] = s.get("init") or 0.0
 
 
 class StepState:
@@ -45,12 +48,12 @@ class StepState:
     >>> st.reset_slot(1)     # a new face takes slot 1
     """
 
-    def __init__(self, step: str, sig):
-        self.step, self.sig = step, sig
+    def __init__(self, step: str, sig, lanes: int | None = None):
+        self.step, self.sig, self.lanes = step, sig, lanes
         self.reset()
 
     def reset(self) -> None:
-        self.values = initial_state(self.sig)
+        self.values = initial_state(self.sig, self.lanes)
 
     def feeds(self, data: dict) -> dict:
         return {**data, **self.values}
@@ -65,7 +68,7 @@ class StepState:
 
     def reset_slot(self, slot: int) -> None:
         self.values = {k: np.array(v) for k, v in self.values.items()}  # runners may return read-only arrays
-        reset_slot(self.values, self.sig, slot)
+        reset_slot(self.values, self.sig, slot, lanes=self.lanes is not None)
 
     def nbytes(self) -> int:
         return sum(v.nbytes for v in self.values.values())

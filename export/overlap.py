@@ -1,0 +1,67 @@
+"""A second process for an export's independent work, where the machine has
+a second core: the float side (test vectors, the gate levels, the task
+gate's float estimates) runs there while this process calibrates and
+converts; then the band's slowest corners run there while this process
+streams the rest. On one core, or with AVSEP_SECOND_PROCESS=0, each job runs
+in this process when its result is asked for: the same numbers either way
+(both processes run torch and numpy on one thread).
+
+The process is started once (spawn: a fresh interpreter, no forked OpenMP
+state) and reused by every later export in this interpreter.
+"""
+
+from __future__ import annotations
+
+import atexit
+import multiprocessing
+import os
+from concurrent.futures import Future, ProcessPoolExecutor
+
+_pool: ProcessPoolExecutor | None = None
+
+
+def _enabled() -> bool:
+    return (os.cpu_count() or 1) >= 2 and os.environ.get("AVSEP_SECOND_PROCESS", "1") != "0"
+
+
+def _start_child() -> None:
+    """The child: one torch thread (the reference's reproducibility), its
+    libraries' noise off (what it computes comes back through the future)."""
+    import torch
+
+    from avsep_mobile import quiet
+
+    torch.set_num_threads(1)
+    quiet.silence_process()
+
+
+def _shutdown() -> None:
+    global _pool
+    if _pool is not None:
+        _pool.shutdown(cancel_futures=True)
+        _pool = None
+
+
+class _Later:
+    """A job for this process, run when its result is first asked for."""
+
+    def __init__(self, fn, args, kwargs):
+        self._call, self._done, self._value = (fn, args, kwargs), False, None
+
+    def result(self):
+        if not self._done:
+            fn, args, kwargs = self._call
+            self._value, self._done = fn(*args, **kwargs), True
+        return self._value
+
+
+def submit(fn, *args, **kwargs) -> Future | _Later:
+    """fn(*args, **kwargs) in the second process (fn importable, arguments
+    picklable), or later in this one; `.result()` gives its value either way."""
+    global _pool
+    if not _enabled():
+        return _Later(fn, args, kwargs)
+    if _pool is None:
+        _pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=_start_child)
+        atexit.register(_shutdown)
+    return _pool.submit(fn, *args, **kwargs)
