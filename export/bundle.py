@@ -18,7 +18,17 @@ from avsep_mobile.runtime.coreml_eval import KIND, EvaluatorRunner, numerics_by
 from avsep_mobile.runtime.replay import stream
 from avsep_mobile.streaming import TorchRunner
 
-from . import band, coreml, manifest_build, overlap, parity, signing, tflite, thresholds, vectors
+from . import (
+    band,
+    coreml,
+    manifest_build,
+    overlap,
+    parity,
+    signing,
+    tflite,
+    thresholds,
+    vectors,
+)
 from . import onnx as onnx_target
 from .steps import torch_threads
 

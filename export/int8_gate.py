@@ -11,7 +11,14 @@ from avsep_mobile import metrics
 from avsep_mobile.data.mixtures import Example
 from avsep_mobile.model import AVSep
 from avsep_mobile.runtime import signature
-from avsep_mobile.runtime.replay import one_schedule, stack_lanes, stream, stream_inputs, stream_pcm, unstack_lanes
+from avsep_mobile.runtime.replay import (
+    one_schedule,
+    stack_lanes,
+    stream,
+    stream_inputs,
+    stream_pcm,
+    unstack_lanes,
+)
 from avsep_mobile.streaming import TorchRunner
 
 
