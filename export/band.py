@@ -43,19 +43,24 @@ def level_references(model, speakers: int, chunk_hops: int, vectors: dict, signa
             for name, level in levels.GATE_LEVELS.items()}
 
 
+def start(runner, refs: dict, signatures: dict, precision: str) -> dict:
+    """The slowest corners (fp16 accumulation), started in the second process
+    (export/overlap.py): {corner name: job}, for gate(..., started=)."""
+    inputs = [{k: v for k, v in ref.items() if k in _INPUTS} for ref in refs.values()]
+    return {name: overlap.submit(stream_corner, runner.paths, runner.compute, d, inputs, signatures)
+            for name, d in corners(runner, precision).items() if d is not None and d.accumulate == "fp16"}
+
+
 def gate(runner, model, speakers: int, chunk_hops: int, vectors: dict, got: dict, signatures: dict, precision: str,
-         sample_rate: int, progress=None, refs: dict | None = None) -> dict:
+         sample_rate: int, progress=None, refs: dict | None = None, started: dict | None = None) -> dict:
     """The figures of every corner at every level, the worst, and the verdict.
     vectors: the test vectors (float outputs at their own level); got: what
     `runner` streamed from them (reused for its own corner there); refs:
-    level_references, when already made."""
+    level_references, when already made; started: what start() returned."""
     metric, minimum = thresholds.gate(precision)
     refs = refs or level_references(model, speakers, chunk_hops, vectors, signatures)
     devices = corners(runner, precision)
-    # the slowest corners (fp16 accumulation) go to the second process first; the rest stream here meanwhile
-    inputs = [{k: v for k, v in ref.items() if k in _INPUTS} for ref in refs.values()]
-    later = {name: overlap.submit(stream_corner, runner.paths, runner.compute, d, inputs, signatures)
-             for name, d in devices.items() if d is not None and d.accumulate == "fp16"}
+    later = start(runner, refs, signatures, precision) if started is None else started
     streamed = {}
     for name, d in devices.items():
         if name not in later:
