@@ -34,6 +34,10 @@ TASK_MAX_SISNRI_DROP_DB = {"int8": INT8_MAX_SISNRI_DROP_DB, "int4": INT4_MAX_SIS
 # >= 60 s stream in the report)
 INT8_MAX_DRIFT_DB = 6.0
 
+# states held inside the runtime (runners' held_state, CoreML states at fp32
+# storage) vs the same model fed explicit states, per output over a stream
+HELD_STATE_MIN_SNR_DB = 100.0
+
 # The residual (delayed mixture minus the speakers) is reported, not gated: it
 # carries the speakers' absolute error over a much smaller signal, so a trained
 # model that leaves little residual shows a low relative SNR there (shipped
