@@ -1,6 +1,8 @@
 """States held inside the runtime (runners' `held_state`) give the numbers of
 explicit state I/O, call for call, over a stream with per-slot resets; the
-manifest still declares every state."""
+manifest still declares every state. CoreML holds them as iOS 18 states at
+every precision that computes in fp16 (fp16, int8, int4; fp32 cannot: CoreML
+states are fp16 only), within the fp16 storage's rounding."""
 
 from __future__ import annotations
 
@@ -9,8 +11,10 @@ import json
 import numpy as np
 import pytest
 
+from tiny_data import tiny_calibration
+
 from avsep_mobile import metrics
-from avsep_mobile.export import thresholds, vectors
+from avsep_mobile.export import bundle, thresholds, vectors
 from avsep_mobile.runtime import manifest, runners
 from avsep_mobile.runtime.replay import stream
 
@@ -67,3 +71,22 @@ def test_manifest_declares_every_held_state(fixture, request):
         assert sig["states"], step
         for s in sig["states"]:
             assert s.keys() >= {"name", "shape", "dtype", "init", "per_slot"}, (step, s)
+
+
+@pytest.mark.parametrize("precision", ["int8", "int4"])  # fp16: test_coreml.py
+def test_coreml_states_hold_at_int8_and_int4(precision, tiny_model, tmp_path_factory):
+    kw = {"precision": precision, "ios": 18, "gate_mixtures": 0, "checkpoint": bundle.checkpoint_info(None, "tiny"), "progress": False}
+    if precision == "int8":
+        kw["calib_examples"] = tiny_calibration(tiny_model)
+    streamed = []
+    for stateful in (False, True):
+        out = tmp_path_factory.mktemp(f"ios_{precision}_{stateful}") / "bundle"
+        report = bundle.export("ios", tiny_model, out, stateful=stateful, **kw)
+        assert report["passed"], report.get("failed") or [c for c in report.get("structure", []) if not c["ok"]]
+        m = manifest.load(out)
+        assert all(m["coreml"]["model_states"].values()) == stateful
+        vec = vectors.load_npz(out / "test_vectors" / vectors.NPZ)
+        streamed.append(stream(runners.for_bundle(out, m, held_state=stateful), vec, m["signatures"]))
+    explicit, held = streamed
+    for key in ("av_step/speakers", "lip_step/lip_emb"):
+        assert metrics.snr_db(explicit[key], held[key]) >= thresholds.COREML_STATE_MIN_SNR_DB, key
