@@ -10,7 +10,6 @@ import json
 
 import numpy as np
 import pytest
-
 from tiny_data import tiny_calibration
 
 from avsep_mobile import metrics
