@@ -247,12 +247,12 @@ def cmd_run(args) -> int:
         raise ValueError(f"--out {args.out} is a file: pass a directory")
     if is_video_path(args.mix):
         lips = _video_lips(args)
-        sep = Separator.open(args.bundle, args.key, args.threads, offset_ns=int(round(args.av_offset_ms * 1e6)))
+        sep = Separator.open(args.bundle, args.key, args.threads, args.held_state, offset_ns=int(round(args.av_offset_ms * 1e6)))
         return _separate_video(args, sep, lips)
     if args.lips in LIP_MODES or args.lips is None:
         raise ValueError(f"{args.mix} is audio: pass its mouth tracks with --lips lips.npz, "
                          f"or a video ({', '.join(VIDEO_SUFFIXES)}) to track faces in")
-    sep = Separator.open(args.bundle, args.key, args.threads)
+    sep = Separator.open(args.bundle, args.key, args.threads, args.held_state)
     mix, notes = read_wav(args.mix, sep.sample_rate)
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
@@ -342,6 +342,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--key", type=Path, help="refuse the bundle unless its manifest is signed by this signing.pub")
     p.add_argument("--threads", type=int, help="runtime threads (default: the runtime's own choice)")
+    p.add_argument("--held-state", action="store_true",
+                   help="the runtime keeps the state tensors between calls (onnx, android; ios when exported --stateful)")
     p.add_argument("--av-offset-ms", type=float, default=0.0,
                    help="video: added to frame times (positive when the picture's clock runs early against the sound)")
     p.add_argument("--json", action="store_true")

@@ -63,8 +63,8 @@ def check_args(target: str, precision: str | None, hook=None, *, speakers: int =
     if stateful:
         if target != "ios":
             raise ValueError(f"--stateful applies to ios only (CoreML states), not {target}")
-        if precision != "fp16":
-            raise ValueError(f"--stateful needs --precision fp16 (CoreML states are fp16 only), not {precision}: add --precision fp16")
+        if precision == "fp32":
+            raise ValueError("--stateful needs fp16 compute (CoreML states are fp16 only): choose --precision fp16, int8 or int4")
         if ios == 17:
             raise ValueError("--stateful needs iOS 18 (one multifunction package): drop --ios-target 17")
     if (int8_scheme is not None or calib_data is not None) and precision != "int8":

@@ -4,8 +4,11 @@ I/O (fp32 in and out, so fed-back state keeps one dtype under fp16 compute).
 
 - iOS 17 (default): two packages, AVSepLip.mlpackage and AVSepAV.mlpackage.
 - iOS 18: one multifunction package AVSep.mlpackage, functions lip_step and av_step.
-- stateful (iOS 18, fp16): attention/conv caches become ct.StateType held inside
-  the model; stft_in and ola stay explicit I/O (as fp16 states they cost 25 dB).
+- stateful (iOS 18; fp16, int8, int4: every variant that computes in fp16):
+  attention/conv caches become ct.StateType held inside the model; stft_in and
+  ola stay explicit I/O (as fp16 states they cost 25 dB). Not fp32: CoreML
+  states are fp16 only (coremltools 9: "State only support fp16 dtype"), so
+  an fp32 model cannot keep its states at its own precision.
 
 fp16 compute keeps the signal path in fp32 (`fp32_signal_path`): the ops whose
 values scale with the input level (STFT, power, mel, log input; masked
@@ -62,11 +65,14 @@ def io_names(sig, stateful: bool) -> tuple[list[str], list[str]]:
 
 class StatefulStep(nn.Module):
     """A step whose cache states are top-level fp16 buffers named as in the
-    signature, updated in place with `buf[:] = v` (what ct.StateType maps)."""
+    signature, updated in place with `buf[:] = v` (what ct.StateType maps).
+    The model sits at the step's own path (`model`), so torch.export names
+    its weights as in the explicit form: the int8/int4 hooks find them by name."""
 
     def __init__(self, step: nn.Module):
         super().__init__()
-        self.step, self.sig = step, step.sig
+        self.model, self.sig = step.model, step.sig
+        self.step = step.forward  # a bound method, not a submodule: no second path to the weights
         self.held = [s.name for s in held_states(self.sig, True)]
         self.ins, self.outs = io_names(self.sig, True)
         for s in held_states(self.sig, True):
@@ -178,8 +184,8 @@ def convert(model: AVSep, speakers: int, chunk_hops: int, out_dir, precision: st
 
     if quantize is None:
         check_precision(precision)
-    if stateful and precision != "fp16":
-        raise ValueError("--stateful needs --precision fp16: CoreML states are fp16 only")
+    if stateful and precision == "fp32":
+        raise ValueError("--stateful needs fp16 compute (CoreML states are fp16 only): choose --precision fp16, int8 or int4")
     ios = 18 if stateful else ios
     if ios not in SPEC_VERSION:
         raise ValueError(f"iOS target {ios} is not supported: use 17 or 18")

@@ -34,6 +34,14 @@ TASK_MAX_SISNRI_DROP_DB = {"int8": INT8_MAX_SISNRI_DROP_DB, "int4": INT4_MAX_SIS
 # >= 60 s stream in the report)
 INT8_MAX_DRIFT_DB = 6.0
 
+# states held inside the runtime (runners' held_state, CoreML states at fp32
+# storage) vs the same model fed explicit states, per output over a stream
+HELD_STATE_MIN_SNR_DB = 100.0
+# CoreML states are fp16 storage only: caches held as states vs fed back as
+# fp32 I/O by the same fp16-compute package round once more per step (the
+# tiny fp16 package measures about 54 dB, README's CoreML table)
+COREML_STATE_MIN_SNR_DB = 50.0
+
 # The residual (delayed mixture minus the speakers) is reported, not gated: it
 # carries the speakers' absolute error over a much smaller signal, so a trained
 # model that leaves little residual shows a low relative SNR there (shipped

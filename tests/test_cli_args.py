@@ -27,8 +27,7 @@ def _mixture_dir(root, speakers: int):
 
 
 REFUSED = [
-    (["export", "ios", "--stateful"], "--stateful needs --precision fp16"),
-    (["export", "ios", "--stateful", "--precision", "fp32"], "--stateful needs --precision fp16"),
+    (["export", "ios", "--stateful", "--precision", "fp32"], "--stateful needs fp16 compute"),
     (["export", "ios", "--stateful", "--precision", "fp16", "--ios-target", "17"], "--stateful needs iOS 18"),
     (["export", "android", "--stateful", "--precision", "fp16"], "--stateful applies to ios only"),
     (["export", "onnx", "--stateful"], "--stateful applies to ios only"),

@@ -70,18 +70,32 @@ def test_run_a_video_equals_separate_with_the_bundles_model(exported, voices, ta
     _assert_parity(tmp_path / "ref", tmp_path / "got")
 
 
+def _mix_with_lips(voices, d):
+    """mix.wav and lips.npz of the two voices in d."""
+    write_wav(d / "mix.wav", (voices[0] + voices[1]).astype(np.float32))
+    np.savez(d / "lips.npz", lips=np.stack([render_lips(v, seed=i) for i, v in enumerate(voices)]), fps=np.float32(25.0))
+
+
 def test_run_a_mix_with_lips_equals_separate(exported, voices, tmp_path, capsys):
     ckpt, dirs = exported
-    mix = (voices[0] + voices[1]).astype(np.float32)
-    write_wav(tmp_path / "mix.wav", mix)
-    lips = np.stack([render_lips(v, seed=i) for i, v in enumerate(voices)])
-    np.savez(tmp_path / "lips.npz", lips=lips, fps=np.float32(25.0))
+    _mix_with_lips(voices, tmp_path)
     rc, cap = _run(capsys, "separate", tmp_path / "mix.wav", "--lips", tmp_path / "lips.npz", "--checkpoint", ckpt,
                    "--out", tmp_path / "ref")
     assert rc == 0, cap.err
     rc, cap = _run(capsys, "run", dirs["android"], tmp_path / "mix.wav", "--lips", tmp_path / "lips.npz", "--out", tmp_path / "got")
     assert rc == 0, cap.err
     _assert_parity(tmp_path / "ref", tmp_path / "got")
+
+
+@pytest.mark.parametrize("target", ["android", "onnx"])
+def test_run_with_held_state_equals_explicit_state(exported, voices, target, tmp_path, capsys):
+    _, dirs = exported
+    _mix_with_lips(voices, tmp_path)
+    for out, held in (("explicit", []), ("held", ["--held-state"])):
+        rc, cap = _run(capsys, "run", dirs[target], tmp_path / "mix.wav", "--lips", tmp_path / "lips.npz", "--out", tmp_path / out, *held)
+        assert rc == 0, cap.err
+    for ref, got in zip(_outputs(tmp_path / "explicit"), _outputs(tmp_path / "held")):
+        assert snr_db(ref, got) >= thresholds.HELD_STATE_MIN_SNR_DB, snr_db(ref, got)
 
 
 def test_run_refuses_a_changed_bundle_in_one_line(exported, voices, tmp_path, capsys):

@@ -4,8 +4,8 @@ test-vector layout, with each step's state carried (Kotlin: Replay.kt).
 
 A runner has `run(step_name, feeds) -> outputs` (dicts of numpy arrays,
 bound by name, never by position), `input_names(step)`, `output_names(step)`
-and `reset()`; one that keeps states inside (CoreML's MLState) also has
-`reset_slot(step, signature, slot)`. The layout:
+and `reset()`; one that holds states inside (CoreML's MLState, `held_state`)
+also has `reset_slot(step, signature, slot)`. The layout:
 
     lip_step/crops   (frames, S, 1, 88, 88)  one camera frame per lip_step call
     av_step/pcm      (calls, 1, hop*K)       one chunk per av_step call
@@ -60,7 +60,7 @@ def stream(runner, vectors: dict, signatures: dict, closed_loop: bool = True, pr
             for slot in np.flatnonzero(resets[c]):
                 for step, sig in signatures.items():
                     state[step].reset_slot(int(slot))
-                    if hasattr(runner, "reset_slot"):  # a runner that keeps states inside (CoreML MLState)
+                    if hasattr(runner, "reset_slot"):  # a runner that holds states inside (step_state.py)
                         runner.reset_slot(step, sig, int(slot))
         while next_frame <= lip_call[c]:
             emb = call("lip_step", {"crops": vectors["lip_step/crops"][next_frame]})["lip_emb"]

@@ -63,10 +63,11 @@ class Separator:
         self.reset()
 
     @classmethod
-    def open(cls, bundle_dir, public_key=None, threads: int | None = None, **schedule) -> Separator:
+    def open(cls, bundle_dir, public_key=None, threads: int | None = None, held_state: bool = False, **schedule) -> Separator:
         """A Separator over an exported bundle, after the checks an app makes
         before loading a model: the signature when a key is given, then every
-        file's sha256. A ValueError says what is wrong."""
+        file's sha256. A ValueError says what is wrong. held_state: the
+        runtime keeps the states (runners.for_bundle)."""
         bundle_dir = Path(bundle_dir)
         if public_key is not None:
             from .signing import check_signature, load_public
@@ -76,7 +77,7 @@ class Separator:
         problems = [p for p in bundle_manifest.verify(bundle_dir) if "parity" not in p]
         if problems:
             raise ValueError(f"{bundle_dir}: {problems[0]}: re-export the bundle")
-        runner = for_bundle(bundle_dir, m, threads)
+        runner = for_bundle(bundle_dir, m, threads, held_state)
         if runner is None:
             raise ValueError(f"{bundle_dir} is a {m['target']!r} bundle, which this machine cannot run")
         return cls(runner, m["signatures"], m, **schedule)
@@ -166,7 +167,7 @@ class Separator:
 
     def _reset_slot(self, step: str, slot: int) -> None:
         self.state[step].reset_slot(slot)
-        if hasattr(self.runner, "reset_slot"):  # a runner that keeps states inside (CoreML MLState)
+        if hasattr(self.runner, "reset_slot"):  # a runner that holds states inside (step_state.py)
             self.runner.reset_slot(step, self.signatures[step], slot)
 
 

@@ -5,8 +5,13 @@ init value, is fed as input X and replaced by output X_out after every call
 Resetting speaker slot i (a new face takes it): row i of every state marked
 ``per_slot`` goes back to its init value; shared states (the audio encoder,
 the STFT buffer, the residual slot's decoder row) are left alone, so the other
-slots and the audio history are untouched. A runner that keeps states inside
-(CoreML's MLState) resets its own rows through ``runner.reset_slot``.
+slots and the audio history are untouched.
+
+A runner may instead hold states inside the runtime (CoreML's MLState;
+onnxruntime's and LiteRT's own buffers with `held_state`, runners.py): the
+app binds only the data per call, the runner's `input_names` omits the held
+states and it returns no `X_out` for them, and ``runner.reset_slot`` resets
+them by the same rule (`reset_slot` below, on the runner's buffers).
 """
 
 from __future__ import annotations
@@ -28,6 +33,14 @@ def initial_state(sig, lanes: int | None = None) -> dict[str, np.ndarray]:
     with a leading axis of `lanes` independent streams when given."""
     first = () if lanes is None else (lanes,)
     return {s["name"]: np.full(first + tuple(s["shape"]), s.get("init") or 0.0, np.float32) for s in state_specs(sig)}
+
+
+def reset_all(state: dict, sig) -> None:
+    """Every state of `state` back to its initial value, in place (buffers a
+    runtime holds keep their memory)."""
+    for s in state_specs(sig):
+        if s["name"] in state:
+            state[s["name"]][...] = s.get("init") or 0.0
 
 
 def reset_slot(state: dict, sig, slot: int, lanes: bool = False) -> None:
