@@ -12,25 +12,31 @@ level: the reference evaluator in each coreml_eval.BAND corner (subnormals
 kept or flushed, fp32 or fp16 accumulation). The gate holds at the worst
 corner; the report lists each.
 
-Not covered: the Android fp16 export on a GPU delegate. It is a TFLite
-file with fp16 weights that LiteRT's CPU kernels run in float32 (the runner
-here, gated at every level); a GPU delegate that computes it in fp16 is
-not simulated, since no evaluator of a TFLite graph with per-op fp16
-rounding exists in this project.
+The Android fp16 export (a TFLite file with fp16 weights) is gated twice:
+as LiteRT's CPU kernels run it (float32 compute, "the runtime" corner), and
+as a GPU delegate at fp16 precision may: its float graph streamed through
+export/gpu_band.py in each BAND corner ("GPU delegate: ..." corners), every
+op's inputs and outputs in fp16 with no fp32 islands. The gate holds at the
+worst of the five.
 """
 
 from __future__ import annotations
 
 from avsep_mobile.runtime.coreml_eval import BAND, KIND, Device, EvaluatorRunner
 from avsep_mobile.runtime.replay import stream
+from avsep_mobile.runtime.runners import TFLiteRunner
 
 from . import levels, parity, thresholds
+from .gpu_band import GpuFp16Runner
 
 RUNTIME = "the runtime"  # the one corner of a runner that is not the evaluator
+GPU = "GPU delegate: "  # the prefix of the Android fp16 export's simulated corners
 
 
-def corners(runner, precision: str) -> dict:
+def corners(runner, precision: str, model, speakers: int, chunk_hops: int) -> dict:
     """{corner name: runner} the gate streams at each level."""
+    if runner.kind == TFLiteRunner.kind and precision == "fp16":
+        return {RUNTIME: runner, **{GPU + d.name: GpuFp16Runner(model, speakers, chunk_hops, d) for d in BAND}}
     if runner.kind != KIND or precision == "fp32" or runner.compute == "fp32":
         return {RUNTIME: runner}
     return {d.name: runner if d == runner.device else EvaluatorRunner(runner.paths, runner.compute, d) for d in BAND}
@@ -42,7 +48,7 @@ def gate(runner, model, speakers: int, chunk_hops: int, vectors: dict, got: dict
     vectors: the test vectors (float outputs at their own level); got: what
     `runner` streamed from them (reused for its own corner there)."""
     metric, minimum = thresholds.gate(precision)
-    runs = corners(runner, precision)
+    runs = corners(runner, precision, model, speakers, chunk_hops)
     out = {"metric": metric, "min_db": minimum, "outputs": list(thresholds.GATED_OUTPUTS), "levels": {}, "failed": []}
     n, done = len(runs) * len(levels.GATE_LEVELS), 0
     worst = None
