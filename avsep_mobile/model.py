@@ -18,6 +18,7 @@ exported signature.
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from dataclasses import asdict, dataclass
 
@@ -25,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .stft import STFT, mel_filterbank
+from .stft import SPECTRUM_SCALE_EXP, STFT, mel_filterbank
 
 
 @dataclass
@@ -303,6 +304,20 @@ def _dw_block(c_in: int, c_out: int) -> nn.Sequential:
 
 # ---------------------------------------------------------------- the network
 
+# fp16 range (DESIGN.md §6). A device that computes the graph in fp16 may
+# flush values below 2**-14 (6.1e-5) to zero: the 1e-6 floors of the log-mel
+# and of the mask normalisation are below it, and so is most of the power
+# spectrum of quiet speech; flushed floors gave log(0) and 0/0. Both are
+# taken at a power-of-two scale, which float32 applies exactly, and the scale
+# comes off after the log (log(2**k y) - k log 2: one rounding of the log's
+# size) or cancels in the ratio. Scaled, the floors are normal (1.0e-3); the
+# power of a full-scale DC input (45.6 at stft_gain 1/32) times
+# 2**POWER_SCALE_EXP stays below the fp16 maximum (6.55e4), and so does the
+# mask sum while each mask is below 2**16 / 2**MASK_SCALE_EXP / (slots + 1)
+# (21 for two speakers; the shipped model's reach 8.7).
+POWER_SCALE_EXP = 10
+MASK_SCALE_EXP = 10
+
 
 class AudioEncoder(nn.Module):
     def __init__(self, cfg: ModelConfig):
@@ -317,8 +332,11 @@ class AudioEncoder(nn.Module):
 
     def forward(self, re: Tensor, im: Tensor, state: dict, new: dict) -> Tensor:
         """re, im (N, T, B) -> features (N, T, D)."""
-        power = re * re + im * im
-        x = torch.log(torch.matmul(power, self.mel.t()) + 1e-6).unsqueeze(1)  # (N, 1, T, M)
+        scale = 2.0 ** (POWER_SCALE_EXP / 2 - SPECTRUM_SCALE_EXP)  # the spectrum comes 2**SPECTRUM_SCALE_EXP up (stft.py)
+        re, im = re * scale, im * scale
+        power = re * re + im * im  # 2**POWER_SCALE_EXP times the power at stft_gain
+        mel = torch.matmul(power, self.mel.t()) + 1e-6 * 2.0**POWER_SCALE_EXP
+        x = (torch.log(mel) - POWER_SCALE_EXP * math.log(2)).unsqueeze(1)  # (N, 1, T, M): log(mel power + 1e-6)
         for conv in self.convs:
             x = conv(x, state, new)
         n, c, t, f = x.shape
@@ -529,9 +547,9 @@ class AVSep(nn.Module):
             q = block(q, mem, state, new)
 
         # Wiener-style: non-negative masks, empty slots zeroed, all slots sum to one
-        gate = torch.cat([active, torch.ones_like(active[:, :1])], dim=1)  # (B, S+1)
+        gate = torch.cat([active, torch.ones_like(active[:, :1])], dim=1) * 2.0**MASK_SCALE_EXP  # (B, S+1), fp16 range
         m = self.mask_act(self.mask_head(self.mask_norm(q))).reshape(b, s + 1, t, -1) * gate[:, :, None, None]
-        masks = m / (m.sum(dim=1, keepdim=True) + 1e-6)  # (B, S+1, T, bins)
+        masks = m / (m.sum(dim=1, keepdim=True) + 1e-6 * 2.0**MASK_SCALE_EXP)  # (B, S+1, T, bins)
         out, new["ola"] = self.stft.synthesise(
             (masks[:, :s] * re.unsqueeze(1)).reshape(b * s, t, -1),
             (masks[:, :s] * im.unsqueeze(1)).reshape(b * s, t, -1),

@@ -10,6 +10,17 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+# The spectrum is cfg.stft_gain x 2**SPECTRUM_SCALE_EXP times the DFT (32x for
+# the 1/32 gain). fp16 range (DESIGN.md §6): a device computing the graph in
+# fp16 may flush values below 2**-14 (6.1e-5) to zero, and at stft_gain alone
+# most of the spectrum of speech at -45 dBFS sat there (85 % of the masked
+# spectra's values, -44 dB of their energy). A power of two scales exactly in
+# float32; synthesis takes it off in two halves (bin_scale, then the synthesis
+# window), so neither constant is subnormal. At 2**10 a full-scale sine's
+# spectrum peak (3.4 x 2**10) and its inverse DFT before the synthesis window
+# (16 x 2**5) stay below the fp16 maximum (6.55e4).
+SPECTRUM_SCALE_EXP = 10
+
 
 def hamming(n: int) -> Tensor:
     # periodic Hamming, computed here once and stored as a buffer: converters
@@ -71,18 +82,19 @@ class STFT(nn.Module):
         # dual window: perfect reconstruction for Hamming 400 / hop 160 (a sample at
         # offset i of a frame is also covered at offsets i +- k*hop of its neighbours)
         norm = torch.stack([(w[i % hop :: hop] ** 2).sum() for i in range(win)])
-        scale = torch.full((self.k2 * n1,), 2.0, **f64)
-        scale[0] = scale[bins - 1] = 1.0  # one-sided spectrum: DC and Nyquist appear once
+        half = 2.0 ** (SPECTRUM_SCALE_EXP // 2)  # the spectrum's scale comes off in two halves
+        scale = torch.full((self.k2 * n1,), 2.0 / half, **f64)
+        scale[0] = scale[bins - 1] = 1.0 / half  # one-sided spectrum: DC and Nyquist appear once
         scale[bins:] = 0.0
         buffers = {
-            "window": w * cfg.stft_gain,  # (win,)
+            "window": w * cfg.stft_gain * 2.0**SPECTRUM_SCALE_EXP,  # (win,)
             "rows_dft": torch.cat([rc, -rs], 1),  # (rows, 2 N1): [re | im]
             "twiddle_re": tc, "twiddle_im": -ts,  # (N2, N1)
             "cols_dft": torch.cat([torch.cat([cc, -cs_], 1), torch.cat([cs_, cc], 1)], 0),  # (2 N2, 2 K2)
             "bin_scale": scale,  # (K2 N1,)
             "cols_idft": torch.cat([torch.cat([cc.t(), cs_.t()], 1), torch.cat([-cs_.t(), cc.t()], 1)], 0),  # (2 K2, 2 N2)
             "rows_idft": torch.cat([rc.t(), -rs.t()], 0),  # (2 N1, rows)
-            "synthesis_window": w / norm / nfft / cfg.stft_gain,  # (win,)
+            "synthesis_window": w / norm / nfft / cfg.stft_gain / 2.0 ** (SPECTRUM_SCALE_EXP - SPECTRUM_SCALE_EXP // 2),  # (win,)
         }
         for name, value in buffers.items():  # derived from the config: not saved in checkpoints
             self.register_buffer(name, value.float(), persistent=False)

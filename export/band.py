@@ -12,26 +12,37 @@ level: the reference evaluator in each coreml_eval.BAND corner (subnormals
 kept or flushed, fp32 or fp16 accumulation). The gate holds at the worst
 corner; the report lists each.
 
-Not covered: the Android fp16 export on a GPU delegate. It is a TFLite
-file with fp16 weights that LiteRT's CPU kernels run in float32 (the runner
-here, gated at every level); a GPU delegate that computes it in fp16 is
-not simulated, since no evaluator of a TFLite graph with per-op fp16
-rounding exists in this project.
+The Android fp16 export (a TFLite file with fp16 weights) is gated twice:
+as LiteRT's CPU kernels run it (float32 compute, "the runtime" corner), and
+as a GPU delegate at fp16 precision may: its float graph streamed through
+export/gpu_band.py in each BAND corner ("GPU delegate: ..." corners), every
+op's inputs and outputs in fp16 with no fp32 islands. The gate holds at the
+worst of the five.
+
+The slowest corners (fp16 accumulation) run in the second process
+(export/overlap.py) while the others stream here; the reference evaluator
+streams the levels of a corner as lanes of one stream.
 """
 
 from __future__ import annotations
 
 from avsep_mobile.runtime.coreml_eval import BAND, KIND, Device, EvaluatorRunner
 from avsep_mobile.runtime.replay import stack_lanes, stream, unstack_lanes
+from avsep_mobile.runtime.runners import TFLiteRunner
 
 from . import levels, overlap, parity, thresholds
 
 RUNTIME = "the runtime"  # the one corner of a runner that is not the evaluator
+GPU = "GPU delegate: "  # the prefix of the Android fp16 export's simulated corners
 
 
 def corners(runner, precision: str) -> dict:
-    """{corner name: Device} the gate streams at each level; {RUNTIME: None}
-    for a runner that is not an fp16 program in the reference evaluator."""
+    """{corner name: Device} the gate streams at each level; None for the
+    runner itself (RUNTIME): an fp16 CoreML program's four corners in the
+    reference evaluator, or the runtime and the four GPU-delegate corners of
+    the Android fp16 export, or the runtime alone."""
+    if runner.kind == TFLiteRunner.kind and precision == "fp16":
+        return {RUNTIME: None, **{GPU + d.name: d for d in BAND}}
     if runner.kind != KIND or precision == "fp32" or runner.compute == "fp32":
         return {RUNTIME: None}
     return {d.name: d for d in BAND}
@@ -43,12 +54,27 @@ def level_references(model, speakers: int, chunk_hops: int, vectors: dict, signa
             for name, level in levels.GATE_LEVELS.items()}
 
 
-def start(runner, refs: dict, signatures: dict, precision: str) -> dict:
+def start(runner, model, speakers: int, chunk_hops: int, refs: dict, signatures: dict, precision: str) -> dict:
     """The slowest corners (fp16 accumulation), started in the second process
     (export/overlap.py): {corner name: job}, for gate(..., started=)."""
     inputs = [{k: v for k, v in ref.items() if k in _INPUTS} for ref in refs.values()]
-    return {name: overlap.submit(stream_corner, runner.paths, runner.compute, d, inputs, signatures)
+    return {name: overlap.submit(stream_corner, _source(runner, name, model, speakers, chunk_hops), d, inputs, signatures)
             for name, d in corners(runner, precision).items() if d is not None and d.accumulate == "fp16"}
+
+
+def _source(runner, corner: str, model, speakers: int, chunk_hops: int) -> tuple:
+    """What a corner's runner is made from (picklable, for the second process)."""
+    if corner.startswith(GPU):
+        return ("gpu", model, speakers, chunk_hops)
+    return ("evaluator", runner.paths, runner.compute)
+
+
+def _corner_runner(source: tuple, device: Device):
+    if source[0] == "gpu":
+        from .gpu_band import GpuFp16Runner
+
+        return GpuFp16Runner(*source[1:], device=device)
+    return EvaluatorRunner(*source[1:], device=device)
 
 
 def gate(runner, model, speakers: int, chunk_hops: int, vectors: dict, got: dict, signatures: dict, precision: str,
@@ -60,12 +86,13 @@ def gate(runner, model, speakers: int, chunk_hops: int, vectors: dict, got: dict
     metric, minimum = thresholds.gate(precision)
     refs = refs or level_references(model, speakers, chunk_hops, vectors, signatures)
     devices = corners(runner, precision)
-    later = start(runner, refs, signatures, precision) if started is None else started
+    later = start(runner, model, speakers, chunk_hops, refs, signatures, precision) if started is None else started
     streamed = {}
     for name, d in devices.items():
         if name not in later:
-            r = runner if d is None or d == runner.device else EvaluatorRunner(runner.paths, runner.compute, d)
-            streamed[name] = _stream_levels(r, refs, signatures, got if r is runner else None)
+            own = d is None or (runner.kind == KIND and d == runner.device)
+            r = runner if own else _corner_runner(_source(runner, name, model, speakers, chunk_hops), d)
+            streamed[name] = _stream_levels(r, refs, signatures, got if own else None)
             if progress is not None:
                 progress(len(streamed), len(devices))
     for name, job in later.items():
@@ -94,11 +121,11 @@ def gate(runner, model, speakers: int, chunk_hops: int, vectors: dict, got: dict
 _INPUTS = ("lip_step/crops", "av_step/pcm", "av_step/active", "av_step/lip_call", "av_step/reset")
 
 
-def stream_corner(paths: dict, compute: str, device: Device, inputs: list[dict], signatures: dict) -> list[dict]:
-    """One corner of the band over every level's inputs, as lanes (a job for
-    the second process: everything it needs is in its arguments)."""
-    runner = EvaluatorRunner(paths, compute, device).with_lanes(len(inputs))
-    return unstack_lanes(stream(runner, stack_lanes(inputs), signatures))
+def stream_corner(source: tuple, device: Device, inputs: list[dict], signatures: dict) -> list[dict]:
+    """One corner of the band over every level's inputs (a job for the second
+    process: everything it needs is in its arguments)."""
+    streamed = _stream_levels(_corner_runner(source, device), dict(enumerate(inputs)), signatures, None)
+    return [streamed[i] for i in range(len(inputs))]
 
 
 def _stream_levels(runner, refs: dict, signatures: dict, got: dict | None) -> dict:
@@ -108,7 +135,7 @@ def _stream_levels(runner, refs: dict, signatures: dict, got: dict | None) -> di
     if runner.kind == KIND:
         lanes = unstack_lanes(stream(runner.with_lanes(len(refs)), stack_lanes(list(refs.values())), signatures))
         return dict(zip(refs, lanes))
-    return {name: got if got is not None and levels.GATE_LEVELS[name] is None else stream(runner, ref, signatures)
+    return {name: got if got is not None and levels.GATE_LEVELS.get(name, 0) is None else stream(runner, ref, signatures)
             for name, ref in refs.items()}
 
 

@@ -203,7 +203,7 @@ def export(target: str, model: AVSep, out_dir=None, *, precision: str | None = N
             report["calls"] = {"lip_step": int(ref["lip_step/crops"].shape[0]), "av_step": int(ref["av_step/pcm"].shape[0])}
             runner = runners.for_bundle(tmp, {"target": target, "model_files": model_files}, threads=1)
             # the band's slowest corners start in the second process now; the rest stream here meanwhile
-            band_started = None if runner is None else band.start(runner, level_refs, sigs, precision)
+            band_started = None if runner is None else band.start(runner, model, speakers, chunk_hops, level_refs, sigs, precision)
             if runner is None:
                 checks = coreml.check_structure(tmp, model_files, sigs, precision, ios, stateful)
                 report.update(parity.structural(checks, f"CoreML prediction needs macOS (this is {platform.system()})"))

@@ -64,11 +64,25 @@ def census(paths: dict, vectors: dict, signatures: dict, at=levels.CENSUS_LEVELS
     """paths: {step: .mlpackage}; vectors: test vectors (inputs are enough);
     at: {name: level}. Returns per level the fp16 outputs counted, those with
     any subnormal, the flagged ones and the worst one, and "passed"."""
+    return _census(lambda tally: EvaluatorRunner(paths, observe=tally), vectors, signatures, at)
+
+
+def census_float_graph(model, speakers: int, chunk_hops: int, vectors: dict, signatures: dict, at=levels.CENSUS_LEVELS) -> dict:
+    """The same census over every op output of the Android fp16 export's
+    float graph as a GPU delegate computes it (export/gpu_band.py, subnormals
+    kept, fp32 accumulation): every op there is fp16."""
+    from .gpu_band import GpuFp16Runner
+
+    return _census(lambda tally: GpuFp16Runner(model, speakers, chunk_hops, observe=tally), vectors, signatures, at)
+
+
+def _census(runner_with, vectors: dict, signatures: dict, at: dict) -> dict:
+    """runner_with(observer) -> a runner that shows the observer every fp16 op output."""
     out = {"levels": {}, "min_normal": FP16_MIN_NORMAL,
            "max_share": thresholds.CENSUS_MAX_SUBNORMAL_SHARE, "max_energy_db": thresholds.CENSUS_MAX_SUBNORMAL_ENERGY_DB}
     for name, level in at.items():
         tally = Tally()
-        stream(EvaluatorRunner(paths, observe=tally), levels.inputs_at(vectors, level), signatures)
+        stream(runner_with(tally), levels.inputs_at(vectors, level), signatures)
         rows = tally.verdicts()
         with_sub = sorted((r for r in rows if r["subnormal"]), key=lambda r: (-r["flagged"], -r["share"]))
         out["levels"][name] = {"level": levels.describe(level), "fp16_outputs": len(rows), "with_subnormals": len(with_sub),

@@ -33,3 +33,28 @@ def test_tflite_fp16_weights_pass_the_fp16_gate(tiny_model, tmp_path):
     report = bundle.export("android", tiny_model, tmp_path / "fp16", precision="fp16", progress=False)
     assert report["passed"], report
     assert tflite.read_metadata(tmp_path / "fp16" / tflite.MODEL_FILE)["avsep.precision"] == "fp16"
+
+
+@pytest.mark.slow
+def test_shipped_android_fp16_holds_across_the_gpu_band(tmp_path):
+    """The shipped checkpoint's Android fp16 export (3 s of test vectors): the
+    LiteRT CPU runtime and its float graph on a GPU delegate in every corner
+    of the band (export/gpu_band.py), speakers and lip_emb at or above the
+    fp16 gate at quiet, normal and loud levels; nothing NaN under flush."""
+    import math
+
+    from avsep_mobile.export import band, levels, thresholds
+    from avsep_mobile.runtime.coreml_eval import BAND
+
+    if not checkpoint.SHIPPED.is_file():
+        pytest.skip("no shipped checkpoint")
+    model, _ = checkpoint.load()
+    report = bundle.export("android", model, tmp_path / "fp16", precision="fp16",
+                           checkpoint=bundle.checkpoint_info(None, None), progress=False)
+    rows = report["band"]["levels"]
+    assert set(rows) == set(levels.GATE_LEVELS)
+    assert all(set(v["corners"]) == {band.RUNTIME} | {band.GPU + d.name for d in BAND} for v in rows.values())
+    figures = [f[k] for v in rows.values() for f in v["corners"].values() for k in thresholds.GATED_OUTPUTS]
+    assert all(math.isfinite(x) for x in figures), band.table(report["band"])
+    assert report["band"]["worst"]["db"] >= thresholds.FP16_MIN_PSNR_DB, band.table(report["band"])
+    assert report["passed"], report["failed"]

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from avsep_mobile.model import ModelConfig
-from avsep_mobile.stft import STFT, hamming
+from avsep_mobile.stft import SPECTRUM_SCALE_EXP, STFT, hamming
 
 
 def _frames(x: np.ndarray, cfg: ModelConfig) -> np.ndarray:
@@ -21,7 +21,7 @@ def test_analysis_is_the_real_dft_of_windowed_frames():
     stft = STFT(cfg)
     x = np.random.default_rng(0).standard_normal(cfg.stft_context + 7 * cfg.hop_length)
     re, im, buf = stft.analyse(torch.from_numpy(x[cfg.stft_context :]).float()[None], torch.from_numpy(x[: cfg.stft_context]).float()[None])
-    want = np.fft.rfft(_frames(x, cfg) * hamming(cfg.win_length).numpy(), n=cfg.n_fft) * cfg.stft_gain  # (T, bins)
+    want = np.fft.rfft(_frames(x, cfg) * hamming(cfg.win_length).numpy(), n=cfg.n_fft) * cfg.stft_gain * 2.0**SPECTRUM_SCALE_EXP  # (T, bins)
     got = re[0].double().numpy() + 1j * im[0].double().numpy()
     assert got.shape == want.shape == (7, cfg.n_bins)
     assert np.abs(got - want).max() <= 1e-5 * np.abs(want).max()
