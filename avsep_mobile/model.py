@@ -319,6 +319,21 @@ POWER_SCALE_EXP = 10
 MASK_SCALE_EXP = 10
 
 
+class ScaledSoftplus(nn.Module):
+    """softplus(x) * 2**scale_exp, exact in float32. The scale belongs to the
+    activation, not to a later multiply, so that a converter's form of the
+    tail (export/folds.TailExactSoftplus) can compute it already scaled: at
+    fp16 the tail exp(x) is subnormal below x = -9.7, and 2**10 up it stays
+    normal down to x = -16.6."""
+
+    def __init__(self, scale_exp: int):
+        super().__init__()
+        self.scale_exp = scale_exp
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.softplus(x) * 2.0**self.scale_exp
+
+
 class AudioEncoder(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
@@ -445,7 +460,7 @@ class AVSep(nn.Module):
         self.decoder = nn.ModuleList(DecoderBlock(cfg, i) for i in range(cfg.decoder_layers))
         self.mask_norm = nn.LayerNorm(d)
         self.mask_head = nn.Linear(d, cfg.n_bins)
-        self.mask_act = nn.Softplus()  # non-negative masks
+        self.mask_act = ScaledSoftplus(MASK_SCALE_EXP)  # non-negative masks, 2**MASK_SCALE_EXP up (fp16 range)
 
     # ------------------------------------------------------------ state layout
     # Each stateful layer names its state once (`state_key`, given at
@@ -547,7 +562,7 @@ class AVSep(nn.Module):
             q = block(q, mem, state, new)
 
         # Wiener-style: non-negative masks, empty slots zeroed, all slots sum to one
-        gate = torch.cat([active, torch.ones_like(active[:, :1])], dim=1) * 2.0**MASK_SCALE_EXP  # (B, S+1), fp16 range
+        gate = torch.cat([active, torch.ones_like(active[:, :1])], dim=1)  # (B, S+1)
         m = self.mask_act(self.mask_head(self.mask_norm(q))).reshape(b, s + 1, t, -1) * gate[:, :, None, None]
         masks = m / (m.sum(dim=1, keepdim=True) + 1e-6 * 2.0**MASK_SCALE_EXP)  # (B, S+1, T, bins)
         out, new["ola"] = self.stft.synthesise(

@@ -56,6 +56,7 @@ Folded vs unfolded float: 119 dB on the shipped model (tests: tiny, >= 100).
 from __future__ import annotations
 
 import copy
+import math
 
 import torch
 from torch import Tensor, nn
@@ -97,16 +98,25 @@ class ExplicitLayerNorm(nn.Module):
 
 
 class TailExactSoftplus(nn.Module):
-    """softplus(x) = max(x, 0) + log1p(e), e = exp(-|x|), with log1p(e) as
-    its series e (1 - e/2 + e^2/3 - e^3/4) for e < 0.01 (relative error under
-    2e-9) and log(1 + e) above. Plain ops only, and no log near 1: XNNPACK's
-    log is accurate in absolute, not relative, terms there, so even Goldberg's
-    log(u) e / (u - 1) left the tails 1e-3 off (measured: speakers 57.6 dB)."""
+    """The model's ScaledSoftplus, softplus(x) 2**k = (max(x, 0) + log1p(e)) 2**k,
+    e = exp(-|x|), with log1p(e) as its series e (1 - e/2 + e^2/3 - e^3/4)
+    for e < 0.01 (relative error under 2e-9) and log(1 + e) above. Plain ops
+    only, and no log near 1: XNNPACK's log is accurate in absolute, not
+    relative, terms there, so even Goldberg's log(u) e / (u - 1) left the
+    tails 1e-3 off (measured: speakers 57.6 dB). The series' leading e comes
+    already scaled, as exp(-|x| + k log 2): on an fp16 device that flushes
+    subnormals the tail then lives down to x = -9.7 - 0.69 k, not -9.7."""
+
+    def __init__(self, scale_exp: int = 0):
+        super().__init__()
+        self.scale_exp = scale_exp
 
     def forward(self, x: Tensor) -> Tensor:
+        k = self.scale_exp
         e = torch.exp(-x.abs())
-        series = e * (1.0 - e * (0.5 - e * (1.0 / 3.0 - e * 0.25)))
-        return torch.relu(x) + torch.where(e < 0.01, series, torch.log(1.0 + e))
+        e_scaled = torch.exp(k * math.log(2.0) - x.abs())  # e 2**k
+        series = e_scaled * (1.0 - e * (0.5 - e * (1.0 / 3.0 - e * 0.25)))
+        return torch.relu(x) * 2.0**k + torch.where(e < 0.01, series, torch.log(1.0 + e) * 2.0**k)
 
 
 class _FoldedAttention:
@@ -252,5 +262,5 @@ def fold(model: AVSep, folds=FOLDS) -> AVSep:
     if "layernorm_ops" in folds:  # last: the affine folds above act on nn.LayerNorm
         _explicit_layernorms(out)
     if "softplus_tail" in folds:
-        out.mask_act = TailExactSoftplus()
+        out.mask_act = TailExactSoftplus(out.mask_act.scale_exp)
     return out

@@ -26,7 +26,7 @@ import numpy as np
 
 LABEL_DEPTH = 3  # module path components kept: "audio/SelfAttentionBlock0/attn"
 # leaf layers are reported as part of the module that holds them (an attention's q/kv/out)
-LEAVES = {"Linear", "Conv1d", "Conv2d", "BatchNorm2d", "ReLU", "GELU", "AvgPool2d", "Softplus", "TailExactSoftplus"}
+LEAVES = {"Linear", "Conv1d", "Conv2d", "BatchNorm2d", "ReLU", "GELU", "AvgPool2d", "Softplus", "ScaledSoftplus", "TailExactSoftplus"}
 
 
 def module_label(tensor_name: str, depth: int = LABEL_DEPTH) -> str | None:
