@@ -92,10 +92,11 @@ def load(bundle_dir) -> dict:
     return m
 
 
-def verify(bundle_dir) -> list[str]:
-    """Problems found (empty when the bundle is intact and its parity passed)."""
+def verify(bundle_dir, m: dict | None = None) -> list[str]:
+    """Problems found (empty when the bundle is intact and its parity passed).
+    m: the manifest already loaded from bundle_dir (so the one checked is the one used)."""
     bundle_dir = Path(bundle_dir)
-    m = load(bundle_dir)
+    m = load(bundle_dir) if m is None else m
     problems = schema_problems(m)
     for rel, entry in m["files"].items():
         if Path(rel).is_absolute() or ".." in Path(rel).parts:

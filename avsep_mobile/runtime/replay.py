@@ -29,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 
 from .chunker import flush_samples
-from .step_state import StepState
+from .step_state import StepState, reset_runner_slot
 
 
 def stream(runner, vectors: dict, signatures: dict, closed_loop: bool = True, progress=None) -> dict[str, np.ndarray]:
@@ -58,10 +58,8 @@ def stream(runner, vectors: dict, signatures: dict, closed_loop: bool = True, pr
     for c in range(n):
         if resets is not None:
             for slot in np.flatnonzero(resets[c]):
-                for step, sig in signatures.items():
-                    state[step].reset_slot(int(slot))
-                    if hasattr(runner, "reset_slot"):  # a runner that holds states inside (step_state.py)
-                        runner.reset_slot(step, sig, int(slot))
+                for st in state.values():
+                    reset_runner_slot(st, runner, int(slot))
         while next_frame <= lip_call[c]:
             emb = call("lip_step", {"crops": vectors["lip_step/crops"][next_frame]})["lip_emb"]
             outs["lip_step/lip_emb"].append(emb)

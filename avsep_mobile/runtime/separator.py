@@ -20,6 +20,7 @@ regular frame rate, replayed through the same steps (replay.stream).
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +31,7 @@ from .chunker import Chunker, flush_samples
 from .replay import stream, stream_inputs, stream_pcm
 from .runners import for_bundle
 from .scheduler import NEVER, FrameGate, Scheduler, SlotFaces
-from .step_state import StepState
+from .step_state import StepState, reset_runner_slot
 
 
 @dataclass
@@ -74,7 +75,7 @@ class Separator:
 
             check_signature(bundle_dir, load_public(public_key) if isinstance(public_key, (str, Path)) else public_key)
         m = bundle_manifest.load(bundle_dir)
-        problems = [p for p in bundle_manifest.verify(bundle_dir) if "parity" not in p]
+        problems = [p for p in bundle_manifest.verify(bundle_dir, m) if "parity" not in p]
         if problems:
             raise ValueError(f"{bundle_dir}: {problems[0]}: re-export the bundle")
         runner = for_bundle(bundle_dir, m, threads, held_state)
@@ -94,7 +95,7 @@ class Separator:
         self._schedule = Scheduler(self.sample_rate, self.chunk_samples, self.speakers,
                                    offset_ns=self.offset_ns, max_video_wait_ns=self.max_video_wait_ns)
         self._chunker = Chunker(self.chunk_samples, self.hop_samples)
-        self._pcm: list[np.ndarray] = []  # whole chunks waiting for their frame to be decided
+        self._pcm: deque[np.ndarray] = deque()  # whole chunks waiting for their frame to be decided
         self._embs: dict[int, np.ndarray] = {}  # lip_step call -> its lip_emb, until no chunk can hold it
 
     # ---- video ---------------------------------------------------------
@@ -126,7 +127,7 @@ class Separator:
         x = np.asarray(samples, np.float32).reshape(-1)
         if not np.isfinite(x).all():
             raise ValueError("the audio holds NaN or infinite samples: pass finite PCM in [-1, 1]")
-        self._pcm += self._chunker.push(x)
+        self._pcm.extend(self._chunker.push(x))
         self._schedule.audio(len(x))
         return self._run_released()
 
@@ -134,7 +135,7 @@ class Separator:
         """End of stream: the queued samples and the flush zeros, so every real
         sample comes out. Call reset() before a new stream."""
         received = self._chunker.received
-        self._pcm += self._chunker.flush(self.output_delay_samples)
+        self._pcm.extend(self._chunker.flush(self.output_delay_samples))
         self._schedule.audio(flush_samples(received, self.chunk_samples, self.output_delay_samples))
         self._schedule.end_of_video()
         return self._run_released()
@@ -150,7 +151,7 @@ class Separator:
             emb = self._embs.get(c.lip, self._zero_emb)
             for k in [k for k in self._embs if k < c.lip]:  # older embeddings are never held again
                 del self._embs[k]
-            out = self._call("av_step", {"pcm": self._pcm.pop(0)[None], "lip_emb": emb,
+            out = self._call("av_step", {"pcm": self._pcm.popleft()[None], "lip_emb": emb,
                                          "active": np.asarray(c.active, np.float32)})
             spk.append(out["speakers"])
             res.append(out["residual"][0])
@@ -166,9 +167,7 @@ class Separator:
         return out
 
     def _reset_slot(self, step: str, slot: int) -> None:
-        self.state[step].reset_slot(slot)
-        if hasattr(self.runner, "reset_slot"):  # a runner that holds states inside (step_state.py)
-            self.runner.reset_slot(step, self.signatures[step], slot)
+        reset_runner_slot(self.state[step], self.runner, slot)
 
 
 def separate_lips(runner, signatures: dict, meta: dict, mix: np.ndarray, lips: np.ndarray, fps: float, active=None) -> dict:

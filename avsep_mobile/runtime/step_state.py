@@ -85,3 +85,11 @@ class StepState:
 
     def nbytes(self) -> int:
         return sum(v.nbytes for v in self.values.values())
+
+
+def reset_runner_slot(state: StepState, runner, slot: int) -> None:
+    """A new face takes `slot`: its rows reset in the explicit state and, for a
+    runner that holds states inside (CoreML MLState, `held_state`), in the runner."""
+    state.reset_slot(slot)
+    if hasattr(runner, "reset_slot"):
+        runner.reset_slot(state.step, state.sig, slot)
