@@ -16,6 +16,7 @@ import atexit
 import multiprocessing
 import os
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 
 _pool: ProcessPoolExecutor | None = None
 
@@ -38,7 +39,7 @@ def _start_child() -> None:
 def _shutdown() -> None:
     global _pool
     if _pool is not None:
-        _pool.shutdown(cancel_futures=True)
+        _pool.shutdown(wait=False, cancel_futures=True)
         _pool = None
 
 
@@ -55,7 +56,23 @@ class _Later:
         return self._value
 
 
-def submit(fn, *args, **kwargs) -> Future | _Later:
+class _There:
+    """A job in the second process. A process that died under it (killed, out
+    of memory) is one line for the user, and the next export starts another."""
+
+    def __init__(self, future: Future):
+        self._future = future
+
+    def result(self):
+        try:
+            return self._future.result()
+        except BrokenProcessPool:
+            _shutdown()
+            raise OSError("the export's second process stopped (killed, or out of memory): run the export again, "
+                          "or with AVSEP_SECOND_PROCESS=0 to work in one process") from None
+
+
+def submit(fn, *args, **kwargs) -> _There | _Later:
     """fn(*args, **kwargs) in the second process (fn importable, arguments
     picklable), or later in this one; `.result()` gives its value either way."""
     global _pool
@@ -64,4 +81,4 @@ def submit(fn, *args, **kwargs) -> Future | _Later:
     if _pool is None:
         _pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=_start_child)
         atexit.register(_shutdown)
-    return _pool.submit(fn, *args, **kwargs)
+    return _There(_pool.submit(fn, *args, **kwargs))
