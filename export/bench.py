@@ -25,6 +25,9 @@ from avsep_mobile.streaming import TorchRunner
 from . import stream_memory, vectors
 
 
+HELD_STATE_TARGETS = ("android", "onnx")  # an ios bundle holds its states when exported --stateful
+
+
 def float_model(m: dict) -> tuple[AVSep, str]:
     """The bundle's float model: the shipped checkpoint when the manifest's
     sha256 is its sha256, else random weights of the same config (the same speed)."""
@@ -82,6 +85,9 @@ def bench(bundle_dir, threads: int = 1, repeats: int = 3) -> dict:
         result["skipped"] = f"{m['target']} models cannot run on {platform.system()}"
     else:
         result["models"][exported.kind] = _measure(exported, vec, sigs, audio_s, repeats)
+        if m["target"] in HELD_STATE_TARGETS:  # the same model with its states held by the runtime (runners' held_state)
+            held = runners.for_bundle(bundle_dir, m, threads, held_state=True)
+            result["models"][f"{exported.kind} held state"] = _measure(held, vec, sigs, audio_s, repeats)
         result["memory"] = stream_memory.measure(bundle_dir, threads)
         if exported.kind == KIND:
             result["note"] = (f"{KIND}: the CoreML reference evaluator's time (NumPy on this {platform.system()} host), "
