@@ -13,30 +13,30 @@ signature (one model, speakers, chunk).
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import os
 import sys
 from datetime import datetime, timezone
-from pathlib import Path
 
 import torch
 from anchor import cpu_name  # beside this script (its folder is on sys.path)
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("dirs", type=Path, nargs="+")
-    ap.add_argument("--rounds", type=int, default=30)
-    ap.add_argument("--per-round", type=int, default=20)
-    ap.add_argument("--json", type=Path)
-    args = ap.parse_args(argv)
-    torch.set_num_threads(1)
-
     from avsep_mobile.export import vectors
-    from avsep_mobile.export.bench import float_model, interleaved
+    from avsep_mobile.export.bench import (
+        add_interleaved_args,
+        float_model,
+        interleaved,
+        step_calls,
+    )
     from avsep_mobile.export.profile import record_feeds
     from avsep_mobile.runtime import manifest, runners
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    add_interleaved_args(ap)
+    args = ap.parse_args(argv)
+    torch.set_num_threads(1)
 
     bundles = {str(d): manifest.load(d) for d in args.dirs}
     first = next(iter(bundles.values()))
@@ -50,9 +50,7 @@ def main(argv=None) -> int:
         r = runners.for_bundle(d, m, 1)
         if r is None:
             raise SystemExit(f"error: {d}: {m['target']} cannot run on this machine")
-        for step in ("av_step", "lip_step"):
-            it = itertools.cycle(feeds[step])
-            calls[f"{d}/{step}"] = lambda r=r, step=step, it=it: r.run(step, next(it))
+        calls.update(step_calls(d, r, feeds))
     load = os.getloadavg()
     times = interleaved(calls, rounds=args.rounds, per_round=args.per_round)
     av_per_s = first["sample_rate"] / first["chunk_samples"]

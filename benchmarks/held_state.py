@@ -13,27 +13,22 @@ explicit runner; the held runner carries its own state through the same calls.
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import os
 from datetime import datetime, timezone
-from pathlib import Path
 
 from anchor import cpu_name  # beside this script (its folder is on sys.path)
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("dirs", type=Path, nargs="+")
-    ap.add_argument("--rounds", type=int, default=30)
-    ap.add_argument("--per-round", type=int, default=20)
-    ap.add_argument("--json", type=Path)
-    args = ap.parse_args(argv)
-
     from avsep_mobile.export import stream_memory, vectors
-    from avsep_mobile.export.bench import interleaved
+    from avsep_mobile.export.bench import add_interleaved_args, interleaved, step_calls
     from avsep_mobile.runtime import manifest, runners
     from avsep_mobile.runtime.replay import stream
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    add_interleaved_args(ap)
+    args = ap.parse_args(argv)
 
     calls, state_kib = {}, {}
     for d in args.dirs:
@@ -42,9 +37,7 @@ def main(argv=None) -> int:
         stream(recorded, vectors.load_npz(d / "test_vectors" / vectors.NPZ), m["signatures"])
         state_kib[str(d)] = round(stream_memory.state_bytes(m["signatures"])["total"] / 1024, 1)
         for mode, r in (("explicit", recorded.runner), ("held", runners.for_bundle(d, m, threads=1, held_state=True))):
-            for step in ("av_step", "lip_step"):
-                it = itertools.cycle(recorded.feeds[step])
-                calls[f"{d}/{step}/{mode}"] = lambda r=r, step=step, it=it: r.run(step, next(it))
+            calls.update({f"{name}/{mode}": call for name, call in step_calls(str(d), r, recorded.feeds).items()})
     load = os.getloadavg()
     times = interleaved(calls, rounds=args.rounds, per_round=args.per_round)
     result = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "cpu": cpu_name(), "threads": 1,

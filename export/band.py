@@ -27,7 +27,7 @@ streams the levels of a corner as lanes of one stream.
 from __future__ import annotations
 
 from avsep_mobile.runtime.coreml_eval import BAND, KIND, Device, EvaluatorRunner
-from avsep_mobile.runtime.replay import stack_lanes, stream, unstack_lanes
+from avsep_mobile.runtime.replay import stream_each
 from avsep_mobile.runtime.runners import TFLiteRunner
 
 from . import levels, overlap, parity, thresholds
@@ -129,14 +129,12 @@ def stream_corner(source: tuple, device: Device, inputs: list[dict], signatures:
 
 
 def _stream_levels(runner, refs: dict, signatures: dict, got: dict | None) -> dict:
-    """{level name: what runner streams from that level's inputs}: all levels
-    at once as lanes where the runner takes them (the reference evaluator),
-    else one by one, the recorded level reusing `got` when given."""
-    if runner.kind == KIND:
-        lanes = unstack_lanes(stream(runner.with_lanes(len(refs)), stack_lanes(list(refs.values())), signatures))
-        return dict(zip(refs, lanes))
-    return {name: got if got is not None and levels.GATE_LEVELS.get(name, 0) is None else stream(runner, ref, signatures)
-            for name, ref in refs.items()}
+    """{level name: what runner streams from that level's inputs}, the
+    recorded level reusing `got` when given; the rest as lanes where the
+    runner takes them (replay.stream_each)."""
+    reuse = {name: got for name in refs if got is not None and levels.GATE_LEVELS.get(name, 0) is None}
+    rest = [name for name in refs if name not in reuse]
+    return {**reuse, **dict(zip(rest, stream_each(runner, [refs[name] for name in rest], signatures)))}
 
 
 def summary(band: dict) -> str:

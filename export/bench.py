@@ -7,6 +7,7 @@ bytes per speaker slot, from the signature."""
 
 from __future__ import annotations
 
+import itertools
 import platform
 import resource
 import statistics
@@ -23,7 +24,6 @@ from avsep_mobile.runtime.runners import Recording
 from avsep_mobile.streaming import TorchRunner
 
 from . import stream_memory, vectors
-
 
 HELD_STATE_TARGETS = ("android", "onnx")  # an ios bundle holds its states when exported --stateful
 
@@ -116,6 +116,24 @@ def format_bench(r: dict) -> str:
     lines.append(f"  state: {st['per_slot'] / 1024:.1f} KiB per speaker slot, {st['shared'] / 1024:.1f} KiB shared, "
                  f"{st['total'] / 1024:.1f} KiB in all (bound in and out on every call of explicit state)")
     return "\n".join(lines)
+
+
+def add_interleaved_args(ap) -> None:
+    """The benchmarks' common arguments: bundle dirs, interleaved rounds, a JSON file."""
+    ap.add_argument("dirs", type=Path, nargs="+")
+    ap.add_argument("--rounds", type=int, default=30)
+    ap.add_argument("--per-round", type=int, default=20)
+    ap.add_argument("--json", type=Path)
+
+
+def step_calls(prefix: str, runner, feeds: dict) -> dict:
+    """{"<prefix>/<step>": a call of that step on its next recorded feeds,
+    cycled}, for interleaved(); feeds: {step: [feeds of each call]}."""
+    calls = {}
+    for step in ("av_step", "lip_step"):
+        it = itertools.cycle(feeds[step])
+        calls[f"{prefix}/{step}"] = lambda step=step, it=it: runner.run(step, next(it))
+    return calls
 
 
 def interleaved(calls: dict, rounds: int = 30, per_round: int = 20) -> dict[str, dict]:

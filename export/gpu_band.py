@@ -124,6 +124,7 @@ class GpuFp16Runner(TorchRunner):
     runner of one band corner of the Android fp16 export on a GPU delegate."""
 
     kind = KIND
+    with_lanes = None  # vmap under this dispatch mode is not modelled: one stream at a time
 
     def __init__(self, model: AVSep, speakers: int, chunk_hops: int = 1, device: Device = Device(), observe=None):
         super().__init__(fold(model, LITERT_FOLDS), speakers, chunk_hops)

@@ -11,14 +11,7 @@ from avsep_mobile import metrics
 from avsep_mobile.data.mixtures import Example
 from avsep_mobile.model import AVSep
 from avsep_mobile.runtime import signature
-from avsep_mobile.runtime.replay import (
-    one_schedule,
-    stack_lanes,
-    stream,
-    stream_inputs,
-    stream_pcm,
-    unstack_lanes,
-)
+from avsep_mobile.runtime.replay import stream_each, stream_inputs, stream_pcm
 from avsep_mobile.streaming import TorchRunner
 
 
@@ -27,14 +20,7 @@ def _separate(runner, model: AVSep, sigs: dict, examples, chunk_hops: int, progr
     reference evaluator) streams examples of one schedule all at once."""
     metas = [signature.metadata(model.cfg, ex.lips.shape[0], chunk_hops) for ex in examples]
     inputs = [stream_inputs(meta, ex.mix, ex.lips, ex.fps) for meta, ex in zip(metas, examples)]
-    if hasattr(runner, "with_lanes") and len(inputs) > 1 and one_schedule(inputs):
-        outs = unstack_lanes(stream(runner.with_lanes(len(inputs)), stack_lanes(inputs), sigs, progress=progress))
-    else:
-        outs = []
-        for x in inputs:
-            outs.append(stream(runner, x, sigs))
-            if progress is not None:
-                progress(len(outs), len(inputs))
+    outs = stream_each(runner, inputs, sigs, progress)
     return [stream_pcm(meta, out, len(ex.mix))["speakers"] for meta, out, ex in zip(metas, outs, examples)]
 
 

@@ -21,7 +21,7 @@ top-level scalars, or `signature.metadata(cfg, speakers, chunk_hops)`.
 Lanes: a runner with `lanes` set (the reference evaluator's with_lanes) runs
 that many streams of one schedule at once; their vectors are stacked by
 `stack_lanes` (a lane axis after the call axis) and `unstack_lanes` splits
-what `stream` returns.
+what `stream` returns; `stream_each` does both where it can.
 """
 
 from __future__ import annotations
@@ -96,6 +96,21 @@ def unstack_lanes(stacked: dict[str, np.ndarray]) -> list[dict[str, np.ndarray]]
     """What `stream` returned for a lanes runner, one dict per lane."""
     lanes = next(iter(stacked.values())).shape[1]
     return [{k: v[:, i] for k, v in stacked.items()} for i in range(lanes)]
+
+
+def stream_each(runner, streams: list[dict], signatures: dict, progress=None) -> list[dict[str, np.ndarray]]:
+    """What `stream` returns for each of `streams`: all at once as lanes where
+    the runner takes them (`with_lanes`) and they share one schedule, else
+    one by one. progress(i, n): per call as lanes, per stream otherwise."""
+    with_lanes = getattr(runner, "with_lanes", None)
+    if with_lanes is not None and len(streams) > 1 and one_schedule(streams):
+        return unstack_lanes(stream(with_lanes(len(streams)), stack_lanes(streams), signatures, progress=progress))
+    outs = []
+    for x in streams:
+        outs.append(stream(runner, x, signatures))
+        if progress is not None:
+            progress(len(outs), len(streams))
+    return outs
 
 
 def held_lip_index(n_chunks: int, chunk_hops: int, hop: int, sample_rate: int, fps: float, n_frames: int) -> np.ndarray:
