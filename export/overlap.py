@@ -8,13 +8,23 @@ in this process when its result is asked for: the same numbers either way
 
 The process is started once (spawn: a fresh interpreter, no forked OpenMP
 state) and reused by every later export in this interpreter.
+
+A job's arguments are pickled by value when it is submitted, in the caller's
+thread, whichever process runs it: the job sees the model as it was then.
+(The pool's own pickling runs later in a feeder thread and hands torch
+tensors over as shared memory, moving the caller's weights into it while the
+export goes on deep-copying and converting the same model.)
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import multiprocessing
 import os
+import pickle
+import sys
+import types
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
@@ -43,16 +53,34 @@ def _shutdown() -> None:
         _pool = None
 
 
+def _run(job: bytes):
+    fn, args, kwargs = pickle.loads(job)
+    return fn(*args, **kwargs)
+
+
+@contextlib.contextmanager
+def _main_module_hidden():
+    """spawn re-imports the caller's __main__ in the child, which re-runs a
+    script that calls export() without an `if __name__ == "__main__"` guard;
+    the jobs never need __main__, so the child is started without it."""
+    main = sys.modules["__main__"]
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        sys.modules["__main__"] = main
+
+
 class _Later:
     """A job for this process, run when its result is first asked for."""
 
-    def __init__(self, fn, args, kwargs):
-        self._call, self._done, self._value = (fn, args, kwargs), False, None
+    def __init__(self, job: bytes):
+        self._job, self._done, self._value = job, False, None
 
     def result(self):
         if not self._done:
-            fn, args, kwargs = self._call
-            self._value, self._done = fn(*args, **kwargs), True
+            self._value, self._done = _run(self._job), True
+            self._job = None
         return self._value
 
 
@@ -76,9 +104,11 @@ def submit(fn, *args, **kwargs) -> _There | _Later:
     """fn(*args, **kwargs) in the second process (fn importable, arguments
     picklable), or later in this one; `.result()` gives its value either way."""
     global _pool
+    job = pickle.dumps((fn, args, kwargs), protocol=pickle.HIGHEST_PROTOCOL)
     if not _enabled():
-        return _Later(fn, args, kwargs)
+        return _Later(job)
     if _pool is None:
         _pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=_start_child)
         atexit.register(_shutdown)
-    return _There(_pool.submit(fn, *args, **kwargs))
+    with _main_module_hidden():  # the child is spawned inside submit, when the pool has no idle process
+        return _There(_pool.submit(_run, job))
