@@ -26,7 +26,7 @@ ms hop, K = 1) + 25 lip_step calls (25 fps); DTLN's = 125 hops. Ratios, not
 absolute times, are the result: the machine is shared (the load average and
 the CPU, with its int8 dot-product extensions, are printed).
 
-    python benchmarks/anchor.py [--rounds 30] [--json out.json] [--markdown] [--checkpoint X.pt]
+    python benchmarks/anchor.py [--rounds 30] [--json out.json] [--markdown] [--checkpoint X.pt] [--chunk-hops 2 4]
 
 --markdown also prints the README's "Measured" table (ratios, p10 and
 median, with the load average and the date): paste it from here.
@@ -312,19 +312,21 @@ def split_matches_fused(step: DTLNStep) -> float:
     return round(float(metrics.snr_db(np.concatenate(ref), np.concatenate(got))), 1)
 
 
-def export_ours(model, out: Path) -> dict[str, Path]:
-    """The shipped model: android fp32, android int8 (the default scheme), onnx fp32."""
+def export_ours(model, out: Path, chunk_hops=()) -> dict[str, Path]:
+    """The shipped model: android fp32, android int8 (the default scheme), onnx
+    fp32; and android int8 at each of `chunk_hops` hops per call."""
     from avsep_mobile.export import onnx as onnx_target
     from avsep_mobile.export import tflite
     from avsep_mobile.quantize import int8
 
     paths = {}
-    for name, precision in (("ours_tflite_fp32", "fp32"), ("ours_tflite_int8", "int8")):
+    for name, precision, k in (("ours_tflite_fp32", "fp32", 1), ("ours_tflite_int8", "int8", 1),
+                               *((f"ours_tflite_int8_k{k}", "int8", k) for k in chunk_hops)):
         d = out / name
         d.mkdir()
-        hook = int8.hook_for("android", model, 2, 1) if precision == "int8" else None
+        hook = int8.hook_for("android", model, 2, k) if precision == "int8" else None
         with _quiet():
-            paths[name] = tflite.convert(model, 2, 1, d, precision, quant_config=hook)[0]
+            paths[name] = tflite.convert(model, 2, k, d, precision, quant_config=hook)[0]
     d = out / "ours_onnx_fp32"
     d.mkdir()
     with _quiet():
@@ -361,6 +363,8 @@ def main(argv=None) -> int:
     ap.add_argument("--json", type=Path)
     ap.add_argument("--checkpoint", type=Path, help="ours (default: the shipped model), e.g. an earlier one on the same CPU")
     ap.add_argument("--markdown", action="store_true", help="also print the README's performance table")
+    ap.add_argument("--chunk-hops", type=int, nargs="*", default=[2],
+                    help="also time android int8 at K hops per call (latency 25 + (K-1) x 10 ms; DTLN's is 32 ms)")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
 
@@ -376,7 +380,7 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         dtln = export_dtln(tmp)
-        ours = export_ours(model, tmp)
+        ours = export_ours(model, tmp, args.chunk_hops)
         files = {**dtln["paths"], **ours}
         sizes = {k: sum(f.stat().st_size for f in ([p] if p.is_file() else p.iterdir())) for k, p in files.items()}
         vec = vectors.make(model, 2, 1, seconds=2.0)
@@ -398,6 +402,10 @@ def main(argv=None) -> int:
             for s in ("av_step", "lip_step"):
                 calls[f"{name}/{s}"] = _cycle(r, s, feeds[s])
                 calls[f"invoke:{name}/{s}"] = _invoke_only(ours[name], s, feeds[s][len(feeds[s]) // 2])
+        for k in args.chunk_hops:  # the av_step alone differs: lip_step is the same call at any K
+            vec_k = vectors.make(model, 2, k, seconds=2.0)
+            feeds_k = record_feeds(model, 2, k, vec_k, signature.signatures(model, 2, k), threads=1)
+            calls[f"ours_tflite_int8_k{k}/av_step"] = _cycle(TFLiteRunner(ours[f"ours_tflite_int8_k{k}"], 1), "av_step", feeds_k["av_step"])
         r = ONNXRunner({s: ours["ours_onnx_fp32"] / f"{s}.onnx" for s in ("av_step", "lip_step")}, 1)
         for s in ("av_step", "lip_step"):
             calls[f"ours_onnx_fp32/{s}"] = _cycle(r, s, feeds[s])
@@ -427,6 +435,9 @@ def summarise(times: dict, model, args) -> dict:
             for variant in ("ours_tflite_fp32", "ours_tflite_int8", "ours_onnx_fp32"):
                 if f"{pre}{variant}/av_step" in times:
                     c[pre + variant] = times[f"{pre}{variant}/av_step"][stat] * av_per_s + times[f"{pre}{variant}/lip_step"][stat] * fps
+        for k in args.chunk_hops:
+            c[f"ours_tflite_int8_k{k}"] = (times[f"ours_tflite_int8_k{k}/av_step"][stat] * av_per_s / k
+                                          + times["ours_tflite_int8/lip_step"][stat] * fps)
         best = {kind: min(FORMS, key=lambda f: c[f"dtln_{f}_{kind}"]) for kind in ("tflite_int8", "tflite_fp32", "onnx_fp32")}
         for kind, form in best.items():
             c[f"dtln_{kind}"] = c[f"dtln_{form}_{kind}"]  # the anchor: the faster form
@@ -441,6 +452,7 @@ def summarise(times: dict, model, args) -> dict:
             "ours_av_step_int8_over_fp32": times["ours_tflite_int8/av_step"][stat] / times["ours_tflite_fp32/av_step"][stat],
             **{f"dtln_{f}_int8_over_fp32": c[f"dtln_{f}_tflite_int8"] / c[f"dtln_{f}_tflite_fp32"] for f in FORMS},
             "dtln_fused_int8_stock_over_layer_recipe": c["dtln_fused_tflite_int8"] / c["dtln_fused_tflite_int8_layer_recipe"],
+            **{f"ours_int8_k{k}_over_dtln_int8": c[f"ours_tflite_int8_k{k}"] / c["dtln_tflite_int8"] for k in args.chunk_hops},
         }
         ratio[stat] = {k: round(v, 3) for k, v in ratio[stat].items()}
     return {
@@ -465,6 +477,7 @@ def markdown_table(r: dict, args) -> str:
 
     flags = "" if (args.rounds, args.per_round) == (30, 20) else f" --rounds {args.rounds} --per-round {args.per_round}"
     flags += f" --checkpoint {args.checkpoint}" if args.checkpoint else ""
+    flags += f" --chunk-hops {' '.join(map(str, args.chunk_hops))}" if args.chunk_hops != [2] else ""
     n8 = r["dtln_int8_tensors"]
     rows = [
         (f"ours android int8 (default) / DTLN LiteRT int8 (stock recipe; faster form at p10: {form['tflite_int8']}), per audio second",
@@ -475,6 +488,8 @@ def markdown_table(r: dict, args) -> str:
         ("ours android int8 / fp32, per audio second",
          f"{both('ours_int8_over_fp32')}; Invoke only {both('ours_int8_over_fp32_invoke_only')}"),
         ("ours android int8 / fp32, av_step alone", both("ours_av_step_int8_over_fp32")),
+        *((f"ours android int8 at {k} hops per call (latency {25 + (k - 1) * 10} ms; DTLN's 32 ms) / DTLN LiteRT int8, "
+           "per audio second", both(f"ours_int8_k{k}_over_dtln_int8")) for k in args.chunk_hops),
         ("DTLN's own int8 / fp32 (stock recipe), fused; split", f"{both('dtln_fused_int8_over_fp32')}; {both('dtln_split_int8_over_fp32')}"),
         (f"DTLN fused int8: stock recipe ({n8['dtln_fused_tflite_int8']} int8 tensors) / this project's per-layer recipe "
          f"({n8['dtln_fused_tflite_int8_layer_recipe']}, the old anchor)", both("dtln_fused_int8_stock_over_layer_recipe")),
