@@ -147,7 +147,31 @@ def exported_program(module: nn.Module, example: tuple):
         return torch.export.export(module, example, strict=False).run_decompositions({})
 
 
-def _convert_step(step, precision: str, ios: int, stateful: bool):
+DEBUG_MAP = "executorch_debug_handle_mapping.json"
+# run again at the end of every conversion: the default pipeline merges reshape
+# chains before add_fp16_cast, and a chain the cast of an input splits survives it
+_TAIL_PASSES = ("common::merge_consecutive_reshapes", "common::dead_code_elimination")
+# what a weight compressed inside the pipeline becomes: a step whose layers were
+# named for compression and has none of these was not compressed
+_COMPRESSED_WEIGHT_OPS = ("constexpr_affine_dequantize", "constexpr_blockwise_shift_scale", "constexpr_lut_to_dense")
+
+
+def _pass_pipeline(passes: dict):
+    """coremltools' default pipeline, then `passes` ({pass name: options}) and the tail."""
+    import coremltools as ct
+
+    pipeline = ct.PassPipeline.DEFAULT
+    for name, options in passes.items():
+        pipeline.append_pass(name)
+        pipeline.set_options(name, options)
+    for name in _TAIL_PASSES:
+        pipeline.append_pass(name)
+    return pipeline
+
+
+def _convert_step(step, precision: str, ios: int, stateful: bool, passes: dict | None = None):
+    """One step to an MLModel; `passes`: compression passes run inside the
+    conversion (a hook's conversion_passes())."""
     import coremltools as ct
 
     sig = step.sig
@@ -166,6 +190,7 @@ def _convert_step(step, precision: str, ios: int, stateful: bool):
         # int8: int8 weights, fp16 compute
         compute_precision=_fp16_except_signal_path() if precision in ("fp16", "int8", "int4") else ct.precision.FLOAT32,
         skip_model_load=True,  # Linux cannot compile/load; the spec is checked separately
+        pass_pipeline=_pass_pipeline(passes or {}),
     )
 
 
@@ -175,7 +200,8 @@ def convert(model: AVSep, speakers: int, chunk_hops: int, out_dir, precision: st
 
     quantize: optional callable(ct.models.MLModel) -> MLModel applied to each
     converted step (e.g. ct.optimize.coreml.linear_quantize_weights); the hook
-    for compressed exports. If it has a `torch_model` (quantization made on the
+    for compressed exports. A hook with `conversion_passes()` ({pass name:
+    options}) has them run at the end of the conversion's pipeline instead. If it has a `torch_model` (quantization made on the
     torch side, quantize.int8.CoreMLInt8), that model is exported instead.
     folds: the exact folds (export.folds) applied to a copy of the float model
     first (not to a quantized torch_model: its layers are wrapped).
@@ -203,9 +229,15 @@ def convert(model: AVSep, speakers: int, chunk_hops: int, out_dir, precision: st
     with quiet, warnings.catch_warnings():
         _ignore_converter_warnings()
         exported = model if getattr(quantize, "torch_model", None) is not None else fold(model, folds)
+        in_pipeline = getattr(quantize, "conversion_passes", None)
         for name, step in step_modules(exported, speakers, chunk_hops).items():
-            ml = _convert_step(step, precision, ios, stateful)
-            ml = quantize(ml) if quantize is not None else ml
+            if in_pipeline is not None:
+                ml = _convert_step(step, precision, ios, stateful, in_pipeline())
+                if not any(op.op_type in _COMPRESSED_WEIGHT_OPS for f in ml._mil_program.functions.values() for op in f.operations):
+                    raise RuntimeError(f"{name}: no layer weight was compressed (did coremltools rename its consts?)")
+            else:
+                ml = _convert_step(step, precision, ios, stateful)
+                ml = quantize(ml) if quantize is not None else ml
             ml = _store_sparse(ml) if sparse else ml
             ml.user_defined_metadata.update({**meta, "avsep.function": name})
             ml.short_description = f"avsep {name}"
@@ -214,6 +246,9 @@ def convert(model: AVSep, speakers: int, chunk_hops: int, out_dir, precision: st
         paths = []
         for name, ml in models.items():
             ml.save(str(out_dir / SPLIT_FILES[name]))
+            # ExecuTorch's op-to-source map, which coremltools writes beside a program
+            # converted from torch.export: no runtime reads it (85-200 KB an app would ship)
+            (out_dir / SPLIT_FILES[name] / DEBUG_MAP).unlink(missing_ok=True)
             paths.append(out_dir / SPLIT_FILES[name])
         return paths
     with tempfile.TemporaryDirectory() as tmp:

@@ -49,6 +49,10 @@ def test_coreml_structure_matches_signature(ios_bundle, tiny_model):
         assert json.loads(spec.description.metadata.userDefined["avsep.signatures"])[step] == sig.to_json()
     m = manifest.load(out)
     assert m["precision"] == "fp16" and m["coreml"]["deployment_target"] == "iOS17"
+    # the packages hold what CoreML reads and nothing else (no converter debug maps)
+    for step in sigs:
+        package = out / coreml.SPLIT_FILES[step]
+        assert sorted(p.name for p in package.iterdir()) == ["Data", "Manifest.json"]
 
 
 def test_coreml_stateful_is_one_multifunction_package(ios_stateful_bundle, tiny_model):

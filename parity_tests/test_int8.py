@@ -124,6 +124,30 @@ def test_ios_int8_is_w8a8_with_float_bases(ios_w8a8):
     assert any(t == "const" and "audio_mel" in n and d == fp32 for t, n, d in ops)
 
 
+def test_ios_int8_quantized_inside_the_conversion_is_the_hook_applied_after(tiny_model, tmp_path):
+    """coreml.convert runs the hook's weight quantization as a pass of the
+    conversion; the program equals the hook called on the converted model."""
+    import collections
+
+    from avsep_mobile.export import coreml
+    from avsep_mobile.runtime import coreml_eval
+
+    hook = int8.hook_for("ios", tiny_model, 2, 1, _calib(tiny_model, n=1, seconds=1.0))
+    step = streaming.step_modules(hook.torch_model, 2, 1)["av_step"]
+    after = hook(coreml._convert_step(step, "int8", 17, False))
+    inside = coreml._convert_step(step, "int8", 17, False, hook.conversion_passes())
+    feeds = {n: v.numpy() for n, v in coreml.sample_inputs(step.sig).items()}
+    outs, types = [], []
+    for name, ml in (("after", after), ("inside", inside)):
+        ml.save(str(tmp_path / f"{name}.mlpackage"))
+        fn = coreml_eval.load(tmp_path / f"{name}.mlpackage")["main"]
+        outs.append(fn(feeds))
+        types.append(collections.Counter(op.op_type for f in ml._mil_program.functions.values() for op in f.operations))
+    assert types[0] == types[1] and types[1]["constexpr_affine_dequantize"] > 0
+    for k in outs[0]:
+        np.testing.assert_array_equal(outs[0][k], outs[1][k])
+
+
 def test_w8a8_simulation_streams_without_drift(tiny_model):
     """The torch model the iOS package is traced from, streamed 100+ steps
     closed loop: within the int8 tolerance of float, no drift."""
