@@ -4,6 +4,7 @@ and do not drift; the sensitivity report covers every quantizable layer."""
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -134,8 +135,10 @@ def test_ios_int8_quantized_inside_the_conversion_is_the_hook_applied_after(tiny
 
     hook = int8.hook_for("ios", tiny_model, 2, 1, _calib(tiny_model, n=1, seconds=1.0))
     step = streaming.step_modules(hook.torch_model, 2, 1)["av_step"]
-    after = hook(coreml._convert_step(step, "int8", 17, False))
-    inside = coreml._convert_step(step, "int8", 17, False, hook.conversion_passes())
+    with warnings.catch_warnings():
+        coreml._ignore_converter_warnings()  # as coreml.convert does around its conversions
+        after = hook(coreml._convert_step(step, "int8", 17, False))
+        inside = coreml._convert_step(step, "int8", 17, False, hook.conversion_passes())
     feeds = {n: v.numpy() for n, v in coreml.sample_inputs(step.sig).items()}
     outs, types = [], []
     for name, ml in (("after", after), ("inside", inside)):
