@@ -19,6 +19,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from avsep_mobile.model import PRESETS
+
 WARM = 2
 
 
@@ -40,7 +42,7 @@ def run(preset: str, procs: int, threads: int, steps: int, batch: int, seconds: 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--preset", default="mobile", choices=["tiny", "mobile", "base"])
+    p.add_argument("--preset", default="mobile", choices=list(PRESETS))
     p.add_argument("--steps", type=int, default=12)
     p.add_argument("--batch", type=int, default=6, help="global batch, split over the processes")
     p.add_argument("--seconds", type=float, default=2.0)
