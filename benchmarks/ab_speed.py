@@ -135,16 +135,15 @@ def format_time(r: dict) -> str:
 
 
 def main(argv=None) -> int:
+    from avsep_mobile.export.bench import add_interleaved_args
+
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     e = sub.add_parser("export", help="export the current code's av_step variants and feeds into DIR")
     e.add_argument("dir", type=Path)
     e.add_argument("--coreml", action="store_true", help="also count av_step's CoreML compute ops")
     t = sub.add_parser("time", help="time DIRs interleaved (ratios to the first)")
-    t.add_argument("dirs", type=Path, nargs="+")
-    t.add_argument("--rounds", type=int, default=30)
-    t.add_argument("--per-round", type=int, default=20)
-    t.add_argument("--json", type=Path)
+    add_interleaved_args(t)
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     if args.cmd == "export":

@@ -357,10 +357,10 @@ FORMS = ("fused", "split")
 
 
 def main(argv=None) -> int:
+    from avsep_mobile.export.bench import add_interleaved_args
+
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--rounds", type=int, default=30)
-    ap.add_argument("--per-round", type=int, default=20)
-    ap.add_argument("--json", type=Path)
+    add_interleaved_args(ap, dirs=False)
     ap.add_argument("--checkpoint", type=Path, help="ours (default: the shipped model), e.g. an earlier one on the same CPU")
     ap.add_argument("--markdown", action="store_true", help="also print the README's performance table")
     ap.add_argument("--chunk-hops", type=int, nargs="*", default=[2],

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -118,13 +117,12 @@ def _interpreter(module: nn.Module, args: tuple):
 
 
 def main(argv=None) -> int:
+    from avsep_mobile.export.bench import add_interleaved_args, interleaved
+
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--rounds", type=int, default=30)
-    ap.add_argument("--per-round", type=int, default=300)
-    ap.add_argument("--json", type=Path)
+    add_interleaved_args(ap, dirs=False, per_round=300)
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
-    from avsep_mobile.export.bench import interleaved
     from avsep_mobile.metrics import snr_db
 
     inputs = _inputs()

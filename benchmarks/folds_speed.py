@@ -29,11 +29,11 @@ VARIANTS = {"none": (), "layernorm": ("layernorm",), "attn_scale": ("attn_scale"
 
 
 def main(argv=None) -> int:
+    from avsep_mobile.export.bench import add_interleaved_args
+
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--rounds", type=int, default=30)
-    ap.add_argument("--per-round", type=int, default=20)
+    add_interleaved_args(ap, dirs=False)
     ap.add_argument("--coreml", action="store_true")
-    ap.add_argument("--json", type=Path)
     ap.add_argument("--work", type=Path, help="keep the exported files here and reuse them on the next run (default: a temp dir)")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)

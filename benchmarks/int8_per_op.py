@@ -120,10 +120,10 @@ def probe_files(model, groups: dict, out: Path) -> dict[tuple, dict[str, Path]]:
 
 
 def main(argv=None) -> int:
+    from avsep_mobile.export.bench import add_interleaved_args
+
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--rounds", type=int, default=30)
-    ap.add_argument("--per-round", type=int, default=20)
-    ap.add_argument("--json", type=Path)
+    add_interleaved_args(ap, dirs=False)
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
 

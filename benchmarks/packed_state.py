@@ -175,12 +175,12 @@ def coreml_counts(model) -> dict:
 
 
 def main(argv=None) -> int:
+    from avsep_mobile.export.bench import add_interleaved_args
+
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--rounds", type=int, default=30)
-    ap.add_argument("--per-round", type=int, default=20)
+    add_interleaved_args(ap, dirs=False)
     ap.add_argument("--no-coreml", action="store_true", help="skip the CoreML op count")
     ap.add_argument("--work", type=Path, help="keep the exported files here (default: a temp dir)")
-    ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
 

@@ -118,11 +118,13 @@ def format_bench(r: dict) -> str:
     return "\n".join(lines)
 
 
-def add_interleaved_args(ap) -> None:
-    """The benchmarks' common arguments: bundle dirs, interleaved rounds, a JSON file."""
-    ap.add_argument("dirs", type=Path, nargs="+")
+def add_interleaved_args(ap, dirs: bool = True, per_round: int = 20) -> None:
+    """The benchmarks' common arguments: bundle dirs (where `dirs`), interleaved
+    rounds of `per_round` calls, a JSON file."""
+    if dirs:
+        ap.add_argument("dirs", type=Path, nargs="+")
     ap.add_argument("--rounds", type=int, default=30)
-    ap.add_argument("--per-round", type=int, default=20)
+    ap.add_argument("--per-round", type=int, default=per_round)
     ap.add_argument("--json", type=Path)
 
 

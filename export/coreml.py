@@ -201,8 +201,9 @@ def convert(model: AVSep, speakers: int, chunk_hops: int, out_dir, precision: st
     quantize: optional callable(ct.models.MLModel) -> MLModel applied to each
     converted step (e.g. ct.optimize.coreml.linear_quantize_weights); the hook
     for compressed exports. A hook with `conversion_passes()` ({pass name:
-    options}) has them run at the end of the conversion's pipeline instead. If it has a `torch_model` (quantization made on the
-    torch side, quantize.int8.CoreMLInt8), that model is exported instead.
+    options}) has them run at the end of the conversion's pipeline instead.
+    If it has a `torch_model` (quantization made on the torch side,
+    quantize.int8.CoreMLInt8), that model is exported instead.
     folds: the exact folds (export.folds) applied to a copy of the float model
     first (not to a quantized torch_model: its layers are wrapped).
     """
