@@ -72,7 +72,7 @@ from avsep_mobile.model import (
 )
 
 FOLDS = ("layernorm", "attn_scale", "const_bias", "pool_conv")
-LITERT_FOLDS = FOLDS + ("layernorm_ops", "softplus_tail", "single_query")
+LITERT_FOLDS = FOLDS + ("layernorm_ops", "softplus_tail", "single_query", "chunk_banded")
 KNOWN = LITERT_FOLDS
 
 
@@ -119,15 +119,38 @@ class TailExactSoftplus(nn.Module):
         return torch.relu(x) * 2.0**k + torch.where(e < 0.01, series, torch.log(1.0 + e) * 2.0**k)
 
 
+MAX_CHUNK = 8  # the longest chunk a streaming step takes (model.WindowedAttention: longer is a recording)
+
+
 class _FoldedAttention:
     """Mixin over WindowedAttention / OffsetAttention: bias() is a buffer
     computed once (`const_bias`); with `single_query`, a one-frame step
     attends by broadcast multiply and sum instead of two batched matmuls."""
 
     single_query = False
+    chunk_banded = False
 
     def bias(self) -> Tensor:
         return self.bias_table if hasattr(self, "bias_table") else super().bias()
+
+    def forward(self, x: Tensor, mem: Tensor, cache: Tensor) -> tuple[Tensor, Tensor]:
+        n, t = x.shape[:2]
+        if not self.chunk_banded or not 1 < t <= MAX_CHUNK:
+            return super().forward(x, mem, cache)
+        # a chunk of T frames, time-major: every query against all window + T
+        # keys by broadcast multiply and sum, frames outside its window masked
+        # by a constant bias; one transpose (the new keys and values into the
+        # cache's head-major layout) where the head split, the merge and the
+        # two batched matmuls took four and their 3-D reshapes
+        h, dh = self.heads, self.head_dim
+        kv = torch.cat([cache, self.kv(mem).reshape(n, t, 2 * h, dh).transpose(1, 2)], dim=2)  # (N, 2H, L, dh)
+        k, v = kv[:, :h].unsqueeze(1), kv[:, h:].unsqueeze(1)  # (N, 1, H, L, dh)
+        logits = (self.q(x).reshape(n, t, h, 1, dh) * k).sum(-1)  # (N, T, H, L)
+        if self.logit_scale != 1.0:
+            logits = logits * self.logit_scale
+        att = torch.softmax(logits + getattr(self, f"band_bias{t}"), dim=-1)
+        y = (att.unsqueeze(-1) * v).sum(3)  # (N, T, H, dh)
+        return self.out(y.reshape(n, t, h * dh)), kv[:, :, t:]
 
     def _windowed(self, q: Tensor, kv: Tensor) -> Tensor:
         if not self.single_query or q.shape[2] != 1:
@@ -139,6 +162,15 @@ class _FoldedAttention:
             logits = logits * self.logit_scale
         att = torch.softmax(logits + self.bias(), dim=-1)  # bias (H, W)
         return (att.unsqueeze(-1) * v).sum(2, keepdim=True)  # (N, H, 1, dh)
+
+    def add_band_biases(self) -> None:
+        """Constant (T, H, window + T) biases for T = 2..MAX_CHUNK: each
+        query's relative bias inside its window, -1e4 outside (exp gives 0)."""
+        for t in range(2, MAX_CHUNK + 1):
+            rel = torch.arange(self.window + t)[None, :] - torch.arange(t)[:, None]  # bias index of key j for query i: j - i
+            band = (rel >= 0) & (rel <= self.window)
+            b = self.bias().detach()[:, rel.clamp(0, self.window)].masked_fill(~band, -1e4)  # (H, T, L)
+            self.register_buffer(f"band_bias{t}", b.transpose(0, 1).contiguous(), persistent=False)
 
 
 class FoldedWindowedAttention(_FoldedAttention, WindowedAttention):
@@ -157,7 +189,7 @@ def _fold_scale(att: WindowedAttention) -> None:
     att.logit_scale = 1.0
 
 
-def _folded_attention(att: WindowedAttention, const_bias: bool, single_query: bool) -> WindowedAttention:
+def _folded_attention(att: WindowedAttention, const_bias: bool, single_query: bool, chunk_banded: bool = False) -> WindowedAttention:
     """The same attention with its bias table precomputed as a buffer and/or
     its one-frame step as multiply and sum."""
     if type(att) not in (WindowedAttention, OffsetAttention):
@@ -168,11 +200,13 @@ def _folded_attention(att: WindowedAttention, const_bias: bool, single_query: bo
     else:
         new = FoldedWindowedAttention(*args, att.head_dim, att.state_key)
     new.q, new.kv, new.out = att.q, att.kv, att.out  # the (possibly folded) layers themselves
-    new.logit_scale, new.single_query = att.logit_scale, single_query
+    new.logit_scale, new.single_query, new.chunk_banded = att.logit_scale, single_query, chunk_banded
     if const_bias:
         new.register_buffer("bias_table", att.bias().detach().clone())
     else:
         new.load_state_dict(att.state_dict())
+    if chunk_banded:
+        new.add_band_biases()
     return new.to(att.rel_bias.device).eval()
 
 
@@ -211,14 +245,14 @@ def _fold_layernorms(model: AVSep) -> None:
     model.mask_norm = _fold_norm(model.mask_norm, [model.mask_head])
 
 
-def _replace_attentions(model: AVSep, scale: bool, const_bias: bool, single_query: bool) -> None:
+def _replace_attentions(model: AVSep, scale: bool, const_bias: bool, single_query: bool, chunk_banded: bool) -> None:
     for parent in list(model.modules()):
         for name, child in list(parent.named_children()):
             if isinstance(child, WindowedAttention):
                 if scale:
                     _fold_scale(child)
-                if const_bias or single_query:
-                    setattr(parent, name, _folded_attention(child, const_bias, single_query))
+                if const_bias or single_query or chunk_banded:
+                    setattr(parent, name, _folded_attention(child, const_bias, single_query, chunk_banded))
 
 
 def _explicit_layernorms(model: AVSep) -> None:
@@ -255,8 +289,8 @@ def fold(model: AVSep, folds=FOLDS) -> AVSep:
     # norms first: a norm fold writes into the q/kv Linears that the attention replacement then copies
     if "layernorm" in folds:
         _fold_layernorms(out)
-    if {"attn_scale", "const_bias", "single_query"} & set(folds):
-        _replace_attentions(out, "attn_scale" in folds, "const_bias" in folds, "single_query" in folds)
+    if {"attn_scale", "const_bias", "single_query", "chunk_banded"} & set(folds):
+        _replace_attentions(out, *(f in folds for f in ("attn_scale", "const_bias", "single_query", "chunk_banded")))
     if "pool_conv" in folds:
         out.video.stem = _fold_pool_into_conv(out.video.stem)
     if "layernorm_ops" in folds:  # last: the affine folds above act on nn.LayerNorm

@@ -50,6 +50,25 @@ def test_folded_steps_match_unfolded(tiny_model, which):
     assert _worst_snr(ref, _stream(folds.fold(tiny_model, which))) >= MIN_FOLD_SNR_DB
 
 
+@pytest.mark.parametrize("chunk_hops", [2, 4, 8])
+def test_chunk_banded_matches_unfolded_chunks(tiny_model, chunk_hops):
+    """A chunk's time-major banded attention (every key, masked outside each
+    query's window) computes the per-frame windows' sums."""
+    ref = _stream(tiny_model, chunk_hops=chunk_hops)
+    assert _worst_snr(ref, _stream(folds.fold(tiny_model, ("chunk_banded",)), chunk_hops=chunk_hops)) >= MIN_FOLD_SNR_DB
+    assert _worst_snr(ref, _stream(folds.fold(tiny_model, folds.LITERT_FOLDS), chunk_hops=chunk_hops)) >= MIN_FOLD_SNR_DB
+
+
+def test_band_bias_masks_outside_each_window(tiny_model):
+    att = next(m for m in folds.fold(tiny_model, ("chunk_banded",)).modules() if isinstance(m, folds._FoldedAttention))
+    w, table = att.window, att.bias().detach()
+    band = att.band_bias3  # (T, H, window + T)
+    assert band.shape == (3, att.heads, w + 3)
+    for i in range(3):  # query i sees keys i .. i + window, the oldest first
+        assert torch.equal(band[i, :, i : i + w + 1], table)
+        assert (band[i, :, :i] == -1e4).all() and (band[i, :, i + w + 1 :] == -1e4).all()
+
+
 def test_fold_rewrites_a_copy_only(tiny_model):
     before = {k: v.clone() for k, v in tiny_model.state_dict().items()}
     folded = folds.fold(tiny_model)
