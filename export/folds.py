@@ -40,6 +40,18 @@ knows (STYLE.md): each fold rewrites a deep copy, loading the same weights.
   Invoke alone 0.91 both. onnxruntime got slower (1.23) and CoreML more ops
   (311 -> 335), so neither takes it.
 
+- "chunk_banded" (LiteRT only): a chunk of 2..8 frames (`--chunk-hops K`)
+  attends time-major, every query against all window + K keys by broadcast
+  multiply and sum, frames outside its window masked by a constant bias
+  (-1e4: exp gives 0), with one transpose (the new keys and values into the
+  cache's head-major layout). The model's chunk path gathers each query's
+  window with stacked slices and two batched matmuls, which litert-torch
+  lowers with a transpose and reshapes around each. Measured (shipped model,
+  K = 2, one thread, interleaved, AMD EPYC avx512_vnni, 2026-12-06, with the
+  STFT's chunk matmuls already 2-D): av_step 578 -> 500 ops, int8 call p10
+  0.271 -> 0.208 ms (A/A 0.96), fp32 0.383 -> 0.316 ms. onnxruntime gained
+  2-5% at K = 2-4, inside its noise: only LiteRT takes it.
+
 `fold(model, FOLDS)` returns the folded copy; modules that are not plain
 float layers (a fake-quantized model's wrapped Linears) are left as they are.
 
@@ -125,7 +137,8 @@ MAX_CHUNK = 8  # the longest chunk a streaming step takes (model.WindowedAttenti
 class _FoldedAttention:
     """Mixin over WindowedAttention / OffsetAttention: bias() is a buffer
     computed once (`const_bias`); with `single_query`, a one-frame step
-    attends by broadcast multiply and sum instead of two batched matmuls."""
+    attends by broadcast multiply and sum instead of two batched matmuls;
+    with `chunk_banded`, so does a chunk, against a constant band mask."""
 
     single_query = False
     chunk_banded = False
