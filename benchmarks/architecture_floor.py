@@ -1,0 +1,115 @@
+"""What graph could reach DTLN's cost: smaller variants of the mobile preset,
+exported android int8 (the default recipe) and timed per audio second
+against DTLN LiteRT int8 (anchor.py, stock recipe, the faster of its forms)
+in one interleaved run, one thread.
+
+Speed does not depend on the weights, so the variants are untrained (seeded
+initialisation, BatchNorm statistics at their defaults); quality is not
+measured here: a variant worth having still needs training. Each row gives
+the windowed attentions the av_step holds, its LiteRT op count, its MACs per
+audio second (`avsep info`'s count) and the ratio to DTLN int8, at K hops
+per call (latency 25 + 10 (K - 1) ms; DTLN's is 32 ms).
+
+    python benchmarks/architecture_floor.py [--rounds 15] [--per-round 20] [--json out.json] [--chunk-hops 1 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+from anchor import (  # beside this script
+    SHIFT,
+    SR,
+    DTLNStep,
+    SplitDTLN,
+    _cycle,
+    _quiet,
+    cpu_name,
+    dtln_feeds,
+    export_dtln,
+)
+
+# name -> overrides of the mobile preset; each drops a part of the per-frame graph
+VARIANTS = {
+    "mobile (shipped)": {},
+    "1 fusion block": {"fusion_layers": 1},
+    "1 audio layer, 1 fusion block": {"audio_layers": 1, "fusion_layers": 1},
+    "no audio layer, 1 fusion block": {"audio_layers": 0, "fusion_layers": 1},
+    "no audio layer, 1 fusion block, d 96": {"audio_layers": 0, "fusion_layers": 1, "d_model": 96, "n_heads": 3},
+}
+
+
+def attentions(model) -> int:
+    from avsep_mobile.model import WindowedAttention
+
+    return sum(isinstance(m, WindowedAttention) for m in model.modules()) - model.cfg.video_layers  # the av_step's only
+
+
+def main(argv=None) -> int:
+    from ai_edge_litert.interpreter import Interpreter
+
+    from avsep_mobile.export import tflite, vectors
+    from avsep_mobile.export.bench import add_interleaved_args, interleaved
+    from avsep_mobile.export.profile import _litert_op_counts, record_feeds
+    from avsep_mobile.info import model_info
+    from avsep_mobile.model import AVSep, ModelConfig, preset
+    from avsep_mobile.quantize import int8
+    from avsep_mobile.runtime import signature
+    from avsep_mobile.runtime.runners import TFLiteRunner
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    add_interleaved_args(ap, dirs=False)
+    ap.set_defaults(rounds=15)
+    ap.add_argument("--chunk-hops", type=int, nargs="+", default=[1, 2])
+    args = ap.parse_args(argv)
+    torch.set_num_threads(1)
+    load_start = os.getloadavg()[0]
+
+    calls, rows = {}, {}
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        dtln = export_dtln(tmp)["paths"]
+        dtln_calls = [{k: v.numpy() for k, v in dtln_feeds(n).items()} for n in range(100)]
+        calls["dtln_fused"] = _cycle(TFLiteRunner(dtln["dtln_fused_tflite_int8"], 1), "dtln",
+                                     [{k: f[k] for k in ("pcm", *DTLNStep.STATES)} for f in dtln_calls])
+        calls["dtln_split"] = SplitDTLN(TFLiteRunner(dtln["dtln_split_tflite_int8"], 1).run, dtln_calls)
+        for i, (name, overrides) in enumerate(VARIANTS.items()):
+            torch.manual_seed(i)
+            model = AVSep(ModelConfig.from_dict({**preset("mobile").to_dict(), **overrides})).eval()
+            for k in args.chunk_hops:
+                d = tmp / f"v{i}_k{k}"
+                d.mkdir()
+                with _quiet():
+                    path = tflite.convert(model, 2, k, d, "int8", quant_config=int8.hook_for("android", model, 2, k))[0]
+                sigs = signature.signatures(model, 2, k)
+                feeds = record_feeds(model, 2, k, vectors.make(model, 2, k, seconds=1.0), sigs, threads=1)
+                runner = TFLiteRunner(path, 1)
+                for s in ("av_step", "lip_step"):
+                    calls[f"{name}|{k}|{s}"] = _cycle(runner, s, feeds[s])
+                sub = Interpreter(model_path=str(path)).get_signature_runner("av_step")._subgraph_index
+                rows[(name, k)] = {"attentions": attentions(model), "ops": sum(_litert_op_counts(path, sub).values()),
+                                   "mmacs_per_s": model_info(model, 2, k)["macs_per_second"]["total"] / 1e6}
+        times = interleaved(calls, rounds=args.rounds, per_round=args.per_round)
+
+    dtln_ms = min(times["dtln_fused"]["p10_ms"], times["dtln_split"]["p10_ms"]) * SR / SHIFT
+    print(f"{cpu_name()}, one thread, {args.rounds} rounds of {args.per_round}, load {load_start:.2f} -> {os.getloadavg()[0]:.2f}; "
+          f"DTLN int8 {dtln_ms:.2f} ms per audio second (p10, the faster form)")
+    print("| variant | hops per call | av_step attentions | LiteRT av_step ops | M MAC/s | ms per audio second | / DTLN int8 |")
+    print("|---|---|---|---|---|---|---|")
+    for (name, k), row in rows.items():
+        ms = times[f"{name}|{k}|av_step"]["p10_ms"] * 100 / k + times[f"{name}|{k}|lip_step"]["p10_ms"] * 25
+        row.update(ms_per_s=round(ms, 3), ratio=round(ms / dtln_ms, 3))
+        print(f"| {name} | {k} | {row['attentions']} | {row['ops']} | {row['mmacs_per_s']:.0f} | {ms:.2f} | {ms / dtln_ms:.2f} |")
+    if args.json:
+        args.json.write_text(json.dumps({"cpu": cpu_name(), "dtln_ms_per_s": dtln_ms,
+                                         "rows": [{"variant": n, "hops": k, **r} for (n, k), r in rows.items()]}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
