@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import platform
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from tqdm import tqdm
@@ -111,19 +112,18 @@ class _GateFailed(Exception):
     pass
 
 
-def _convert(target, model, speakers, chunk_hops, out_dir, precision, stateful, ios, hook) -> tuple[list[Path], dict, dict]:
+def _convert(job: "_Job", out_dir: Path) -> tuple[list[Path], dict, dict]:
     """(paths, model_files, manifest extras)."""
+    target, model, speakers, chunk_hops, precision, hook = job.target, job.model, job.speakers, job.chunk_hops, job.precision, job.hook
     if target == "android":
         return tflite.convert(model, speakers, chunk_hops, out_dir, precision, quant_config=hook), {s: tflite.MODEL_FILE for s in ("lip_step", "av_step")}, {}
     if target == "onnx":
         paths = onnx_target.convert(model, speakers, chunk_hops, out_dir, precision, quantize=hook)
         return paths, {s: onnx_target.model_file(s) for s in ("lip_step", "av_step")}, {}
-    ios = 18 if stateful else ios
-    paths = coreml.convert(model, speakers, chunk_hops, out_dir, precision, ios=ios, stateful=stateful, quantize=hook)
-    sigs = signature.signatures(model, speakers, chunk_hops)
-    extra = {"coreml": {"deployment_target": f"iOS{ios}", "stateful": stateful,
-                        "model_states": {n: [s.name for s in coreml.held_states(sig, stateful)] for n, sig in sigs.items()}}}
-    return paths, coreml.model_files(ios, stateful), extra
+    paths = coreml.convert(model, speakers, chunk_hops, out_dir, precision, ios=job.ios, stateful=job.stateful, quantize=hook)
+    extra = {"coreml": {"deployment_target": f"iOS{job.ios}", "stateful": job.stateful,
+                        "model_states": {n: [s.name for s in coreml.held_states(sig, job.stateful)] for n, sig in job.sigs.items()}}}
+    return paths, coreml.model_files(job.ios, job.stateful), extra
 
 
 def export(target: str, model: AVSep, out_dir=None, *, precision: str | None = None, speakers: int = 2, chunk_hops: int = 1,
@@ -168,24 +168,16 @@ def export(target: str, model: AVSep, out_dir=None, *, precision: str | None = N
 
         hook = int4.hook_for(target, model, ios)
     sr = model.cfg.sample_rate
-    sigs = signature.signatures(model, speakers, chunk_hops)
     report: dict = {"target": target, "precision": precision, "host": f"{platform.system()} {platform.machine()}",
                     "checkpoint": checkpoint or {}, "export_seconds": {}}
 
-    def bar(desc):
-        b = tqdm(desc=f"  {desc}", disable=not progress, dynamic_ncols=True, leave=False)
-
-        def update(i, n):
-            b.total = n
-            b.update(i - b.n)
-        return b, update
-
+    job = _Job(target, model, speakers, chunk_hops, precision, stateful, ios, hook)
     ref = got = None
     try:
         with torch_threads(1), atomic_dir(out_dir) as tmp:
             t0 = time.perf_counter()
             phases.set_postfix_str("convert")
-            paths, model_files, extra = _convert(target, model, speakers, chunk_hops, tmp, precision, stateful, ios, hook)
+            paths, model_files, extra = _convert(job, tmp)
             report["export_seconds"]["convert"] = round(time.perf_counter() - t0, 1)
             phases.update()
 
@@ -200,52 +192,7 @@ def export(target: str, model: AVSep, out_dir=None, *, precision: str | None = N
 
             t0 = time.perf_counter()
             phases.set_postfix_str("parity")
-            report["calls"] = {"lip_step": int(ref["lip_step/crops"].shape[0]), "av_step": int(ref["av_step/pcm"].shape[0])}
-            runner = runners.for_bundle(tmp, {"target": target, "model_files": model_files}, threads=1)
-            # the band's slowest corners start in the second process now; the rest stream here meanwhile
-            band_started = None if runner is None else band.start(runner, model, speakers, chunk_hops, level_refs, sigs, precision)
-            if runner is None:
-                checks = coreml.check_structure(tmp, model_files, sigs, precision, ios, stateful)
-                report.update(parity.structural(checks, f"CoreML prediction needs macOS (this is {platform.system()})"))
-            else:
-                b, update = bar(f"{runner.kind} stream")
-                got = stream(runner, ref, sigs, progress=update)
-                b.close()
-                report["runner"] = runner.kind
-                report.update(parity.compare(ref, got, precision, sr))
-                report["numerics"] = numerics_by(runner.kind)
-                if runner.kind == KIND and precision != "fp32":
-                    # the other end of the band a device falls in: the same program at fp32 compute
-                    high = stream(EvaluatorRunner(runner.paths, compute="fp32"), ref, sigs)
-                    metric = report["gate"]["metric"]
-                    report["fp32_compute"] = {k: v[metric] for k, v in parity.compare(ref, high, precision, sr)["outputs"].items()}
-            if precision in thresholds.TASK_MAX_SISNRI_DROP_DB:
-                gate_runner, numerics = runner, None
-                if runner is None and getattr(hook, "torch_model", None) is not None:
-                    # the int8 numerics, simulated by the torch model the package was traced from
-                    gate_runner = TorchRunner(hook.torch_model, speakers, chunk_hops)
-                    numerics = "torch simulation of the package's int8 numerics (fp32 compute; CoreML predict needs macOS)"
-                if gate_runner is None:
-                    report["task"] = {"numerics": "not run: CoreML prediction needs macOS"}
-                else:
-                    b, update = bar(f"{precision} task gate" + (" (torch simulation)" if numerics else ""))
-                    report["task"] = _task_gate(gate_runner, model, speakers, chunk_hops, gate_mixtures, update, precision, gate_floats)
-                    b.close()
-                    report["task"]["numerics"] = numerics or numerics_by(gate_runner.kind)
-                    if not report["task"]["passed"]:
-                        report["failed"].append("si_snri_drop_db")
-                        report["passed"] = False
-            if runner is not None:
-                # quiet and loud speech beside the vectors' level; an fp16 CoreML program in every corner of the device band
-                b, update = bar("levels x band")
-                report["band"] = band.gate(runner, model, speakers, chunk_hops, ref, got, sigs, precision, sr, update, level_refs,
-                                           band_started)
-                b.close()
-                report["failed"] += report["band"]["failed"]
-                if target == "ios":
-                    report["structure"] = coreml.check_structure(tmp, model_files, sigs, precision, ios, stateful)
-                    report["failed"] += [c["check"] for c in report["structure"] if not c["ok"]]
-                report["passed"] = not report["failed"]
+            got = _prove(job, tmp, model_files, ref, level_refs, gate_floats, gate_mixtures, report, _bar(progress))
             report["export_seconds"]["parity"] = round(time.perf_counter() - t0, 1)
             entries = manifest.file_entries(tmp)
             report["files_bytes"] = {p.name: entries[p.name]["bytes"] for p in paths}
@@ -253,18 +200,7 @@ def export(target: str, model: AVSep, out_dir=None, *, precision: str | None = N
             parity.write_report(tmp, report, ref, got, sr)
             if not report["passed"]:
                 raise _GateFailed
-            if getattr(hook, "scheme", None):
-                extra = {**extra, "quantization": {"scheme": hook.scheme}}
-                report["quantization"] = hook.scheme
-            extra = {**extra, "bridge": mouth_bridge.FILE}
-            if sign_key is not None:
-                extra = {**extra, **signing.manifest_fields(sign_key)}
-            # a model handed in without a checkpoint record: origin unknown
-            m = manifest_build.build(tmp, target, precision, model, speakers, chunk_hops, model_files,
-                               checkpoint or {"name": None, "sha256": None}, extra)
-            manifest_build.write(tmp, m)
-            if sign_key is not None:
-                signing.sign_bundle(tmp, sign_key)
+            _write_manifest(job, tmp, model_files, extra, report, checkpoint, sign_key)
     except _GateFailed:
         with atomic_dir(out_dir) as tmp:
             parity.write_report(tmp, report, ref, got, sr)
@@ -272,6 +208,114 @@ def export(target: str, model: AVSep, out_dir=None, *, precision: str | None = N
         phases.close()
     report["out"] = str(out_dir)
     return report
+
+
+@dataclass(frozen=True)
+class _Job:
+    """What one export converts and checks."""
+
+    target: str
+    model: AVSep
+    speakers: int
+    chunk_hops: int
+    precision: str
+    stateful: bool
+    ios: int
+    hook: object
+
+    @property
+    def sigs(self) -> dict:
+        return signature.signatures(self.model, self.speakers, self.chunk_hops)
+
+
+def _bar(progress: bool):
+    """desc -> (a nested tqdm bar, its update(i, n) callback)."""
+    def bar(desc):
+        b = tqdm(desc=f"  {desc}", disable=not progress, dynamic_ncols=True, leave=False)
+
+        def update(i, n):
+            b.total = n
+            b.update(i - b.n)
+        return b, update
+    return bar
+
+
+def _prove(job: _Job, tmp: Path, model_files: dict, ref: dict, level_refs, gate_floats, gate_mixtures: int, report: dict, bar):
+    """The parity phase on the converted files in `tmp`: the streamed test
+    vectors against float (or CoreML's structure where it cannot run), the
+    task gate, and the levels x band gate; fills `report` ("passed",
+    "failed", ...) and returns the runner's outputs (None without a runner)."""
+    sigs, sr, got = job.sigs, job.model.cfg.sample_rate, None
+    report["calls"] = {"lip_step": int(ref["lip_step/crops"].shape[0]), "av_step": int(ref["av_step/pcm"].shape[0])}
+    runner = runners.for_bundle(tmp, {"target": job.target, "model_files": model_files}, threads=1)
+    # the band's slowest corners start in the second process now; the rest stream here meanwhile
+    band_started = None if runner is None else band.start(runner, job.model, job.speakers, job.chunk_hops, level_refs, sigs,
+                                                          job.precision)
+    if runner is None:
+        checks = coreml.check_structure(tmp, model_files, sigs, job.precision, job.ios, job.stateful)
+        report.update(parity.structural(checks, f"CoreML prediction needs macOS (this is {platform.system()})"))
+    else:
+        b, update = bar(f"{runner.kind} stream")
+        got = stream(runner, ref, sigs, progress=update)
+        b.close()
+        report["runner"] = runner.kind
+        report.update(parity.compare(ref, got, job.precision, sr))
+        report["numerics"] = numerics_by(runner.kind)
+        if runner.kind == KIND and job.precision != "fp32":
+            # the other end of the band a device falls in: the same program at fp32 compute
+            high = stream(EvaluatorRunner(runner.paths, compute="fp32"), ref, sigs)
+            metric = report["gate"]["metric"]
+            report["fp32_compute"] = {k: v[metric] for k, v in parity.compare(ref, high, job.precision, sr)["outputs"].items()}
+    if job.precision in thresholds.TASK_MAX_SISNRI_DROP_DB:
+        report["task"] = _task_of(job, runner, gate_mixtures, gate_floats, bar)
+        if not report["task"].get("passed", True):
+            report["failed"].append("si_snri_drop_db")
+            report["passed"] = False
+    if runner is not None:
+        # quiet and loud speech beside the vectors' level; an fp16 CoreML program in every corner of the device band
+        b, update = bar("levels x band")
+        report["band"] = band.gate(runner, job.model, job.speakers, job.chunk_hops, ref, got, sigs, job.precision, sr, update,
+                                   level_refs, band_started)
+        b.close()
+        report["failed"] += report["band"]["failed"]
+        if job.target == "ios":
+            report["structure"] = coreml.check_structure(tmp, model_files, sigs, job.precision, job.ios, job.stateful)
+            report["failed"] += [c["check"] for c in report["structure"] if not c["ok"]]
+        report["passed"] = not report["failed"]
+    return got
+
+
+def _task_of(job: _Job, runner, gate_mixtures: int, gate_floats, bar) -> dict:
+    """The int8 / int4 task gate on the export's own runner, or on the torch
+    model a CoreML package was traced from where CoreML cannot run here."""
+    gate_runner, numerics = runner, None
+    if runner is None and getattr(job.hook, "torch_model", None) is not None:
+        # the int8 numerics, simulated by the torch model the package was traced from
+        gate_runner = TorchRunner(job.hook.torch_model, job.speakers, job.chunk_hops)
+        numerics = "torch simulation of the package's int8 numerics (fp32 compute; CoreML predict needs macOS)"
+    if gate_runner is None:
+        return {"numerics": "not run: CoreML prediction needs macOS"}
+    b, update = bar(f"{job.precision} task gate" + (" (torch simulation)" if numerics else ""))
+    task = _task_gate(gate_runner, job.model, job.speakers, job.chunk_hops, gate_mixtures, update, job.precision, gate_floats)
+    b.close()
+    task["numerics"] = numerics or numerics_by(gate_runner.kind)
+    return task
+
+
+def _write_manifest(job: _Job, tmp: Path, model_files: dict, extra: dict, report: dict, checkpoint, sign_key) -> None:
+    """manifest.json (and manifest.sig with a key) of a bundle that passed."""
+    if getattr(job.hook, "scheme", None):
+        extra = {**extra, "quantization": {"scheme": job.hook.scheme}}
+        report["quantization"] = job.hook.scheme
+    extra = {**extra, "bridge": mouth_bridge.FILE}
+    if sign_key is not None:
+        extra = {**extra, **signing.manifest_fields(sign_key)}
+    # a model handed in without a checkpoint record: origin unknown
+    m = manifest_build.build(tmp, job.target, job.precision, job.model, job.speakers, job.chunk_hops, model_files,
+                             checkpoint or {"name": None, "sha256": None}, extra)
+    manifest_build.write(tmp, m)
+    if sign_key is not None:
+        signing.sign_bundle(tmp, sign_key)
 
 
 def _float_side(model, speakers: int, chunk_hops: int, seconds: float, gate_mixtures: int) -> tuple:

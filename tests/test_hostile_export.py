@@ -46,7 +46,7 @@ def old_export(tmp_path):
 
 def _failing(exc):
     """A converter that writes half a model file into the export dir, then fails."""
-    def convert(target, model, speakers, chunk_hops, out_dir, *args, **kw):
+    def convert(job, out_dir):
         with open(out_dir / "avsep.tflite", "wb") as f:
             f.write(b"\0" * 1000)
             raise exc
