@@ -39,7 +39,8 @@ def cmd_prune(args) -> int:
         pruned, report = magnitude_prune(model, args.sparsity), {}
         report["sparsity"] = weight_sparsity(pruned)
     else:
-        pruned, report = prune_to_budget(model, _batch(args), args.macs, args.blocks, log=lambda m: None if args.json else print(m))
+        pruned, report = prune_to_budget(model, _batch(args), args.macs, args.blocks, log=lambda m: None if args.json else print(m),
+                                         drop=args.drop)
     checkpoint.save(args.out, pruned, {**meta, "pruned": report})
     report["checkpoint"] = str(args.out)
     print(json.dumps(report, indent=2) if args.json else f"wrote {args.out}")
@@ -74,6 +75,8 @@ def add_parsers(sub) -> None:
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--macs", type=float, default=0.5, help="keep at most this fraction of MACs per second")
     p.add_argument("--blocks", type=int, default=0, help="first remove this many whole transformer blocks, the least important")
+    p.add_argument("--drop", nargs="+", default=[], metavar="BLOCK",
+                   help="first remove these blocks by name (e.g. fusion.0: the costliest per frame, three per-slot attentions)")
     p.add_argument("--sparsity", type=float, help="instead: zero this fraction of each layer's weights")
     p.add_argument("--data", type=Path, help="calibration mixtures (default: generated)")
     p.add_argument("--json", action="store_true")

@@ -162,19 +162,25 @@ def macs(model: AVSep) -> int:
     return model_info(model)["macs_per_second"]["total"]
 
 
-def prune_to_budget(model: AVSep, batch: dict, mac_fraction: float, blocks: int = 0, log=print) -> tuple[AVSep, dict]:
-    """Remove the `blocks` least important transformer blocks, then take the
-    largest uniform keep ratio of heads, FFN units and conv channels whose
-    model needs at most `mac_fraction` of the original MACs per second."""
+def prune_to_budget(model: AVSep, batch: dict, mac_fraction: float, blocks: int = 0, log=print, drop=()) -> tuple[AVSep, dict]:
+    """Remove the blocks named in `drop`, then the `blocks` least important
+    transformer blocks, then take the largest uniform keep ratio of heads,
+    FFN units and conv channels whose model needs at most `mac_fraction` of
+    the original MACs per second."""
     full, original = macs(model), model
     dropped = {}
+    if drop:
+        model = drop_blocks(model, drop)
+        dropped = {name: None for name in drop}  # named, not measured
+        log(f"removing blocks by name: {', '.join(drop)}")
     if blocks:
         importance = block_importance(model, batch)
         if blocks > len(importance):
             raise ValueError(f"--blocks {blocks}: only {len(importance)} blocks can go (each stack keeps one)")
-        dropped = dict(sorted(importance.items(), key=lambda kv: kv[1])[:blocks])
-        log("removing blocks (SI-SNR lost alone, dB): " + ", ".join(f"{k} {v:+.2f}" for k, v in dropped.items()))
-        model = drop_blocks(model, dropped)
+        least = dict(sorted(importance.items(), key=lambda kv: kv[1])[:blocks])  # names after the named drops
+        log("removing blocks (SI-SNR lost alone, dB): " + ", ".join(f"{k} {v:+.2f}" for k, v in least.items()))
+        model = drop_blocks(model, least)
+        dropped.update({f"{k} (after the named drops)" if drop else k: v for k, v in least.items()})
     scores = measure_importance(model, batch)
     chosen, keep = None, 1.0
     for keep in [x / 20 for x in range(20, 2, -1)]:

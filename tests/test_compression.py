@@ -73,6 +73,13 @@ def test_removing_a_block_that_adds_nothing_keeps_the_output():
     assert report["params_before"] == sum(p.numel() for p in model.parameters()) > report["params_after"]
     assert report["si_snr_before_db"] != report["si_snr_after_db"]
 
+    # a block named for its cost, the first fusion block (three per-slot attentions), at full widths
+    named, report = prune_to_budget(model, batch, 1.0, drop=["fusion.0"], log=lambda m: None)
+    assert named.cfg.fusion_layers == 1 and named.cfg.audio_layers == 3 and report["keep"] == 1.0
+    assert list(report["blocks_removed"]) == ["fusion.0"]
+    kept = {k.replace("fusion.1.", "fusion.0."): v for k, v in model.state_dict().items() if not k.startswith("fusion.0.")}
+    assert all(torch.equal(v, kept[k]) for k, v in named.state_dict().items())  # the last block's weights, renumbered
+
 
 def test_magnitude_pruning_reaches_the_sparsity():
     model = magnitude_prune(AVSep(preset("tiny")), 0.5)
