@@ -148,6 +148,8 @@ class WindowedAttention(nn.Module):
     rounding); tests/test_streaming.py checks them against each other.
     """
 
+    MAX_CHUNK = 8  # the most frames a streaming chunk holds; a longer call is a recording
+
     def __init__(self, d: int, heads: int, window: int, head_dim: int = 0, state_key: str = ""):
         super().__init__()
         self.state_key = state_key
@@ -176,7 +178,7 @@ class WindowedAttention(nn.Module):
         t = x.shape[1]
         kv = torch.cat([cache, _split_heads(self.kv(mem), 2 * self.heads)], dim=2)  # (N, 2H, window + T, dh)
         q = _split_heads(self.q(x), self.heads)  # (N, H, T, dh)
-        if t <= 8:  # a streaming chunk: per-frame windows from plain slices, which every converter takes
+        if t <= self.MAX_CHUNK:  # a streaming chunk: per-frame windows from plain slices, which every converter takes
             y = self._windowed(q, kv)
         else:  # a recording: banded attention in blocks of frames, bounded memory
             y = torch.cat([self._banded(q[:, :, i : i + 256], kv[:, :, i : i + 256 + self.window]) for i in range(0, t, 256)], dim=2)
@@ -201,11 +203,17 @@ class WindowedAttention(nn.Module):
         h, t, length = q.shape[1], q.shape[2], kv.shape[2]
         k, v = kv[:, :h], kv[:, h:]  # (N, H, L, dh)
         logits = torch.matmul(q, k.transpose(2, 3)) * self.logit_scale  # (N, H, T, L)
-        rel = torch.arange(length, device=q.device)[None, :] - torch.arange(t, device=q.device)[:, None]  # window index
-        band = (rel >= 0) & (rel <= self.window)
-        bias = self.bias()[:, rel.clamp(0, self.window)].masked_fill(~band, float("-inf"))  # (H, T, L)
-        att = torch.softmax(logits + bias, dim=-1)
+        att = torch.softmax(logits + self.band_bias(t, length, float("-inf")), dim=-1)
         return torch.matmul(att, v)
+
+    def band_bias(self, t: int, length: int, outside: float) -> Tensor:
+        """(H, T, L): for query i of T (the last T of L key frames), the bias of
+        key j is the relative bias at window index j - i inside its window
+        (0 <= j - i <= window), `outside` elsewhere."""
+        table = self.bias()  # (H, window + 1)
+        rel = torch.arange(length, device=table.device)[None, :] - torch.arange(t, device=table.device)[:, None]
+        band = (rel >= 0) & (rel <= self.window)
+        return table[:, rel.clamp(0, self.window)].masked_fill(~band, outside)
 
 
 def _split_heads(x: Tensor, heads: int) -> Tensor:

@@ -131,9 +131,6 @@ class TailExactSoftplus(nn.Module):
         return torch.relu(x) * 2.0**k + torch.where(e < 0.01, series, torch.log(1.0 + e) * 2.0**k)
 
 
-MAX_CHUNK = 8  # the longest chunk a streaming step takes (model.WindowedAttention: longer is a recording)
-
-
 class _FoldedAttention:
     """Mixin over WindowedAttention / OffsetAttention: bias() is a buffer
     computed once (`const_bias`); with `single_query`, a one-frame step
@@ -148,7 +145,7 @@ class _FoldedAttention:
 
     def forward(self, x: Tensor, mem: Tensor, cache: Tensor) -> tuple[Tensor, Tensor]:
         n, t = x.shape[:2]
-        if not self.chunk_banded or not 1 < t <= MAX_CHUNK:
+        if not self.chunk_banded or not 1 < t <= self.MAX_CHUNK:
             return super().forward(x, mem, cache)
         # a chunk of T frames, time-major: every query against all window + T
         # keys by broadcast multiply and sum, frames outside its window masked
@@ -177,12 +174,11 @@ class _FoldedAttention:
         return (att.unsqueeze(-1) * v).sum(2, keepdim=True)  # (N, H, 1, dh)
 
     def add_band_biases(self) -> None:
-        """Constant (T, H, window + T) biases for T = 2..MAX_CHUNK: each
-        query's relative bias inside its window, -1e4 outside (exp gives 0)."""
-        for t in range(2, MAX_CHUNK + 1):
-            rel = torch.arange(self.window + t)[None, :] - torch.arange(t)[:, None]  # bias index of key j for query i: j - i
-            band = (rel >= 0) & (rel <= self.window)
-            b = self.bias().detach()[:, rel.clamp(0, self.window)].masked_fill(~band, -1e4)  # (H, T, L)
+        """Constant (T, H, window + T) biases for T = 2..MAX_CHUNK: the
+        model's band bias, -1e4 outside each window (exp gives 0; no -inf in
+        a converted graph), time-major."""
+        for t in range(2, self.MAX_CHUNK + 1):
+            b = self.band_bias(t, self.window + t, -1e4).detach()  # (H, T, L)
             self.register_buffer(f"band_bias{t}", b.transpose(0, 1).contiguous(), persistent=False)
 
 
