@@ -51,11 +51,10 @@ def attentions(model) -> int:
 
 
 def main(argv=None) -> int:
-    from ai_edge_litert.interpreter import Interpreter
 
     from avsep_mobile.export import tflite, vectors
     from avsep_mobile.export.bench import add_interleaved_args, interleaved
-    from avsep_mobile.export.profile import _litert_op_counts, record_feeds
+    from avsep_mobile.export.profile import litert_step_op_counts, record_feeds
     from avsep_mobile.info import model_info
     from avsep_mobile.model import AVSep, ModelConfig, preset
     from avsep_mobile.quantize import int8
@@ -91,8 +90,7 @@ def main(argv=None) -> int:
                 runner = TFLiteRunner(path, 1)
                 for s in ("av_step", "lip_step"):
                     calls[f"{name}|{k}|{s}"] = _cycle(runner, s, feeds[s])
-                sub = Interpreter(model_path=str(path)).get_signature_runner("av_step")._subgraph_index
-                rows[(name, k)] = {"attentions": attentions(model), "ops": sum(_litert_op_counts(path, sub).values()),
+                rows[(name, k)] = {"attentions": attentions(model), "ops": sum(litert_step_op_counts(path, "av_step").values()),
                                    "mmacs_per_s": model_info(model, 2, k)["macs_per_second"]["total"] / 1e6}
         times = interleaved(calls, rounds=args.rounds, per_round=args.per_round)
 

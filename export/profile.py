@@ -103,6 +103,13 @@ def _litert_op_counts(path: Path, subgraph: int) -> Counter:
     return counts
 
 
+def litert_step_op_counts(path, step: str) -> Counter:
+    """Ops by type in one signature's subgraph of a .tflite."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    return _litert_op_counts(Path(path), Interpreter(model_path=str(path)).get_signature_runner(step)._subgraph_index)
+
+
 def profile_litert(path, step: str, calls: list[dict], threads: int, repeats: int) -> dict:
     from ai_edge_litert.interpreter import Interpreter
 

@@ -83,12 +83,9 @@ def test_chunk_of_four_hops_exports_and_matches(target, tiny_model, tmp_path):
     got = replay.stream(runners.for_bundle(tmp_path / "k4", m), ref, m["signatures"])
     assert snr_db(ref["av_step/speakers"], got["av_step/speakers"]) >= thresholds.FP32_MIN_SNR_DB
     if target == "android":  # a chunk's matmuls stay FULLY_CONNECTED (a BATCH_MATMUL of a broadcast constant ran 10x slower)
-        from avsep_mobile.export.profile import _litert_op_counts
-        from ai_edge_litert.interpreter import Interpreter
+        from avsep_mobile.export.profile import litert_step_op_counts
 
-        path = tmp_path / "k4" / tflite.MODEL_FILE
-        sub = Interpreter(model_path=str(path)).get_signature_runner("av_step")._subgraph_index
-        ops = _litert_op_counts(path, sub)
+        ops = litert_step_op_counts(tmp_path / "k4" / tflite.MODEL_FILE, "av_step")
         assert ops["BATCH_MATMUL"] == 0, ops
 
 
