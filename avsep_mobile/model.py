@@ -327,6 +327,25 @@ POWER_SCALE_EXP = 10
 MASK_SCALE_EXP = 10
 
 
+def _per_slot(x: Tensor, s: int) -> Tensor:
+    """(B, ...) -> (B S, ...): each batch row once per slot, batch-major. One
+    batch row (every exported step) is a plain broadcast, where the 4-D round
+    trip cost two more ops per call."""
+    b, rest = x.shape[0], x.shape[1:]
+    if b == 1:
+        return x.expand(s, *rest)
+    return x.unsqueeze(1).expand(b, s, *rest).reshape(b * s, *rest)
+
+
+def _slots_and_one(slots: Tensor, extra: Tensor) -> Tensor:
+    """(B S, ...) and (B, ...) -> (B (S+1), ...): each batch row's S slots, then
+    its extra row (the residual slot). One batch row is a plain concat."""
+    b, rest = extra.shape[0], extra.shape[1:]
+    if b == 1:
+        return torch.cat([slots, extra], dim=0)
+    return torch.cat([slots.reshape(b, -1, *rest), extra.unsqueeze(1)], dim=1).reshape(-1, *rest)
+
+
 class ScaledSoftplus(nn.Module):
     """softplus(x) * 2**scale_exp, exact in float32. The scale belongs to the
     activation, not to a later multiply, so that a converter's form of the
@@ -353,11 +372,10 @@ class AudioEncoder(nn.Module):
         self.proj = nn.Linear(chans[-1] * freqs[-1], cfg.d_model)
         self.layers = nn.ModuleList(SelfAttentionBlock(cfg, cfg.attn_window, f"audio_attn{i}") for i in range(cfg.audio_layers))
 
-    def forward(self, re: Tensor, im: Tensor, state: dict, new: dict) -> Tensor:
-        """re, im (N, T, B) -> features (N, T, D)."""
-        scale = 2.0 ** (POWER_SCALE_EXP / 2 - SPECTRUM_SCALE_EXP)  # the spectrum comes 2**SPECTRUM_SCALE_EXP up (stft.py)
-        re, im = re * scale, im * scale
-        power = re * re + im * im  # 2**POWER_SCALE_EXP times the power at stft_gain
+    def forward(self, spec: Tensor, state: dict, new: dict) -> Tensor:
+        """spectrum (N, T, 2, B) (re, im) -> features (N, T, D)."""
+        spec = spec * 2.0 ** (POWER_SCALE_EXP / 2 - SPECTRUM_SCALE_EXP)  # it comes 2**SPECTRUM_SCALE_EXP up (stft.py)
+        power = (spec * spec).sum(dim=2)  # 2**POWER_SCALE_EXP times the power at stft_gain
         mel = torch.matmul(power, self.mel.t()) + 1e-6 * 2.0**POWER_SCALE_EXP
         x = (torch.log(mel) - POWER_SCALE_EXP * math.log(2)).unsqueeze(1)  # (N, 1, T, M): log(mel power + 1e-6)
         for conv in self.convs:
@@ -553,33 +571,29 @@ class AVSep(nn.Module):
         s, t = lips.shape[1], lips.shape[2]
         assert n == t * self.cfg.hop_length, f"pcm has {n} samples, lips {t} hops of {self.cfg.hop_length}"
         new: dict = {}
-        re, im, new["stft_in"] = self.stft.analyse(pcm, state["stft_in"])  # (B, T, bins)
-        a = self.audio(re, im, state, new)  # (B, T, D)
-        a_slots = (a + self.audio_type).unsqueeze(1).expand(b, s, t, -1).reshape(b * s, t, -1)
+        spec, new["stft_in"] = self.stft.analyse_stacked(pcm, state["stft_in"])  # (B, T, 2, bins): re, im
+        a = self.audio(spec, state, new)  # (B, T, D)
+        x = _per_slot(a + self.audio_type, s)  # (BS, T, D)
         v = lips.reshape(b * s, t, -1) + self.video_type  # (BS, T, D)
-        x = a_slots
         for block in self.fusion:
             x, v = block(x, v, state, new)
 
         # speaker slots query the fused stream, the residual slot the plain audio
         q_spk = x + self.speaker_query + self.lip_to_query(lips.reshape(b * s, t, -1))
-        q_res = (a + self.residual_query).unsqueeze(1)  # (B, 1, T, D)
-        q = torch.cat([q_spk.reshape(b, s, t, -1), q_res], dim=1).reshape(b * (s + 1), t, -1)
-        mem = torch.cat([x.reshape(b, s, t, -1), a.unsqueeze(1)], dim=1).reshape(b * (s + 1), t, -1)
+        q = _slots_and_one(q_spk, a + self.residual_query)  # (B(S+1), T, D)
+        mem = _slots_and_one(x, a)
         for block in self.decoder:
             q = block(q, mem, state, new)
 
         # Wiener-style: non-negative masks, empty slots zeroed, all slots sum to one
-        gate = torch.cat([active, torch.ones_like(active[:, :1])], dim=1)  # (B, S+1)
-        m = self.mask_act(self.mask_head(self.mask_norm(q))).reshape(b, s + 1, t, -1) * gate[:, :, None, None]
+        gate = torch.cat([active, torch.ones(b, 1, dtype=active.dtype, device=active.device)], dim=1).reshape(b, s + 1, 1, 1)  # (B, S+1): a constant 1, not a slice of active
+        m = self.mask_act(self.mask_head(self.mask_norm(q))).reshape(b, s + 1, t, -1) * gate
         masks = m / (m.sum(dim=1, keepdim=True) + 1e-6 * 2.0**MASK_SCALE_EXP)  # (B, S+1, T, bins)
-        out, new["ola"] = self.stft.synthesise(
-            (masks[:, :s] * re.unsqueeze(1)).reshape(b * s, t, -1),
-            (masks[:, :s] * im.unsqueeze(1)).reshape(b * s, t, -1),
-            state["ola"],
-        )
+        # (BS, T, 2, bins): each slot's masks times its batch row's spectrum (one row broadcasts as it is)
+        spec_slots = masks[:, :s].reshape(b * s, t, 1, -1) * (spec if b == 1 else _per_slot(spec, s))
+        out, new["ola"] = self.stft.synthesise_stacked(spec_slots, state["ola"])
         out = out.reshape(b, s, -1)
         # the rest is the delayed mixture minus the speakers (exact, and saves an iSTFT)
         delayed = torch.cat([state["stft_in"], pcm], dim=1)[:, :n]
-        residual = (delayed - out.sum(dim=1)).unsqueeze(1)
+        residual = (delayed - out.sum(dim=1)).reshape(b, 1, n)
         return {"speakers": out, "residual": residual, "masks": masks}, new

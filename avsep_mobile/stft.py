@@ -112,6 +112,13 @@ class STFT(nn.Module):
 
     def analyse(self, pcm: Tensor, buf: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """pcm (N, hop*T), buf (N, 240) -> re, im (N, T, B), buf."""
+        spec, new_buf = self.analyse_stacked(pcm, buf)
+        return spec[:, :, 0], spec[:, :, 1], new_buf
+
+    def analyse_stacked(self, pcm: Tensor, buf: Tensor) -> tuple[Tensor, Tensor]:
+        """pcm (N, hop*T), buf (N, 240) -> spectrum (N, T, 2, B) (re, im), buf.
+        The model keeps re and im stacked: one slice here, one pad in
+        synthesis, one multiply by the masks (each was two, plus a stack)."""
         x = torch.cat([buf, pcm], dim=1)  # (N, 240 + hop*T)
         new_buf = x[:, x.shape[1] - self.context :]
         n, t = x.shape[0], pcm.shape[1] // self.hop
@@ -122,30 +129,31 @@ class STFT(nn.Module):
             blocks = F.pad(x, (parts * hop - self.win, 0)).reshape(n, t + parts - 1, hop)
             frames = torch.cat([blocks[:, j : j + t] for j in range(parts)], dim=2)[..., parts * hop - self.win :]  # (N, T, win)
         y = F.pad(frames * self.window, (0, self.rows * self.N2 - self.win)).reshape(n, t, self.rows, self.N2)
+        return self._spectrum(y)[..., : self.bins], new_buf
+
+    def _spectrum(self, y: Tensor) -> Tensor:
+        """Windowed frames (N, T, rows, N2) -> (N, T, 2, K2 N1), bin k1 + N1 k2."""
+        n, t = y.shape[:2]
         a = _by_constant(y.transpose(2, 3), self.rows_dft)  # (N, T, N2, 2 N1)
         a_re, a_im = a[..., : self.n1], a[..., self.n1 :]
         b_re = a_re * self.twiddle_re - a_im * self.twiddle_im
         b_im = a_re * self.twiddle_im + a_im * self.twiddle_re
         z = _by_constant(torch.cat([b_re, b_im], dim=2).transpose(2, 3), self.cols_dft)  # (N, T, N1, 2 K2)
-        z = z.reshape(n, t, self.n1, 2, self.k2).permute(0, 1, 3, 4, 2).reshape(n, t, 2, self.k2 * self.n1)  # bin k1 + N1 k2
-        return z[:, :, 0, : self.bins], z[:, :, 1, : self.bins], new_buf
+        return z.reshape(n, t, self.n1, 2, self.k2).permute(0, 1, 3, 4, 2).reshape(n, t, 2, self.k2 * self.n1)
 
     def synthesise(self, re: Tensor, im: Tensor, buf: Tensor) -> tuple[Tensor, Tensor]:
-        """re, im (N, T, B), buf (N, 240) -> pcm (N, hop*T), buf.
+        """re, im (N, T, B), buf (N, 240) -> pcm (N, hop*T), buf."""
+        return self.synthesise_stacked(torch.stack([re, im], dim=2), buf)
+
+    def synthesise_stacked(self, spec: Tensor, buf: Tensor) -> tuple[Tensor, Tensor]:
+        """spectrum (N, T, 2, B) (re, im), buf (N, 240) -> pcm (N, hop*T), buf.
 
         The inverse DFT of each frame (the same factoring, backwards) and an
         overlap-add by shifted slices: the sums of conv_transpose1d, which
         LiteRT runs as a slow TRANSPOSE_CONV (measured: 70-80% of av_step)."""
-        n, t, _ = re.shape
-        pad = self.k2 * self.n1 - self.bins
-        z = torch.stack([F.pad(re, (0, pad)), F.pad(im, (0, pad))], dim=2) * self.bin_scale  # (N, T, 2, K2 N1)
-        z = z.reshape(n, t, 2, self.k2, self.n1).permute(0, 1, 4, 2, 3).reshape(n, t, self.n1, 2 * self.k2)
-        g = _by_constant(z, self.cols_idft)  # (N, T, N1, 2 N2)
-        g_re, g_im = g[..., : self.N2].transpose(2, 3), g[..., self.N2 :].transpose(2, 3)  # (N, T, N2, N1)
-        h_re = g_re * self.twiddle_re + g_im * self.twiddle_im  # times e^{+i twiddle}
-        h_im = g_im * self.twiddle_re - g_re * self.twiddle_im
-        y = _by_constant(torch.cat([h_re, h_im], dim=3), self.rows_idft)  # (N, T, N2, rows): the real part
-        frames = y.transpose(2, 3).reshape(n, t, self.rows * self.N2)[..., : self.win] * self.synthesis_window  # (N, T, win)
+        n, t = spec.shape[:2]
+        z = F.pad(spec, (0, self.k2 * self.n1 - self.bins))  # (N, T, 2, K2 N1)
+        frames = self._frames(z)[..., : self.win] * self.synthesis_window  # (N, T, win)
         hop, win = self.hop, self.win
         if t == 1:  # one frame: it is the whole overlap-add span (win = 240 + hop)
             acc = frames.reshape(n, win)
@@ -157,3 +165,14 @@ class STFT(nn.Module):
         acc = acc + F.pad(buf, (0, t * hop))
         n_out = t * hop
         return acc[:, :n_out], acc[:, n_out:]
+
+    def _frames(self, z: Tensor) -> Tensor:
+        """(N, T, 2, K2 N1) padded spectra -> (N, T, rows N2) frames before the synthesis window."""
+        n, t = z.shape[:2]
+        z = (z * self.bin_scale).reshape(n, t, 2, self.k2, self.n1).permute(0, 1, 4, 2, 3).reshape(n, t, self.n1, 2 * self.k2)
+        g = _by_constant(z, self.cols_idft)  # (N, T, N1, 2 N2)
+        g_re, g_im = g[..., : self.N2].transpose(2, 3), g[..., self.N2 :].transpose(2, 3)  # (N, T, N2, N1)
+        h_re = g_re * self.twiddle_re + g_im * self.twiddle_im  # times e^{+i twiddle}
+        h_im = g_im * self.twiddle_re - g_re * self.twiddle_im
+        y = _by_constant(torch.cat([h_re, h_im], dim=3), self.rows_idft)  # (N, T, N2, rows): the real part
+        return y.transpose(2, 3).reshape(n, t, self.rows * self.N2)

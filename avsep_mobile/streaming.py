@@ -51,7 +51,8 @@ class AVStep(nn.Module):
         s, k = lip_emb.shape[0], self.chunk_hops
         lips = lip_emb.reshape(1, s, 1, -1).expand(1, s, k, lip_emb.shape[1])  # held for the whole chunk
         out, new = self.model.forward_audio(pcm, lips, active.reshape(1, s), dict(zip(self.state_names, states)))
-        return (out["speakers"][0], out["residual"][0]) + tuple(new[n] for n in self.state_names)
+        # reshapes, not [0]: a converter merges them with the model's own reshapes
+        return (out["speakers"].reshape(s, -1), out["residual"].reshape(1, -1)) + tuple(new[n] for n in self.state_names)
 
 
 def step_modules(model: AVSep, speakers: int, chunk_hops: int = 1) -> dict[str, nn.Module]:

@@ -90,6 +90,7 @@ class StatefulStep(nn.Module):
 # the inputs that carry PCM: every op their values reach before a log scales
 # with the input level
 SIGNAL_INPUTS = ("pcm",) + EXPLICIT_STATES
+GATE_INPUTS = ("active",)  # the slot gate: 1 or 0 per slot, read by the masks
 LEVEL_BARRIER = "log"  # log-mel features: the level becomes an offset
 # the mask activation: its outputs near zero (28 % subnormal in the shipped
 # model) reach m / (sum of m + 1e-6), where flushing all of a bin's m and the
@@ -119,7 +120,21 @@ def fp32_signal_path(block) -> set:
                 if op not in keep:
                     keep.add(op)
                     frontier.extend(op.outputs)
+        keep.update(_from_gate_only(block))
     return keep
+
+
+def _from_gate_only(block) -> set:
+    """The ops computed from the slot gate input and constants alone (a few
+    values, read only by the fp32 masks): in fp32 they need no cast in or out."""
+    derived, ops = {v for n, v in block.inputs.items() if n in GATE_INPUTS}, set()
+    for op in block.operations:
+        args = [x for v in op.inputs.values() for x in (v if isinstance(v, (list, tuple)) else [v])]
+        live = [v for v in args if v.op is None or v.op.op_type != "const"]
+        if live and all(v in derived for v in live):
+            ops.add(op)
+            derived.update(op.outputs)
+    return ops
 
 
 def _fp16_except_signal_path():

@@ -44,7 +44,7 @@ def _worst_snr(ref: dict, got: dict) -> float:
 
 
 @pytest.mark.parametrize("which", [("layernorm",), ("attn_scale",), ("const_bias",), ("layernorm_ops",), ("softplus_tail",),
-                                   ("single_query",), ("pool_conv",), folds.FOLDS, folds.LITERT_FOLDS])
+                                   ("single_query",), ("pool_conv",), ("twiddle_blocks",), folds.FOLDS, folds.LITERT_FOLDS])
 def test_folded_steps_match_unfolded(tiny_model, which):
     ref = _stream(tiny_model)
     assert _worst_snr(ref, _stream(folds.fold(tiny_model, which))) >= MIN_FOLD_SNR_DB
@@ -120,3 +120,20 @@ def test_softplus_tail_keeps_the_relative_accuracy_of_softplus():
     assert ((got - ref).abs() / ref).max() < 1e-5
     naive = torch.log(1.0 + torch.exp(x)).double()
     assert ((naive - ref).abs() / ref).max() > 0.5  # what the fold is for: the naive form loses the tail
+
+
+@pytest.mark.parametrize("hops", [1, 2, 50])
+def test_twiddle_blocks_stft_is_the_factored_stft(tiny_model, hops):
+    """The twiddles folded into batched block matmuls: the same spectra and
+    the same overlap-added PCM, for one hop, a chunk and a recording."""
+    stft = tiny_model.stft
+    blocks = folds.BlockTwiddleSTFT.of(stft)
+    g = torch.Generator().manual_seed(2)
+    pcm, buf = torch.randn(3, stft.hop * hops, generator=g), torch.randn(3, stft.context, generator=g)
+    spec, spec_buf = stft.analyse_stacked(pcm, buf)
+    got, got_buf = blocks.analyse_stacked(pcm, buf)
+    assert metrics.snr_db(spec.numpy(), got.numpy()) >= 120 and torch.equal(spec_buf, got_buf)
+    out, out_buf = stft.synthesise_stacked(spec, buf)
+    got_out, got_out_buf = blocks.synthesise_stacked(spec, buf)
+    assert metrics.snr_db(out.numpy(), got_out.numpy()) >= 120
+    assert metrics.snr_db(out_buf.numpy(), got_out_buf.numpy()) >= 120

@@ -232,3 +232,24 @@ def test_a_shorter_attention_window_is_the_long_one_with_far_frames_masked(tiny_
     assert snr_db(want, stream_separate(short, mix, lips, fps)["speakers"]) >= FLOAT_PARITY_DB
     with pytest.raises(ValueError, match="attn_window must be 1..6"):
         tiny_model.with_attn_window(7)
+
+
+@torch.no_grad()
+def test_a_batch_is_its_rows(tiny_model):
+    """forward_audio on a batch of 3 (training) equals each row alone (every
+    exported step has one row, where the slot broadcasts take a shorter path)."""
+    model, cfg, s, t = tiny_model, tiny_model.cfg, 2, 3
+    g = torch.Generator().manual_seed(3)
+    pcm = torch.randn(3, cfg.hop_length * t, generator=g) * 0.1
+    lips = torch.randn(3, s, t, cfg.d_model, generator=g)
+    active = torch.tensor([[1.0, 1.0], [1.0, 0.0], [0.0, 1.0]])
+    shapes = model.av_state_shapes(s)
+    state = {k: torch.randn(3 * v[0], *v[1:], generator=g) * 0.1 for k, v in shapes.items()}
+    out, new = model.forward_audio(pcm, lips, active, state)
+    for i in range(3):
+        row = {k: v.reshape(3, v.shape[0] // 3, *v.shape[1:])[i] for k, v in state.items()}
+        one, one_new = model.forward_audio(pcm[i : i + 1], lips[i : i + 1], active[i : i + 1], row)
+        for key in ("speakers", "residual", "masks"):
+            assert snr_db(out[key][i].numpy(), one[key][0].numpy()) >= FLOAT_PARITY_DB, key
+        for key in new:
+            assert snr_db(new[key].reshape(3, -1)[i].numpy(), one_new[key].reshape(-1).numpy()) >= FLOAT_PARITY_DB, key
