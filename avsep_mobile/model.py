@@ -193,18 +193,19 @@ class WindowedAttention(nn.Module):
         else:  # (N, 2H, T, W, dh) -> (N, 2H * T, W, dh): keys of (head, frame) pairs, then values
             win = torch.stack([kv[:, :, i : i + w] for i in range(t)], dim=2).reshape(n, 2 * h * t, w, dh)
         k, v = win[:, : h * t], win[:, h * t :]  # (N, HT, W, dh)
-        logits = torch.matmul(q.reshape(n, h * t, 1, dh), k.transpose(2, 3)) * self.logit_scale  # (N, HT, 1, W)
         bias = self.bias().reshape(h, 1, 1, w).expand(h, t, 1, w).reshape(h * t, 1, w)
-        att = torch.softmax(logits + bias, dim=-1)
-        return torch.matmul(att, v).reshape(n, h, t, dh)
+        return self._attend(q.reshape(n, h * t, 1, dh), k, v, bias).reshape(n, h, t, dh)
 
     def _banded(self, q: Tensor, kv: Tensor) -> Tensor:
         """The same as _windowed as one masked matmul: q (N, H, T, dh), kv (N, 2H, window + T, dh)."""
         h, t, length = q.shape[1], q.shape[2], kv.shape[2]
-        k, v = kv[:, :h], kv[:, h:]  # (N, H, L, dh)
-        logits = torch.matmul(q, k.transpose(2, 3)) * self.logit_scale  # (N, H, T, L)
-        att = torch.softmax(logits + self.band_bias(t, length, float("-inf")), dim=-1)
-        return torch.matmul(att, v)
+        return self._attend(q, kv[:, :h], kv[:, h:], self.band_bias(t, length, float("-inf")))
+
+    def _attend(self, q: Tensor, k: Tensor, v: Tensor, bias: Tensor) -> Tensor:
+        """softmax(q k^T scale + bias) v over the last two axes (an export copy may
+        compute it as one fused op)."""
+        logits = torch.matmul(q, k.transpose(-1, -2)) * self.logit_scale
+        return torch.matmul(torch.softmax(logits + bias, dim=-1), v)
 
     def band_bias(self, t: int, length: int, outside: float) -> Tensor:
         """(H, T, L): for query i of T (the last T of L key frames), the bias of

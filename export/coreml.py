@@ -37,7 +37,7 @@ from avsep_mobile.info import weight_sparsity
 from avsep_mobile.model import AVSep
 from avsep_mobile.streaming import step_modules
 
-from .folds import FOLDS, fold
+from .folds import COREML18_FOLDS, FOLDS, STRUCTURE_FOLDS, fold
 from .steps import check_precision, metadata, sample_inputs
 
 SPLIT_FILES = {"lip_step": "AVSepLip.mlpackage", "av_step": "AVSepAV.mlpackage"}
@@ -210,7 +210,7 @@ def _convert_step(step, precision: str, ios: int, stateful: bool, passes: dict |
 
 
 def convert(model: AVSep, speakers: int, chunk_hops: int, out_dir, precision: str = "fp16", ios: int = 17,
-            stateful: bool = False, quantize=None, verbose: bool = False, folds=FOLDS) -> list[Path]:
+            stateful: bool = False, quantize=None, verbose: bool = False, folds=None) -> list[Path]:
     """Write the package(s) into out_dir and return their paths.
 
     quantize: optional callable(ct.models.MLModel) -> MLModel applied to each
@@ -220,7 +220,8 @@ def convert(model: AVSep, speakers: int, chunk_hops: int, out_dir, precision: st
     If it has a `torch_model` (quantization made on the torch side,
     quantize.int8.CoreMLInt8), that model is exported instead.
     folds: the exact folds (export.folds) applied to a copy of the float model
-    first (not to a quantized torch_model: its layers are wrapped).
+    first; default FOLDS, COREML18_FOLDS for iOS 18 (the fused attention op).
+    A quantized torch_model (its layers wrapped) takes the STRUCTURE_FOLDS only.
     """
     import coremltools as ct
 
@@ -244,7 +245,9 @@ def convert(model: AVSep, speakers: int, chunk_hops: int, out_dir, precision: st
     meta["avsep.sparse_weights"] = str(sparse)
     with quiet, warnings.catch_warnings():
         _ignore_converter_warnings()
-        exported = model if getattr(quantize, "torch_model", None) is not None else fold(model, folds)
+        if folds is None:
+            folds = COREML18_FOLDS if ios >= 18 else FOLDS
+        exported = fold(model, STRUCTURE_FOLDS if getattr(quantize, "torch_model", None) is not None else folds)
         in_pipeline = getattr(quantize, "conversion_passes", None)
         for name, step in step_modules(exported, speakers, chunk_hops).items():
             if in_pipeline is not None:

@@ -63,6 +63,13 @@ knows (STYLE.md): each fold rewrites a deep copy, loading the same weights.
   litert-torch lowers a constant batched matmul to BATCH_MATMUL, the op that
   cost 10x a FULLY_CONNECTED in the chunked synthesis (stft._by_constant).
 
+- "sdpa" (CoreML for iOS 18, COREML18_FOLDS, instead of attn_scale): every
+  attention's softmax(q k^T / sqrt(dh) + bias) v as
+  F.scaled_dot_product_attention with the bias as its float mask, which
+  coremltools lowers to iOS 18's fused scaled_dot_product_attention op (only
+  at the default scale: a folded 1/sqrt(dh) makes it write the matmuls
+  again). av_step 267 -> 243 ops (iOS 18, explicit or held state).
+
 `fold(model, FOLDS)` returns the folded copy; modules that are not plain
 float layers (a fake-quantized model's wrapped Linears) are left as they are.
 
@@ -82,6 +89,7 @@ import copy
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from avsep_mobile.model import (
@@ -98,7 +106,11 @@ from avsep_mobile.stft import STFT
 _COMMON = ("layernorm", "attn_scale", "const_bias", "pool_conv")
 FOLDS = _COMMON + ("twiddle_blocks",)  # CoreML and onnxruntime
 LITERT_FOLDS = _COMMON + ("layernorm_ops", "softplus_tail", "single_query", "chunk_banded")
-KNOWN = FOLDS + LITERT_FOLDS[len(_COMMON):]
+# CoreML for iOS 18: the fused attention op wants the default 1/sqrt(dh) scale
+COREML18_FOLDS = tuple(f for f in FOLDS if f != "attn_scale") + ("sdpa",)
+# folds that touch no layer's weights: safe on a quantized torch model too
+STRUCTURE_FOLDS = ("twiddle_blocks",)
+KNOWN = FOLDS + LITERT_FOLDS[len(_COMMON):] + ("sdpa",)
 
 
 class ExplicitLayerNorm(nn.Module):
@@ -152,6 +164,7 @@ class _FoldedAttention:
 
     single_query = False
     chunk_banded = False
+    sdpa = False
 
     def bias(self) -> Tensor:
         return self.bias_table if hasattr(self, "bias_table") else super().bias()
@@ -185,6 +198,13 @@ class _FoldedAttention:
             logits = logits * self.logit_scale
         att = torch.softmax(logits + self.bias(), dim=-1)  # bias (H, W)
         return (att.unsqueeze(-1) * v).sum(2, keepdim=True)  # (N, H, 1, dh)
+
+    def _attend(self, q: Tensor, k: Tensor, v: Tensor, bias: Tensor) -> Tensor:
+        if not self.sdpa:
+            return super()._attend(q, k, v, bias)
+        # coremltools lowers this to iOS 18's scaled_dot_product_attention only
+        # at the default scale; the bias is the float mask it adds to the scores
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
 
     def add_band_biases(self) -> None:
         """Constant (T, H, window + T) biases for T = 2..MAX_CHUNK: the
@@ -263,7 +283,8 @@ def _fold_scale(att: WindowedAttention) -> None:
     att.logit_scale = 1.0
 
 
-def _folded_attention(att: WindowedAttention, const_bias: bool, single_query: bool, chunk_banded: bool = False) -> WindowedAttention:
+def _folded_attention(att: WindowedAttention, const_bias: bool, single_query: bool, chunk_banded: bool = False,
+                      sdpa: bool = False) -> WindowedAttention:
     """The same attention with its bias table precomputed as a buffer and/or
     its one-frame step as multiply and sum."""
     if type(att) not in (WindowedAttention, OffsetAttention):
@@ -274,7 +295,7 @@ def _folded_attention(att: WindowedAttention, const_bias: bool, single_query: bo
     else:
         new = FoldedWindowedAttention(*args, att.head_dim, att.state_key)
     new.q, new.kv, new.out = att.q, att.kv, att.out  # the (possibly folded) layers themselves
-    new.logit_scale, new.single_query, new.chunk_banded = att.logit_scale, single_query, chunk_banded
+    new.logit_scale, new.single_query, new.chunk_banded, new.sdpa = att.logit_scale, single_query, chunk_banded, sdpa
     if const_bias:
         new.register_buffer("bias_table", att.bias().detach().clone())
     else:
@@ -319,14 +340,14 @@ def _fold_layernorms(model: AVSep) -> None:
     model.mask_norm = _fold_norm(model.mask_norm, [model.mask_head])
 
 
-def _replace_attentions(model: AVSep, scale: bool, const_bias: bool, single_query: bool, chunk_banded: bool) -> None:
+def _replace_attentions(model: AVSep, scale: bool, const_bias: bool, single_query: bool, chunk_banded: bool, sdpa: bool) -> None:
     for parent in list(model.modules()):
         for name, child in list(parent.named_children()):
             if isinstance(child, WindowedAttention):
                 if scale:
                     _fold_scale(child)
-                if const_bias or single_query or chunk_banded:
-                    setattr(parent, name, _folded_attention(child, const_bias, single_query, chunk_banded))
+                if const_bias or single_query or chunk_banded or sdpa:
+                    setattr(parent, name, _folded_attention(child, const_bias, single_query, chunk_banded, sdpa))
 
 
 def _explicit_layernorms(model: AVSep) -> None:
@@ -359,12 +380,15 @@ def fold(model: AVSep, folds=FOLDS) -> AVSep:
     unknown = sorted(set(folds) - set(KNOWN))
     if unknown:
         raise ValueError(f"unknown folds {', '.join(unknown)}: choose from {', '.join(KNOWN)}")
+    if {"sdpa", "attn_scale"} <= set(folds):
+        raise ValueError("the sdpa fold needs the default attention scale: drop attn_scale")
     out = copy.deepcopy(model).eval()
     # norms first: a norm fold writes into the q/kv Linears that the attention replacement then copies
     if "layernorm" in folds:
         _fold_layernorms(out)
-    if {"attn_scale", "const_bias", "single_query", "chunk_banded"} & set(folds):
-        _replace_attentions(out, *(f in folds for f in ("attn_scale", "const_bias", "single_query", "chunk_banded")))
+    kinds = ("attn_scale", "const_bias", "single_query", "chunk_banded", "sdpa")
+    if set(kinds) & set(folds):
+        _replace_attentions(out, *(f in folds for f in kinds))
     if "pool_conv" in folds:
         out.video.stem = _fold_pool_into_conv(out.video.stem)
     if "layernorm_ops" in folds:  # last: the affine folds above act on nn.LayerNorm

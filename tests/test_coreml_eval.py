@@ -139,6 +139,12 @@ def _cases() -> list[Case]:
     add(Case("matmul_broadcast", {"x": _r(2, 1, 3, 4), "y": _r(5, 4, 2)}, lambda x, y: mb.matmul(x=x, y=y), lambda x, y: (_t(x) @ _t(y)).numpy()))
     add(Case("matmul_transposes", {"x": _r(2, 4, 3), "y": _r(2, 5, 4)}, lambda x, y: mb.matmul(x=x, y=y, transpose_x=True, transpose_y=True),
              lambda x, y: (_t(x).transpose(-1, -2) @ _t(y).transpose(-1, -2)).numpy()))
+    # iOS 18's fused attention: the exports' float mask, added to the scores
+    scores_bias = _r(4, 1, 6, scale=2)
+    add(Case("sdpa_float_mask", {"q": _r(2, 4, 1, 8), "k": _r(2, 4, 6, 8), "v": _r(2, 4, 6, 8)},
+             lambda q, k, v, m=scores_bias: mb.scaled_dot_product_attention(query=q, key=k, value=v, attn_mask=m),
+             lambda q, k, v, m=scores_bias: F.scaled_dot_product_attention(_t(q), _t(k), _t(v), attn_mask=_t(m)).numpy(), 1e-5,
+             target=ct.target.iOS18))
     # conv: groups, dilation, strides, every pad type
     add(Case("conv1d_groups_dilation_custom", {"x": _r(1, 4, 11)},
              lambda x: mb.conv(x=x, weight=W_CONV1, strides=[2], pad_type="custom", pad=[3, 1], dilations=[2], groups=2),
@@ -253,7 +259,8 @@ def test_every_op_an_export_writes_is_supported():
     written = {"add", "avg_pool", "cast", "concat", "const", "constexpr_affine_dequantize", "constexpr_blockwise_shift_scale",
                "constexpr_sparse_to_dense", "conv", "coreml_update_state", "dequantize", "expand_dims", "fill_like", "gelu",
                "layer_norm", "linear", "log", "matmul", "mul", "pad", "quantize", "read_state", "real_div", "reduce_mean",
-               "reduce_sum", "relu", "reshape", "slice_by_index", "slice_update", "softmax", "softplus", "stack", "sub", "tile", "transpose"}
+               "reduce_sum", "relu", "reshape", "scaled_dot_product_attention", "slice_by_index", "slice_update", "softmax", "softplus",
+               "stack", "sub", "tile", "transpose"}
     assert written - {"const"} <= set(coreml_eval.OPS) | set(coreml_eval.STATE_OPS)
 
 

@@ -44,7 +44,8 @@ def _worst_snr(ref: dict, got: dict) -> float:
 
 
 @pytest.mark.parametrize("which", [("layernorm",), ("attn_scale",), ("const_bias",), ("layernorm_ops",), ("softplus_tail",),
-                                   ("single_query",), ("pool_conv",), ("twiddle_blocks",), folds.FOLDS, folds.LITERT_FOLDS])
+                                   ("single_query",), ("pool_conv",), ("twiddle_blocks",), ("sdpa",), folds.FOLDS, folds.LITERT_FOLDS,
+                                   folds.COREML18_FOLDS])
 def test_folded_steps_match_unfolded(tiny_model, which):
     ref = _stream(tiny_model)
     assert _worst_snr(ref, _stream(folds.fold(tiny_model, which))) >= MIN_FOLD_SNR_DB

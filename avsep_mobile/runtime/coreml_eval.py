@@ -166,6 +166,18 @@ def op_softmax(x, axis=-1):
     return e / np.sum(e, axis=axis, keepdims=True)
 
 
+def op_scaled_dot_product_attention(query, key, value, attn_mask=None):
+    """iOS 18: softmax(q k^T / sqrt(dh) + mask) v, with a float mask (what the
+    exports write; a bool mask is refused rather than guessed)."""
+    q, k, v = _f(query), _f(key), _f(value)
+    scores = np.matmul(q, np.swapaxes(k, -1, -2)) / np.sqrt(np.float32(q.shape[-1]))
+    if attn_mask is not None:
+        if np.asarray(attn_mask).dtype == np.bool_:
+            raise NotImplementedError("scaled_dot_product_attention with a bool mask")
+        scores = scores + _f(attn_mask)
+    return np.matmul(op_softmax(scores, -1), v)
+
+
 def op_cast(x, dtype):
     return _cast(x, dtype)
 
