@@ -235,15 +235,16 @@ class BlockTwiddleSTFT(STFT):
         f64 = {k: b.double() for k, b in stft._buffers.items()}
         tr, ti = f64["twiddle_re"], f64["twiddle_im"]  # (N2, N1)
         eye = torch.eye(n2, dtype=torch.float64)
-        # x = [a_re(c), a_im(c)] of row k1 -> [b_re, b_im] = a e^{i twiddle}, then the columns DFT
-        rot = torch.stack([torch.cat([torch.cat([eye * tr[:, j], eye * ti[:, j]], 1),
-                                      torch.cat([-eye * ti[:, j], eye * tr[:, j]], 1)], 0) for j in range(n1)])  # (N1, 2N2, 2N2)
-        analysis = rot @ f64["cols_dft"]  # (N1, 2 N2, 2 K2)
-        # inverse: bin scale, columns iDFT, then times e^{-i twiddle}: h_re = g_re tr + g_im ti, h_im = g_im tr - g_re ti
+
+        def rotation(im):  # (N1, 2N2, 2N2): row vector [x_re(c), x_im(c)] of row k1 times (tr + i im)[c, k1]
+            return torch.stack([torch.cat([torch.cat([eye * tr[:, j], eye * im[:, j]], 1),
+                                           torch.cat([-eye * im[:, j], eye * tr[:, j]], 1)], 0) for j in range(n1)])
+
+        # analysis: times e^{i twiddle} (twiddle_im is already its sign), then the columns DFT
+        analysis = rotation(ti) @ f64["cols_dft"]  # (N1, 2 N2, 2 K2)
+        # synthesis: bin scale, columns iDFT, then times the conjugate: h_re = g_re tr + g_im ti, h_im = g_im tr - g_re ti
         scale = f64["bin_scale"].reshape(k2, n1).t()  # (N1, K2): bin k1 + N1 k2
-        inv_rot = torch.stack([torch.cat([torch.cat([eye * tr[:, j], -eye * ti[:, j]], 1),
-                                          torch.cat([eye * ti[:, j], eye * tr[:, j]], 1)], 0) for j in range(n1)])
-        synthesis = scale.repeat(1, 2)[:, :, None] * f64["cols_idft"] @ inv_rot  # (N1, 2 K2, 2 N2)
+        synthesis = scale.repeat(1, 2)[:, :, None] * f64["cols_idft"] @ rotation(-ti)  # (N1, 2 K2, 2 N2)
         rows = f64["rows_dft"]  # (rows, 2 N1): [re | im]
         rows_il = torch.stack([rows[:, :n1], rows[:, n1:]], 2).reshape(stft.rows, 2 * n1).t()  # (2 N1: k1-major, rows)
         irows = f64["rows_idft"]  # (2 N1: [re | im], rows)
