@@ -11,7 +11,7 @@ from pathlib import Path
 
 
 def _model_args(p: argparse.ArgumentParser, presets: bool = True) -> None:
-    p.add_argument("--checkpoint", type=Path, help="a checkpoint written by avsep (default: the shipped mobile model)")
+    p.add_argument("--checkpoint", type=Path, help="a checkpoint written by avsep (default: the shipped mobile_fast.pt; mobile.pt is the full model)")
     if presets:
         p.add_argument("--preset", choices=["base", "mobile", "tiny"], help="an untrained preset instead of a checkpoint")
 

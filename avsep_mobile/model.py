@@ -323,7 +323,7 @@ def _dw_block(c_in: int, c_out: int) -> nn.Sequential:
 # power of a full-scale DC input (45.6 at stft_gain 1/32) times
 # 2**POWER_SCALE_EXP stays below the fp16 maximum (6.55e4), and so does the
 # mask sum while each mask is below 2**16 / 2**MASK_SCALE_EXP / (slots + 1)
-# (21 for two speakers; the shipped model's reach 8.7).
+# (21 for two speakers; mobile.pt's reach 8.7).
 POWER_SCALE_EXP = 10
 MASK_SCALE_EXP = 10
 
@@ -382,7 +382,8 @@ class AudioEncoder(nn.Module):
         for conv in self.convs:
             x = conv(x, state, new)
         n, c, t, f = x.shape
-        x = self.proj(x.permute(0, 2, 1, 3).reshape(n, t, c * f))  # (N, T, D)
+        # (N, T, C F); at one hop moving the time axis moves nothing, so no transpose
+        x = self.proj(x.reshape(n, 1, c * f) if t == 1 else x.permute(0, 2, 1, 3).reshape(n, t, c * f))  # (N, T, D)
         for layer in self.layers:
             x = layer(x, state, new)
         return x
@@ -586,15 +587,18 @@ class AVSep(nn.Module):
         for block in self.decoder:
             q = block(q, mem, state, new)
 
-        # Wiener-style: non-negative masks, empty slots zeroed, all slots sum to one
-        gate = torch.cat([active, torch.ones(b, 1, dtype=active.dtype, device=active.device)], dim=1).reshape(b, s + 1, 1, 1)  # (B, S+1): a constant 1, not a slice of active
-        m = self.mask_act(self.mask_head(self.mask_norm(q))).reshape(b, s + 1, t, -1) * gate
-        masks = m / (m.sum(dim=1, keepdim=True) + 1e-6 * 2.0**MASK_SCALE_EXP)  # (B, S+1, T, bins)
+        # Wiener-style: non-negative masks, empty slots zeroed, all slots sum to
+        # one. The slot axis is dim -4 of (B, S+1, T, 1, bins); one batch row
+        # (every exported step) drops the B axis, so no reshape goes around it.
+        batch = (b,) if b > 1 else ()
+        ones = torch.ones(*batch, 1, 1, 1, 1, dtype=active.dtype, device=active.device)
+        gate = torch.cat([active.reshape(*batch, s, 1, 1, 1), ones], dim=-4)  # a constant 1, not a slice of active
+        m = self.mask_act(self.mask_head(self.mask_norm(q))).reshape(*batch, s + 1, t, 1, -1) * gate
+        m = m / (m.sum(dim=-4, keepdim=True) + 1e-6 * 2.0**MASK_SCALE_EXP)
         # (BS, T, 2, bins): each slot's masks times its batch row's spectrum (one row broadcasts as it is)
-        spec_slots = masks[:, :s].reshape(b * s, t, 1, -1) * (spec if b == 1 else _per_slot(spec, s))
+        spec_slots = m.narrow(-4, 0, s).reshape(b * s, t, 1, -1) * (spec if b == 1 else _per_slot(spec, s))
         out, new["ola"] = self.stft.synthesise_stacked(spec_slots, state["ola"])
-        out = out.reshape(b, s, -1)
         # the rest is the delayed mixture minus the speakers (exact, and saves an iSTFT)
         delayed = torch.cat([state["stft_in"], pcm], dim=1)[:, :n]
-        residual = (delayed - out.sum(dim=1)).reshape(b, 1, n)
-        return {"speakers": out, "residual": residual, "masks": masks}, new
+        residual = (delayed - out.reshape(*batch, s, n).sum(dim=-2)).reshape(b, 1, n)
+        return {"speakers": out.reshape(b, s, n), "residual": residual, "masks": m.reshape(b, s + 1, t, -1)}, new

@@ -60,25 +60,26 @@ class STFT(nn.Module):
     and returns PCM and no app ports an FFT.
 
     The zero-padded n_fft-point DFT of each frame is factored (Cooley-Tukey
-    "four-step", n_fft = N1 x N2 with N2 = 32): a DFT of N1 points across
-    frame rows, a twiddle multiply, a DFT of N2 points across columns, each a
-    small matmul or elementwise product. Same sums as one (2 bins x win)
-    basis, at a quarter of the multiply-adds and about 15 KB of constants
-    instead of 1.6 MB (the bases were half the int8 file).
+    "four-step", n_fft = N1 x N2 with N2 = 16 or 32): a DFT of N1 points
+    across frame rows, a twiddle multiply, a DFT of N2 points across columns,
+    each a small matmul or elementwise product. Same sums as one (2 bins x
+    win) basis, at a quarter of the multiply-adds and about 25 KB of
+    constants instead of 1.6 MB (the bases were half the int8 file).
 
     Streaming: analysis carries the last win - hop = 240 input samples,
     synthesis carries 240 samples of partial overlap-add; the output is the
     input delayed by 240 samples.
     """
 
-    N2 = 32
-
     def __init__(self, cfg):
         super().__init__()
         win, hop, nfft, bins = cfg.win_length, cfg.hop_length, cfg.n_fft, cfg.n_bins
-        if nfft % self.N2 or cfg.stft_context != win - hop or win > nfft:
-            raise ValueError(f"STFT needs n_fft a multiple of {self.N2}, win <= n_fft and context = win - hop")
+        if nfft % 32 or cfg.stft_context != win - hop or win > nfft:
+            raise ValueError("STFT needs n_fft a multiple of 32, win <= n_fft and context = win - hop")
         self.hop, self.win, self.context, self.bins = hop, win, cfg.stft_context, bins
+        # N2: 16 where rows of 16 samples tile the window (400 = 25 x 16: no
+        # pad before the DFT, no slice after the inverse), else 32 and zeros
+        self.N2 = 16 if win % 16 == 0 else 32
         n1, n2 = nfft // self.N2, self.N2
         self.n1, self.rows, self.k2 = n1, -(-win // n2), -(-bins // n1)  # frame rows of N2 samples; bins = k1 + N1 k2
         f64 = dict(dtype=torch.float64)
@@ -124,11 +125,13 @@ class STFT(nn.Module):
         n, t = x.shape[0], pcm.shape[1] // self.hop
         parts, hop = -(-self.win // self.hop), self.hop  # a frame spans 3 hop blocks (400 = 2.5 x 160)
         if t == 1:  # one hop: buffer + hop is exactly the frame (context = win - hop), no framing ops
-            frames = x.reshape(n, 1, self.win)
+            frames = (x * self.window).reshape(n, 1, self.win)
         else:
             blocks = F.pad(x, (parts * hop - self.win, 0)).reshape(n, t + parts - 1, hop)
-            frames = torch.cat([blocks[:, j : j + t] for j in range(parts)], dim=2)[..., parts * hop - self.win :]  # (N, T, win)
-        y = F.pad(frames * self.window, (0, self.rows * self.N2 - self.win)).reshape(n, t, self.rows, self.N2)
+            frames = torch.cat([blocks[:, j : j + t] for j in range(parts)], dim=2)[..., parts * hop - self.win :] * self.window  # (N, T, win)
+        if self.rows * self.N2 > self.win:
+            frames = F.pad(frames, (0, self.rows * self.N2 - self.win))
+        y = frames.reshape(n, t, self.rows, self.N2)
         return self._spectrum(y)[..., : self.bins], new_buf
 
     def _spectrum(self, y: Tensor) -> Tensor:
@@ -153,11 +156,13 @@ class STFT(nn.Module):
         LiteRT runs as a slow TRANSPOSE_CONV (measured: 70-80% of av_step)."""
         n, t = spec.shape[:2]
         z = F.pad(spec, (0, self.k2 * self.n1 - self.bins))  # (N, T, 2, K2 N1)
-        frames = self._frames(z)[..., : self.win] * self.synthesis_window  # (N, T, win)
+        frames = self._frames(z)
+        frames = frames if frames.shape[-1] == self.win else frames[..., : self.win]  # (N, T, win)
         hop, win = self.hop, self.win
         if t == 1:  # one frame: it is the whole overlap-add span (win = 240 + hop)
-            acc = frames.reshape(n, win)
+            acc = frames.reshape(n, win) * self.synthesis_window
         else:
+            frames = frames * self.synthesis_window
             parts = -(-win // hop)
             frames = F.pad(frames, (0, parts * hop - win)).reshape(n, t, parts, hop)  # (N, T, 3, hop)
             acc = sum(F.pad(frames[:, :, j], (0, 0, j, parts - 1 - j)) for j in range(parts))  # (N, T+2, hop)

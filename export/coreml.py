@@ -37,7 +37,7 @@ from avsep_mobile.info import weight_sparsity
 from avsep_mobile.model import AVSep
 from avsep_mobile.streaming import step_modules
 
-from .folds import COREML18_FOLDS, FOLDS, STRUCTURE_FOLDS, fold
+from .folds import COREML18_FOLDS, FOLDS, STRUCTURE_FOLDS, fold, for_precision
 from .steps import check_precision, metadata, sample_inputs
 
 SPLIT_FILES = {"lip_step": "AVSepLip.mlpackage", "av_step": "AVSepAV.mlpackage"}
@@ -247,7 +247,8 @@ def convert(model: AVSep, speakers: int, chunk_hops: int, out_dir, precision: st
         _ignore_converter_warnings()
         if folds is None:
             folds = COREML18_FOLDS if ios >= 18 else FOLDS
-        exported = fold(model, STRUCTURE_FOLDS if getattr(quantize, "torch_model", None) is not None else folds)
+        folds = for_precision(STRUCTURE_FOLDS if getattr(quantize, "torch_model", None) is not None else folds, precision)
+        exported = fold(model, folds)
         in_pipeline = getattr(quantize, "conversion_passes", None)
         for name, step in step_modules(exported, speakers, chunk_hops).items():
             if in_pipeline is not None:

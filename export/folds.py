@@ -110,6 +110,15 @@ LITERT_FOLDS = _COMMON + ("layernorm_ops", "softplus_tail", "single_query", "chu
 COREML18_FOLDS = tuple(f for f in FOLDS if f != "attn_scale") + ("sdpa",)
 # folds that touch no layer's weights: safe on a quantized torch model too
 STRUCTURE_FOLDS = ("twiddle_blocks",)
+# folds that buy ops with constant bytes: twiddle_blocks stores a columns DFT
+# per frame row (147 KB of fp32 against the plain STFT's 13 KB), 17 % of a
+# 4-bit iOS package; exports that put size first (int4) leave them out
+SIZE_COSTLY_FOLDS = ("twiddle_blocks",)
+
+
+def for_precision(folds: tuple, precision: str) -> tuple:
+    """The folds an export of `precision` takes: int4 (size first) leaves out SIZE_COSTLY_FOLDS."""
+    return tuple(f for f in folds if precision != "int4" or f not in SIZE_COSTLY_FOLDS)
 KNOWN = FOLDS + LITERT_FOLDS[len(_COMMON):] + ("sdpa",)
 
 

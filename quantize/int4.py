@@ -11,11 +11,15 @@ int8 export or float, and states, inputs and outputs stay float.
 - onnx: onnxruntime's MatMulNBits (`matmul_nbits_quantizer`), 4 bits in
   blocks of BLOCK, symmetric, on the MatMul of each named Linear (a Gemm is
   first rewritten as MatMul + Add: MatMulNBits replaces MatMul only); the
-  convs' weights int8 per channel behind a DequantizeLinear.
+  convs' weights int8 per channel and the mel matrix int8 per band, each
+  behind a DequantizeLinear.
 - ios: iOS 18: `linear_quantize_weights` int4 per block of BLOCK
   (constexpr_blockwise_shift_scale); iOS 17 (no per-block int4 op): 4-bit
   palettes, `palettize_weights` k-means with 16 entries per tensor
-  (constexpr_lut_to_dense); the convs and the mel matrix int8 per channel.
+  (constexpr_lut_to_dense); the convs (found by op, so a conv with batch
+  norm folded in too) and the mel matrix int8 per channel. The STFT stays
+  unfolded (folds.SIZE_COSTLY_FOLDS): its twiddle blocks would be 17 % of
+  the package.
 
 Layers in `keep_8bit` (module names; KEEP_8BIT by default, chosen by the
 int4 sensitivity report, quantize.sensitivity with scheme "int4") and any
@@ -40,10 +44,10 @@ from . import w8a8
 # (ai-edge-quantizer BLOCKWISE_32, MatMulNBits, CoreML per_block) and the most accurate
 BLOCK = 32
 # Layers kept at 8 bits in the shipped int4 exports, from the int4 sensitivity
-# report of the shipped model (avsep_mobile/checkpoints/int4_sensitivity.md,
-# run 5's mobile.pt, 4 held-out mixtures): every Linear alone at 4 bits keeps
-# >= 38.5 dB output SNR and costs <= 0.02 dB SI-SNRi, inside the
-# sensitivity.KEEP_8BIT_* bounds, so none is kept at 8 bits.
+# report of the default model (avsep_mobile/checkpoints/int4_sensitivity.md,
+# mobile_fast.pt, 4 held-out mixtures): every Linear alone at 4 bits keeps
+# >= 38.8 dB output SNR and costs <= 0.02 dB SI-SNRi (mobile.pt: 38.5 dB,
+# 0.02 dB), inside the sensitivity.KEEP_8BIT_* bounds, so none is kept at 8 bits.
 KEEP_8BIT: tuple[str, ...] = ()
 IOS_MODES = {18: "per-block int4", 17: "4-bit palettes"}
 # MatMulNBits' accuracy_level 4 (activations int8 per block at run time): the
@@ -172,6 +176,27 @@ def _int8_conv_weights(proto, conv_nodes) -> None:
         proto.graph.node.insert(i, node)
 
 
+def _int8_mel(proto, mel: np.ndarray) -> None:
+    """The mel matrix (a MatMul's constant, (bins, mels) or its transpose)
+    stored int8 per mel band behind a DequantizeLinear, as android stores it,
+    in place: float, it was 10 % of a 4-bit av_step."""
+    from onnx import helper, numpy_helper
+
+    inits = {i.name: i for i in proto.graph.initializer}
+    users = {n.input[1] for n in proto.graph.node if n.op_type == "MatMul" and len(n.input) > 1}
+    for name in users & set(inits):
+        w = numpy_helper.to_array(inits[name])
+        if w.shape not in (mel.shape, mel.T.shape) or not (np.array_equal(w, mel) or np.array_equal(w, mel.T)):
+            continue
+        axis = w.shape.index(mel.shape[0])  # one scale per mel band
+        scale = np.maximum(np.abs(w).max(axis=1 - axis), 1e-12).astype(np.float32) / 127.0
+        q = np.clip(np.round(w / np.expand_dims(scale, 1 - axis)), -127, 127).astype(np.int8)
+        inits[name].CopyFrom(numpy_helper.from_array(q, name + "_int8"))
+        proto.graph.initializer.append(numpy_helper.from_array(scale, name + "_scale"))
+        proto.graph.node.insert(0, helper.make_node("DequantizeLinear", [name + "_int8", name + "_scale"], [name],
+                                                    name=name + "_dequantize", axis=axis))
+
+
 def onnx_hook(model: AVSep, keep_8bit=KEEP_8BIT):
     """path -> None: rewrite a float step .onnx in place with MatMulNBits
     weights: 4 bits on the 4-bit layers, 8 bits on the other named Linears."""
@@ -207,11 +232,12 @@ def onnx_hook(model: AVSep, keep_8bit=KEEP_8BIT):
         finally:
             root.setLevel(level)
         _int8_conv_weights(proto, {n for n in found if n not in layers})
+        _int8_mel(proto, model.get_buffer(MEL_BUFFER).numpy())
         del proto.metadata_props[:]
         proto.metadata_props.extend(meta)
         onnx.save(proto, str(path))
 
-    apply.scheme = (f"onnxruntime MatMulNBits, 4-bit weights in blocks of {BLOCK} (MatMul of named Linear layers), convs int8 weight-only; "
+    apply.scheme = (f"onnxruntime MatMulNBits, 4-bit weights in blocks of {BLOCK} (MatMul of named Linear layers), convs and mel matrix int8 weight-only; "
                     f"8-bit layers: {', '.join(sorted(set(linear_layers(model)) - four)) or 'none'}")
     return apply
 
@@ -244,9 +270,13 @@ class CoreMLInt4:
     def __call__(self, ml):
         import coremltools as ct
 
-        consts = {op.name for f in ml._mil_program.functions.values() for op in f.operations if op.op_type == "const"}
+        ops = [op for f in ml._mil_program.functions.values() for op in f.operations]
+        consts = {op.name for op in ops if op.op_type == "const"}
         four = {c for c in consts if c.removesuffix("_to_fp16") in self.four_bit}
         eight = {c for c in consts if c.removesuffix("_to_fp16") in self.eight_bit}
+        # every conv weight too: a conv with batch norm folded in gets a new const name
+        eight |= {op.inputs["weight"].op.name for op in ops if op.op_type == "conv" and op.inputs["weight"].op is not None
+                  and op.inputs["weight"].op.op_type == "const"} - four
         if not four:
             raise RuntimeError("no layer weight found by name in the converted program (did coremltools rename its consts?)")
         opt = ct.optimize.coreml
