@@ -114,12 +114,12 @@ STRUCTURE_FOLDS = ("twiddle_blocks",)
 # per frame row (147 KB of fp32 against the plain STFT's 13 KB), 17 % of a
 # 4-bit iOS package; exports that put size first (int4) leave them out
 SIZE_COSTLY_FOLDS = ("twiddle_blocks",)
+KNOWN = FOLDS + LITERT_FOLDS[len(_COMMON):] + ("sdpa",)
 
 
 def for_precision(folds: tuple, precision: str) -> tuple:
     """The folds an export of `precision` takes: int4 (size first) leaves out SIZE_COSTLY_FOLDS."""
     return tuple(f for f in folds if precision != "int4" or f not in SIZE_COSTLY_FOLDS)
-KNOWN = FOLDS + LITERT_FOLDS[len(_COMMON):] + ("sdpa",)
 
 
 class ExplicitLayerNorm(nn.Module):

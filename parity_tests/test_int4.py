@@ -78,6 +78,40 @@ def test_int4_export_passes_its_gates(variant, int4_bundles, tiny_model):
     assert _four_bit_tensors(out, variant) == len(int4.four_bit_layers(tiny_model)) > 0
 
 
+def _float_weights_left(out, variant, model) -> list[str]:
+    """What an int4 bundle still stores in float that it should not: the mel
+    matrix (ONNX: an fp32 initializer equal to it), a conv weight not behind a
+    compression op (CoreML: its weight a plain const), the STFT's twiddle
+    blocks (CoreML: 147 KB of fp32 the size-first export leaves out)."""
+    if variant == "onnx":
+        import onnx
+        from onnx import numpy_helper
+
+        mel = model.get_buffer(int4.MEL_BUFFER).numpy()
+        return [f"{f}: {i.name} (mel)" for f in ("lip_step.onnx", "av_step.onnx") for i in onnx.load(str(out / f)).graph.initializer
+                if i.data_type == onnx.TensorProto.FLOAT and numpy_helper.to_array(i).shape in (mel.shape, mel.T.shape)]
+    if variant.startswith("ios"):
+        import coremltools as ct
+
+        left = []
+        for package in out.glob("*.mlpackage"):
+            for fn in ct.utils.load_spec(str(package)).mlProgram.functions.values():
+                for block in fn.block_specializations.values():
+                    made = {o.name: op.type for op in block.operations for o in op.outputs}
+                    left += [f"{package.name}: {op.outputs[0].name}" for op in block.operations
+                             if op.type == "const" and "blocks_" in op.outputs[0].name]
+                    left += [f"{package.name}: conv weight {op.inputs['weight'].arguments[0].name}" for op in block.operations
+                             if op.type == "conv" and made.get(op.inputs["weight"].arguments[0].name) == "const"]
+        return left
+    return []
+
+
+@pytest.mark.parametrize("variant", ["onnx", "ios17", "ios18"])
+def test_int4_leaves_no_large_float_constant(variant, int4_bundles, tiny_model):
+    out, _ = int4_bundles[variant]
+    assert _float_weights_left(out, variant, tiny_model) == []
+
+
 def _damage_tflite(content: bytes, rows: int) -> bytes:
     """The INT4 weight with `rows` output rows (the mask head's: one per
     frequency bin) with every nibble inverted (q -> -q - 1: the layer negated)."""

@@ -154,24 +154,27 @@ def _gemm_to_matmul(proto) -> None:
     proto.graph.node.extend(nodes)
 
 
+def _int8_behind_dequantize(proto, init, axis: int):
+    """Initializer `init` stored int8, one symmetric scale per index of
+    `axis`, in place; returns the DequantizeLinear that restores its name."""
+    from onnx import helper, numpy_helper
+
+    name, w = init.name, numpy_helper.to_array(init)
+    others = tuple(i for i in range(w.ndim) if i != axis)
+    scale = np.maximum(np.abs(w).max(axis=others), 1e-12).astype(np.float32) / 127.0
+    q = np.clip(np.round(w / np.expand_dims(scale, others)), -127, 127).astype(np.int8)
+    init.CopyFrom(numpy_helper.from_array(q, name + "_int8"))
+    proto.graph.initializer.append(numpy_helper.from_array(scale, name + "_scale"))
+    return helper.make_node("DequantizeLinear", [name + "_int8", name + "_scale"], [name], name=name + "_dequantize", axis=axis)
+
+
 def _int8_conv_weights(proto, conv_nodes) -> None:
     """Store each named conv's weight as int8 per output channel + a
     DequantizeLinear in front of the Conv (weight-only, as the int8 convs of
     the other targets), in place."""
-    from onnx import helper, numpy_helper
-
     inits = {i.name: i for i in proto.graph.initializer}
-    deq = []
-    for node in proto.graph.node:
-        if node.name not in conv_nodes or node.input[1] not in inits:
-            continue
-        name = node.input[1]
-        w = numpy_helper.to_array(inits[name])
-        scale = np.maximum(np.abs(w).reshape(w.shape[0], -1).max(axis=1), 1e-12).astype(np.float32) / 127.0
-        q = np.clip(np.round(w / scale.reshape((-1,) + (1,) * (w.ndim - 1))), -127, 127).astype(np.int8)
-        inits[name].CopyFrom(numpy_helper.from_array(q, name + "_int8"))
-        proto.graph.initializer.append(numpy_helper.from_array(scale, name + "_scale"))
-        deq.append(helper.make_node("DequantizeLinear", [name + "_int8", name + "_scale"], [name], name=name + "_dequantize", axis=0))
+    deq = [_int8_behind_dequantize(proto, inits[node.input[1]], 0) for node in proto.graph.node
+           if node.name in conv_nodes and node.input[1] in inits]
     for i, node in enumerate(deq):  # before every node: the graph stays topologically sorted
         proto.graph.node.insert(i, node)
 
@@ -180,21 +183,14 @@ def _int8_mel(proto, mel: np.ndarray) -> None:
     """The mel matrix (a MatMul's constant, (bins, mels) or its transpose)
     stored int8 per mel band behind a DequantizeLinear, as android stores it,
     in place: float, it was 10 % of a 4-bit av_step."""
-    from onnx import helper, numpy_helper
+    from onnx import numpy_helper
 
     inits = {i.name: i for i in proto.graph.initializer}
     users = {n.input[1] for n in proto.graph.node if n.op_type == "MatMul" and len(n.input) > 1}
-    for name in users & set(inits):
+    for name in sorted(users & set(inits)):
         w = numpy_helper.to_array(inits[name])
-        if w.shape not in (mel.shape, mel.T.shape) or not (np.array_equal(w, mel) or np.array_equal(w, mel.T)):
-            continue
-        axis = w.shape.index(mel.shape[0])  # one scale per mel band
-        scale = np.maximum(np.abs(w).max(axis=1 - axis), 1e-12).astype(np.float32) / 127.0
-        q = np.clip(np.round(w / np.expand_dims(scale, 1 - axis)), -127, 127).astype(np.int8)
-        inits[name].CopyFrom(numpy_helper.from_array(q, name + "_int8"))
-        proto.graph.initializer.append(numpy_helper.from_array(scale, name + "_scale"))
-        proto.graph.node.insert(0, helper.make_node("DequantizeLinear", [name + "_int8", name + "_scale"], [name],
-                                                    name=name + "_dequantize", axis=axis))
+        if w.shape in (mel.shape, mel.T.shape) and (np.array_equal(w, mel) or np.array_equal(w, mel.T)):
+            proto.graph.node.insert(0, _int8_behind_dequantize(proto, inits[name], w.shape.index(mel.shape[0])))
 
 
 def onnx_hook(model: AVSep, keep_8bit=KEEP_8BIT):
