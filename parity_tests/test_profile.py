@@ -33,6 +33,26 @@ def test_profile_splits_each_step_and_names_its_ops(target, kind, request):
         assert all(m["ops"] > 0 for m in litert["av_step"]["modules"])
 
 
+def test_shipped_tensor_names_are_compact_and_keep_their_module(android_bundle):
+    """The .tflite as shipped drops the package qualifiers from litert-torch's
+    module-path tensor names (a sixth of a 4-bit file), and the module each
+    name points at is the same."""
+    from ai_edge_litert.tools import flatbuffer_utils
+
+    from avsep_mobile.export import tflite
+    from avsep_mobile.export.litert_modules import module_label
+
+    long = ("avsep_mobile.export.steps.NamedStep/avsep_mobile.streaming.AVStep_step/avsep_mobile.model.FusionBlock_0/"
+            "avsep_mobile.export.folds.FoldedOffsetAttention_a2v/torch.nn.modules.linear.Linear_q;3")
+    assert tflite.compact_name(long) == "NamedStep/AVStep_step/FusionBlock_0/FoldedOffsetAttention_a2v/Linear_q;3"
+    assert module_label(tflite.compact_name(long)) == module_label(long)
+    assert tflite.compact_name("serving_default_pcm:0") == "serving_default_pcm:0"  # not a module path: as it is
+    out, _ = android_bundle
+    m = flatbuffer_utils.convert_bytearray_to_object(bytearray((out / tflite.MODEL_FILE).read_bytes()))
+    names = [t.name.decode() for g in m.subgraphs for t in g.tensors]
+    assert any("/" in n for n in names) and not [n for n in names if "avsep_mobile." in n or "torch.nn." in n]
+
+
 def test_module_labels_name_the_torch_module():
     from avsep_mobile.export.litert_modules import module_label
 
