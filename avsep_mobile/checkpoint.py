@@ -15,7 +15,6 @@ from .model import AVSep, ModelConfig, preset
 # distilled from it (MODEL_CARD.md), within 0.2 dB of it for 28% less per
 # audio second. mobile.pt (the full model, its teacher) stays for --checkpoint.
 SHIPPED = Path(__file__).parent / "checkpoints" / "mobile_fast.pt"
-FULL = SHIPPED.with_name("mobile.pt")
 
 
 # the STFT bases were saved in checkpoints before they became derived buffers

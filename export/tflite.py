@@ -58,7 +58,7 @@ def convert(model: AVSep, speakers: int, chunk_hops: int, out_dir, precision: st
         if post is not None:
             content = post(content)
     path = Path(out_dir) / MODEL_FILE
-    path.write_bytes(with_metadata(content, metadata(model, speakers, chunk_hops, precision)))
+    path.write_bytes(as_shipped(content, metadata(model, speakers, chunk_hops, precision)))
     return [path]
 
 
@@ -75,9 +75,9 @@ def compact_name(name: str) -> str:
     return _QUALIFIER.sub("", name) if "/" in name else name  # every ";"-joined path of a fused op's name
 
 
-def with_metadata(flatbuffer: bytes, meta: dict[str, str]) -> bytes:
-    """Add (or replace) a metadata entry `avsep` holding `meta` as UTF-8 JSON,
-    and compact the tensor names (`compact_name`): the file as shipped.
+def as_shipped(flatbuffer: bytes, meta: dict[str, str]) -> bytes:
+    """The file as shipped: a metadata entry `avsep` holding `meta` as UTF-8
+    JSON (added or replaced), and the tensor names compacted (`compact_name`).
 
     Models written with buffer offsets (the quantizer's fp16/int8 output keeps
     weights after the flatbuffer) are repacked with every offset shifted by the
@@ -89,7 +89,7 @@ def with_metadata(flatbuffer: bytes, meta: dict[str, str]) -> bytes:
     m = flatbuffer_utils.convert_bytearray_to_object(bytearray(flatbuffer))
     for g in m.subgraphs:
         for t in g.tensors:
-            t.name = compact_name(t.name.decode() if isinstance(t.name, bytes) else t.name).encode()
+            t.name = compact_name(t.name.decode()).encode()
     buf = schema.BufferT()
     buf.data = np.frombuffer(json.dumps(meta, sort_keys=True).encode(), dtype=np.uint8)
     m.buffers.append(buf)

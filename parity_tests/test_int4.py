@@ -90,7 +90,8 @@ def _float_weights_left(out, variant, model) -> list[str]:
         def constant(buffer) -> bool:  # data inline, or after the flatbuffer at an offset
             return (buffer.data is not None and len(buffer.data) > 0) or (buffer.size or 0) > 0
 
-        shapes = {tuple(model.get_buffer(int4.MEL_BUFFER).shape), tuple(model.get_buffer(int4.MEL_BUFFER).T.shape)}
+        mel = model.get_buffer(int4.MEL_BUFFER)
+        shapes = {tuple(mel.shape), tuple(mel.T.shape)}
         m = flatbuffer_utils.convert_bytearray_to_object(bytearray((out / "avsep.tflite").read_bytes()))
         return [t.name.decode() for g in m.subgraphs for t in g.tensors
                 if t.type == schema.TensorType.FLOAT32 and tuple(t.shape) in shapes and constant(m.buffers[t.buffer])]

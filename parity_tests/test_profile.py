@@ -10,6 +10,10 @@ import pytest
 
 from avsep_mobile.export import profile
 
+# a litert-torch tensor name: the module path that made it, each part package-qualified
+LONG_NAME = ("avsep_mobile.export.steps.NamedStep/avsep_mobile.streaming.AVStep_step/avsep_mobile.model.FusionBlock_0/"
+             "avsep_mobile.export.folds.FoldedOffsetAttention_a2v/torch.nn.modules.linear.Linear_q;3")
+
 
 @pytest.mark.parametrize("target,kind", [("android", "tflite"), ("onnx", "onnx")])
 def test_profile_splits_each_step_and_names_its_ops(target, kind, request):
@@ -42,10 +46,8 @@ def test_shipped_tensor_names_are_compact_and_keep_their_module(android_bundle):
     from avsep_mobile.export import tflite
     from avsep_mobile.export.litert_modules import module_label
 
-    long = ("avsep_mobile.export.steps.NamedStep/avsep_mobile.streaming.AVStep_step/avsep_mobile.model.FusionBlock_0/"
-            "avsep_mobile.export.folds.FoldedOffsetAttention_a2v/torch.nn.modules.linear.Linear_q;3")
-    assert tflite.compact_name(long) == "NamedStep/AVStep_step/FusionBlock_0/FoldedOffsetAttention_a2v/Linear_q;3"
-    assert module_label(tflite.compact_name(long)) == module_label(long)
+    assert tflite.compact_name(LONG_NAME) == "NamedStep/AVStep_step/FusionBlock_0/FoldedOffsetAttention_a2v/Linear_q;3"
+    assert module_label(tflite.compact_name(LONG_NAME)) == module_label(LONG_NAME)
     assert tflite.compact_name("serving_default_pcm:0") == "serving_default_pcm:0"  # not a module path: as it is
     out, _ = android_bundle
     m = flatbuffer_utils.convert_bytearray_to_object(bytearray((out / tflite.MODEL_FILE).read_bytes()))
@@ -56,9 +58,7 @@ def test_shipped_tensor_names_are_compact_and_keep_their_module(android_bundle):
 def test_module_labels_name_the_torch_module():
     from avsep_mobile.export.litert_modules import module_label
 
-    name = ("avsep_mobile.export.steps.NamedStep/avsep_mobile.streaming.AVStep_step/avsep_mobile.model.FusionBlock_0/"
-            "avsep_mobile.export.folds.FoldedOffsetAttention_a2v/torch.nn.modules.linear.Linear_q;3")
-    assert module_label(name) == "FusionBlock0/a2v"  # the Linear is part of its attention
+    assert module_label(LONG_NAME) == "FusionBlock0/a2v"  # the Linear is part of its attention
     assert module_label("avsep_mobile.export.steps.NamedStep/avsep_mobile.streaming.AVStep_step;41") == "(step)"
     assert module_label("step_ola_out_output") is None  # a signature output: joins the op before it
 

@@ -271,8 +271,8 @@ class CoreMLInt4:
         four = {c for c in consts if c.removesuffix("_to_fp16") in self.four_bit}
         eight = {c for c in consts if c.removesuffix("_to_fp16") in self.eight_bit}
         # every conv weight too: a conv with batch norm folded in gets a new const name
-        eight |= {op.inputs["weight"].op.name for op in ops if op.op_type == "conv" and op.inputs["weight"].op is not None
-                  and op.inputs["weight"].op.op_type == "const"} - four
+        conv_weights = (op.inputs["weight"].op for op in ops if op.op_type == "conv")
+        eight |= {w.name for w in conv_weights if w is not None and w.op_type == "const"} - four
         if not four:
             raise RuntimeError("no layer weight found by name in the converted program (did coremltools rename its consts?)")
         opt = ct.optimize.coreml

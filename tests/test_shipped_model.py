@@ -18,6 +18,7 @@ from avsep_mobile.pipeline import separate
 
 MIN_SI_SNRI_DB = 5.0  # on 6 mixtures; the model card reports 50
 MIN_DROP_WHEN_SWAPPED_DB = 5.0
+SHIPPED_NAMES = ("mobile", "mobile_pruned", "mobile_fast")  # checkpoints/<name>.pt
 SAME_OUTPUT_DB = 100.0  # float32 rounding only (thread count changes summation order)
 
 
@@ -45,7 +46,7 @@ def _reference_inputs():
     return mix, rng.integers(0, 256, (2, 10, 88, 88)).astype(np.uint8)
 
 
-@pytest.mark.parametrize("name", ["mobile", "mobile_pruned", "mobile_fast"])
+@pytest.mark.parametrize("name", SHIPPED_NAMES)
 def test_shipped_outputs_unchanged(name, tmp_path):
     """tests/data/shipped_outputs.npz holds each shipped checkpoint's output as
     it was shipped (regenerate it only with a new checkpoint:
@@ -74,5 +75,5 @@ if __name__ == "__main__":  # adds the shipped checkpoints missing from tests/da
     path = Path(__file__).parent / "data" / "shipped_outputs.npz"
     out = dict(np.load(path)) if path.is_file() else {}
     out.update({f"{n}.speakers": separate(checkpoint.load(checkpoint.SHIPPED.with_name(f"{n}.pt"))[0], mix, lips, 25.0)["speakers"]
-                for n in ("mobile", "mobile_pruned", "mobile_fast") if f"{n}.speakers" not in out})
+                for n in SHIPPED_NAMES if f"{n}.speakers" not in out})
     np.savez_compressed(path, **out)
