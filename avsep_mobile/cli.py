@@ -9,6 +9,8 @@ import os
 import sys
 from pathlib import Path
 
+from .train_flags import add_data_mix_args
+
 
 def _model_args(p: argparse.ArgumentParser, presets: bool = True) -> None:
     p.add_argument("--checkpoint", type=Path, help="a checkpoint written by avsep (default: the shipped mobile_fast.pt; mobile.pt is the full model)")
@@ -50,17 +52,13 @@ def cmd_info(args) -> int:
 def cmd_train(args) -> int:
     from .model import preset
     from .train import TrainConfig, train
+    from .train_flags import data_mix_config
 
     _check_min(args, steps=1, batch=1, seconds=0.5, pool=2, save_every=1)
-    for flag in ("rooms", "recorded", "mouth_augment", "data_share"):
-        if not 0 <= getattr(args, flag) <= 1:
-            raise ValueError(f"--{flag.replace('_', '-')} is a share, within 0..1, got {getattr(args, flag):g}")
     if args.lr <= 0:
         raise ValueError(f"--lr must be > 0, got {args.lr:g}")
     tc = TrainConfig(steps=args.steps, batch=args.batch, seconds=args.seconds, lr=args.lr, seed=args.seed, pool_size=args.pool,
-                     save_every=args.save_every, voice_perturb=args.voice_perturb, room_share=args.rooms,
-                     recorded_share=args.recorded, mouth_augment=args.mouth_augment,
-                     data_index=None if args.data is None else str(args.data), data_share=args.data_share)
+                     save_every=args.save_every, **data_mix_config(args))
     init = None
     if args.init is not None:  # its weights and config; a fresh optimizer (last.pt, when present, wins)
         from . import checkpoint
@@ -291,21 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--pool", type=int, default=4000, help="synthesised utterances to mix from (built once into ~/.cache/avsep)")
     p.add_argument("--save-every", type=int, default=200, help="write last.pt and model.pt every N steps")
-    p.add_argument("--voice-perturb", type=float, default=0.5,
-                   help="chance per speaker that its voice is resampled and tilted into a new-sounding one (0 = off)")
-    p.add_argument("--rooms", type=float, default=0.3,
-                   help="share of mixtures heard in a simulated reverberant room, the target being each speaker's "
-                        "direct path and first 50 ms of reflections (0 = dry only)")
-    p.add_argument("--recorded", type=float, default=0.35,
-                   help="chance per speaker that its utterance is recorded human speech (klettres-data, asterisk "
-                        "prompts) instead of a synthesiser's (0 = synthesised only)")
-    p.add_argument("--data", type=Path, metavar="INDEX",
-                   help="also mix the user's own clips, imported by `avsep data import DIR --out INDEX`")
-    p.add_argument("--data-share", type=float, default=0.5,
-                   help="with --data: the share of batches mixed from INDEX (1 = INDEX alone, no built-in pool)")
-    p.add_argument("--mouth-augment", type=float, default=0.5,
-                   help="chance per mouth track that it moves by another rule, as a measured mouth does: level rule, "
-                        "smoothing, +-2 frames of lag, warps, held and dropped frames, a still mouth (0 = renderer's rule)")
+    add_data_mix_args(p, voice_perturb=0.5, room_share=0.3, recorded_share=0.35, mouth_augment=0.5)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_train)

@@ -50,6 +50,8 @@ REFUSED = [
     (["eval", "--count", "0"], "--count must be >= 1"),
     (["prune", "--out", "x.pt", "--macs", "0"], "0 < --macs <= 1"),
     (["distill", "--teacher", "x.pt", "--lr", "0"], "--lr > 0"),
+    (["train", "--rooms", "1.5"], "--rooms is a share, within 0..1, got 1.5"),
+    (["distill", "--teacher", "x.pt", "--recorded", "-0.1"], "--recorded is a share, within 0..1"),
     (["quantize", "--mixtures", "0"], "--mixtures must be >= 1"),
 ]
 
@@ -85,3 +87,29 @@ def test_unknown_choice_is_refused_by_the_parser(no_model, capsys):
         main(["export", "android", "--int8-scheme", "int4"])
     assert e.value.code == 2
     assert "invalid choice: 'int4'" in capsys.readouterr().err
+
+
+def test_train_and_distill_take_the_same_data_mix(tmp_path, monkeypatch):
+    """`avsep distill` mixes its data by the same flags as `avsep train`
+    (avsep_mobile/train_flags.py): each flag reaches TrainConfig, and distill's
+    defaults stay those of the shipped students' recipe (synthesised, dry)."""
+    import avsep_mobile.quantize.distill as distill_module
+    import avsep_mobile.train as train_module
+    from avsep_mobile.model import AVSep, preset
+
+    seen = {}
+    monkeypatch.setattr(train_module, "train", lambda cfg, tc, out, init=None: seen.setdefault("train", tc) and out / "model.pt")
+    monkeypatch.setattr(distill_module, "distill", lambda t, s, tc, out, weights=None: seen.setdefault("distill", tc) and out / "model.pt")
+    teacher = tmp_path / "teacher.pt"
+    checkpoint.save(teacher, AVSep(preset("tiny")), {})
+    mix = ["--voice-perturb", "0.1", "--rooms", "0.2", "--recorded", "0.3", "--mouth-augment", "0.4", "--data-share", "0.6",
+           "--data", str(tmp_path / "index")]
+    assert main(["train", "--preset", "tiny", "--out", str(tmp_path / "a"), *mix]) == 0
+    assert main(["distill", "--teacher", str(teacher), "--student-preset", "tiny", "--out", str(tmp_path / "b"), *mix]) == 0
+    for tc in seen.values():
+        got = (tc.voice_perturb, tc.room_share, tc.recorded_share, tc.mouth_augment, tc.data_share, tc.data_index)
+        assert got == (0.1, 0.2, 0.3, 0.4, 0.6, str(tmp_path / "index"))
+    seen.clear()
+    assert main(["distill", "--teacher", str(teacher), "--student-preset", "tiny", "--out", str(tmp_path / "c")]) == 0
+    tc = seen["distill"]
+    assert (tc.voice_perturb, tc.room_share, tc.recorded_share, tc.mouth_augment, tc.data_index) == (0, 0, 0, 0, None)
