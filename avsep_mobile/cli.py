@@ -9,7 +9,7 @@ import os
 import sys
 from pathlib import Path
 
-from .train_flags import add_data_mix_args
+from .train_flags import add_training_args
 
 
 def _model_args(p: argparse.ArgumentParser, presets: bool = True) -> None:
@@ -52,13 +52,13 @@ def cmd_info(args) -> int:
 def cmd_train(args) -> int:
     from .model import preset
     from .train import TrainConfig, train
-    from .train_flags import data_mix_config
+    from .train_flags import training_config
 
     _check_min(args, steps=1, batch=1, seconds=0.5, pool=2, save_every=1)
     if args.lr <= 0:
         raise ValueError(f"--lr must be > 0, got {args.lr:g}")
     tc = TrainConfig(steps=args.steps, batch=args.batch, seconds=args.seconds, lr=args.lr, seed=args.seed, pool_size=args.pool,
-                     save_every=args.save_every, **data_mix_config(args))
+                     save_every=args.save_every, **training_config(args))
     init = None
     if args.init is not None:  # its weights and config; a fresh optimizer (last.pt, when present, wins)
         from . import checkpoint
@@ -289,7 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--pool", type=int, default=4000, help="synthesised utterances to mix from (built once into ~/.cache/avsep)")
     p.add_argument("--save-every", type=int, default=200, help="write last.pt and model.pt every N steps")
-    add_data_mix_args(p, voice_perturb=0.5, room_share=0.3, recorded_share=0.35, mouth_augment=0.5)
+    add_training_args(p, voice_perturb=0.5, room_share=0.3, recorded_share=0.35, mouth_augment=0.5)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_train)

@@ -56,6 +56,12 @@ class TrainConfig:
     # an index of the user's own clips (`avsep data import`), and the share of batches mixed from it (1: it alone)
     data_index: str | None = None
     data_share: float = 0.5
+    # a training pack (`avsep data pack`): its pools instead of the cache's, nothing synthesised (pool_size unused)
+    pack: str | None = None
+    # loader processes per mixture stream: one keeps up with a CPU; a GPU wants most of the machine's cores
+    workers: int = 1
+    # a wall-clock budget: the schedule ends at --steps or after this many minutes of training, whichever is first
+    minutes: float | None = None
 
 
 def separate_batch(model: AVSep, mix: Tensor, lips: Tensor, fps: float, active: Tensor | None = None):
@@ -99,11 +105,21 @@ def _dist_setup() -> tuple[int, int, torch.device]:
     return rank, world, torch.device("cpu")
 
 
-def lr_at(step: int, tc: TrainConfig) -> float:
+def progress(step: int, elapsed_s: float, tc: TrainConfig) -> float:
+    """How far the run is, 0..1 (1: done): by steps, or by time when
+    tc.minutes is set and that runs out first."""
+    by_steps = step / tc.steps
+    return max(by_steps, elapsed_s / (60 * tc.minutes)) if tc.minutes else by_steps
+
+
+def lr_at(step: int, tc: TrainConfig, elapsed_s: float = 0.0) -> float:
+    """Linear warm-up over tc.warmup steps, then a cosine decay to 5% at the
+    end of the run (progress())."""
     if step < tc.warmup:
         return tc.lr * (step + 1) / tc.warmup
-    frac = (step - tc.warmup) / max(1, tc.steps - tc.warmup)
-    return tc.lr * (0.05 + 0.95 * 0.5 * (1 + np.cos(np.pi * min(1.0, frac))))
+    done = tc.warmup / tc.steps
+    frac = (progress(step, elapsed_s, tc) - done) / max(1e-9, 1 - done)
+    return tc.lr * (0.05 + 0.95 * 0.5 * (1 + np.cos(np.pi * min(1.0, max(0.0, frac)))))
 
 
 def batches(tc: TrainConfig, rank: int, world: int, cache_dir=None, start_step: int = 0):
@@ -115,8 +131,8 @@ def batches(tc: TrainConfig, rank: int, world: int, cache_dir=None, start_step: 
 
     used = start_step * tc.batch * world  # per stream, at most this many seeds were drawn so far
 
-    def loader(dataset):  # one worker renders while the model trains
-        return iter(torch.utils.data.DataLoader(dataset, batch_size=tc.batch, num_workers=1, persistent_workers=True))
+    def loader(dataset):  # workers render while the model trains
+        return iter(torch.utils.data.DataLoader(dataset, batch_size=tc.batch, num_workers=tc.workers, persistent_workers=True))
 
     def base_seed(n: int) -> int:  # the 3-speaker stream starts half-way through the seed range: no shared seed
         return tc.seed * 1_000_003 + (n - 2) * TRAIN_SEED_LIMIT // 2 + used
@@ -124,14 +140,19 @@ def batches(tc: TrainConfig, rank: int, world: int, cache_dir=None, start_step: 
     streams = {}
     own = tc.data_index is not None
     if not own or tc.data_share < 1:
-        from .data.speech import build_pool
+        if tc.pack is not None:
+            from .data.pack import load_pack
 
-        pool = build_pool(cache_dir, tc.pool_size, tc.pool_seed, progress=rank == 0)
-        recorded = None
-        if tc.recorded_share > 0:
-            from .data.recorded import build_recorded_pool
+            pool, recorded = load_pack(tc.pack, recorded=tc.recorded_share > 0)
+        else:
+            from .data.speech import build_pool
 
-            recorded = build_recorded_pool(cache_dir, tc.recorded_pool_size, tc.pool_seed, progress=rank == 0)
+            pool = build_pool(cache_dir, tc.pool_size, tc.pool_seed, progress=rank == 0)
+            recorded = None
+            if tc.recorded_share > 0:
+                from .data.recorded import build_recorded_pool
+
+                recorded = build_recorded_pool(cache_dir, tc.recorded_pool_size, tc.pool_seed, progress=rank == 0)
         for n in (2, 3):
             streams[n] = loader(MixtureStream(pool, seconds=tc.seconds, speakers=n, base_seed=base_seed(n), rank=rank,
                                               world_size=world, perturb=tc.voice_perturb, room=tc.room_share,
@@ -202,30 +223,33 @@ def train(cfg: ModelConfig, tc: TrainConfig, out_dir, init: AVSep | None = None,
     bar = tqdm(total=tc.steps, initial=step, disable=rank != 0, desc="train", dynamic_ncols=True)
     start = time.time() - elapsed
     model.train()
-    while step < tc.steps:
+    clock = _RunClock(start, world, device)
+    while progress(step, elapsed, tc) < 1:
         batch = next(data)
         mix, lips = batch["mix"].to(device), batch["lips"].to(device)
         fps = float(batch["fps"][0])
+        lr = lr_at(step, tc, elapsed)
         for g in opt.param_groups:
-            g["lr"] = lr_at(step, tc)
+            g["lr"] = lr
         loss, snr = objective(net(mix, lips, fps), batch)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
         opt.step()
         step += 1
+        elapsed = clock.elapsed() if tc.minutes else time.time() - start
         bar.update(1)
         bar.set_postfix(loss=f"{loss.item():.2f}", si_snr=f"{snr.item():.1f}dB")
         if on_step is not None:
             on_step(loss.item())
         if rank == 0:
             with open(log_csv, "a") as f:
-                f.write(f"{step},{loss.item():.4f},{snr.item():.3f},{lr_at(step - 1, tc):.6f},{time.time() - start:.1f}\n")
-        if rank == 0 and (step % tc.save_every == 0 or step == tc.steps):
-            meta = {"steps": step, "train_seconds": time.time() - start, "train_config": vars(tc), "world_size": world,
+                f.write(f"{step},{loss.item():.4f},{snr.item():.3f},{lr:.6f},{elapsed:.1f}\n")
+        if rank == 0 and (step % tc.save_every == 0 or progress(step, elapsed, tc) >= 1):
+            meta = {"steps": step, "train_seconds": elapsed, "train_config": vars(tc), "world_size": world,
                     "device": str(device)}
             checkpoint.save(resume, model, meta, optimizer=compact_optimizer_state(opt.state_dict()), step=step,
-                            elapsed_s=time.time() - start)
+                            elapsed_s=elapsed)
             checkpoint.save(out_dir / "model.pt", model, meta)
     bar.close()
     if world > 1:
@@ -233,6 +257,21 @@ def train(cfg: ModelConfig, tc: TrainConfig, out_dir, init: AVSep | None = None,
         dist.destroy_process_group()
     model.eval()
     return out_dir / "model.pt"
+
+
+class _RunClock:
+    """Seconds of training so far, rank 0's on every rank (one broadcast per
+    step), so that with a time budget all ranks use the same learning rate
+    and stop at the same step."""
+
+    def __init__(self, start: float, world: int, device: torch.device):
+        self.start, self.world, self.device = start, world, device
+
+    def elapsed(self) -> float:
+        now = torch.tensor([time.time() - self.start], dtype=torch.float64, device=self.device)
+        if self.world > 1:
+            dist.broadcast(now, src=0)
+        return float(now.item())
 
 
 class _Forward(torch.nn.Module):

@@ -1,7 +1,8 @@
-"""The training-data mix flags, one definition for `avsep train` and `avsep
-distill` (argparse only, no torch: the CLI builds its parser in a runtime-only
-install too). Each flag is a share or a chance within 0..1 and sets the
-TrainConfig field of the same meaning (avsep_mobile/train.py)."""
+"""The flags `avsep train` and `avsep distill` share, one definition (argparse
+only, no torch: the CLI builds its parser in a runtime-only install too): the
+data mix (each a share or a chance within 0..1), where the data comes from
+(--data, --pack), and how the run uses the machine (--workers, --minutes).
+Each sets the TrainConfig field of the same meaning (avsep_mobile/train.py)."""
 
 from __future__ import annotations
 
@@ -24,21 +25,37 @@ DATA_MIX_FLAGS = (
 )
 
 
-def add_data_mix_args(parser, **defaults: float) -> None:
-    """The data-mix flags and --data INDEX on `parser`; `defaults` by field
-    name (voice_perturb=0.5, ...), 0 where not given (data_share: 0.5)."""
+def add_training_args(parser, **defaults: float) -> None:
+    """The shared flags on `parser`; data-mix `defaults` by field name
+    (voice_perturb=0.5, ...), 0 where not given (data_share: 0.5)."""
     for flag, field, text in DATA_MIX_FLAGS:
-        parser.add_argument(flag, dest=field, metavar="P", type=float, default=defaults.get(field, 0.5 if field == "data_share" else 0.0),
-                            help=text)
+        parser.add_argument(flag, dest=field, metavar="P", type=float,
+                            default=defaults.get(field, 0.5 if field == "data_share" else 0.0), help=text)
     parser.add_argument("--data", type=Path, metavar="INDEX",
                         help="also mix the user's own clips, imported by `avsep data import DIR --out INDEX`")
+    parser.add_argument("--pack", type=Path, metavar="DIR",
+                        help="mix from a training pack (`avsep data pack DIR`) instead of the cache: nothing is synthesised, "
+                             "so it runs where no speech synthesiser is installed (a GPU machine)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="data loader processes per mixture stream (two streams: 2 and 3 speakers); "
+                             "on a GPU machine about half its cores each")
+    parser.add_argument("--minutes", type=float,
+                        help="a wall-clock budget: the learning-rate schedule ends at --steps or after this many "
+                             "minutes of training, whichever comes first, and the run saves and stops there")
 
 
-def data_mix_config(args) -> dict:
-    """TrainConfig fields from the flags add_data_mix_args made; ValueError
-    (naming the flag) for a share outside 0..1."""
+def training_config(args) -> dict:
+    """TrainConfig fields from the flags add_training_args made; ValueError
+    (naming the flag) for a share outside 0..1 and the like."""
     mix = {field: getattr(args, field) for _, field, _ in DATA_MIX_FLAGS}
     for flag, field, _ in DATA_MIX_FLAGS:
         if not 0 <= mix[field] <= 1:
             raise ValueError(f"{flag} is a share, within 0..1, got {mix[field]:g}")
-    return {**mix, "data_index": None if args.data is None else str(args.data)}
+    if args.workers < 1:
+        raise ValueError(f"--workers must be >= 1, got {args.workers}")
+    if args.minutes is not None and args.minutes <= 0:
+        raise ValueError(f"--minutes must be > 0, got {args.minutes:g}")
+    if args.pack is not None and not (args.pack / "pack.json").is_file():
+        raise ValueError(f"--pack {args.pack} is not a training pack (no pack.json): make one with `avsep data pack {args.pack}`")
+    return {**mix, "data_index": None if args.data is None else str(args.data),
+            "pack": None if args.pack is None else str(args.pack), "workers": args.workers, "minutes": args.minutes}

@@ -7,7 +7,7 @@ import json
 import os
 from pathlib import Path
 
-from avsep_mobile.train_flags import add_data_mix_args
+from avsep_mobile.train_flags import add_training_args
 
 
 def _batch(args, batch: int = 8, seconds: float = 2.0) -> dict:
@@ -53,14 +53,14 @@ def cmd_distill(args) -> int:
     from avsep_mobile import checkpoint
     from avsep_mobile.model import AVSep, preset
     from avsep_mobile.train import TrainConfig
-    from avsep_mobile.train_flags import data_mix_config
+    from avsep_mobile.train_flags import training_config
 
     from .distill import DistillWeights, distill
 
     if min(args.steps, args.batch) < 1 or args.seconds < 0.5 or args.lr <= 0 or args.features < 0:
         raise ValueError("need --steps, --batch >= 1, --seconds >= 0.5, --lr > 0, --features >= 0")
     tc = TrainConfig(steps=args.steps, batch=args.batch, seconds=args.seconds, lr=args.lr, seed=args.seed,
-                     warmup=min(100, args.steps // 10), pool_size=args.pool, save_every=args.save_every, **data_mix_config(args))
+                     warmup=min(100, args.steps // 10), pool_size=args.pool, save_every=args.save_every, **training_config(args))
     teacher, _ = checkpoint.load(args.teacher)
     if args.student is not None:
         student, _ = checkpoint.load(args.student)
@@ -99,7 +99,7 @@ def add_parsers(sub) -> None:
     p.add_argument("--save-every", type=int, default=200, help="write last.pt and model.pt every N steps (resumed if present)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--features", type=float, default=0.0, help="weight of hidden-feature matching (MSE to the teacher's lip embeddings)")
-    add_data_mix_args(p)  # 0 by default: the recipe of the shipped mobile_pruned.pt and mobile_fast.pt
+    add_training_args(p)  # 0 by default: the recipe of the shipped mobile_pruned.pt and mobile_fast.pt
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_distill)
 

@@ -1,5 +1,6 @@
-"""`avsep data make|lips|import`: labelled mixtures and mouth tracks on disk,
-and an index of a user's own talking-face clips for training.
+"""`avsep data make|lips|import|pack`: labelled mixtures and mouth tracks on
+disk, an index of a user's own talking-face clips for training, and a training
+pack to carry to a machine that cannot synthesise speech.
 
 Errors are raised as ValueError/OSError; avsep's main() prints them as one
 `error:` line and returns 2."""
@@ -83,6 +84,20 @@ def cmd_import(args) -> int:
     return 0
 
 
+def cmd_pack(args) -> int:
+    from .pack import write_pack
+
+    if args.pool < 2 or args.recorded_pool < 0:
+        raise ValueError(f"need --pool >= 2 and --recorded-pool >= 0, got {args.pool} and {args.recorded_pool}")
+    level = {} if args.opus_level is None else {"opus_level": args.opus_level}
+    info = write_pack(args.out, args.pool, args.seed, args.recorded_pool, cache_dir=args.cache_dir, progress=not args.json, **level)
+    mb = sum(p["bytes"] for p in info["pools"].values()) / 1e6
+    text = f"wrote {args.out}: {mb:.1f} MB, " + ", ".join(
+        f"{name} {p['utterances']} utterances / {p['hours']:.2f} h at {p['kbps']:g} kbps" for name, p in info["pools"].items())
+    print(json.dumps(info, indent=2) if args.json else text)
+    return 0
+
+
 def add_parser(subparsers) -> None:
     data = subparsers.add_parser("data", help="make labelled mixtures or a mouth track for a speech file; import your own clips")
     sub = data.add_subparsers(dest="data_command", required=True)
@@ -115,3 +130,16 @@ def add_parser(subparsers) -> None:
                    help="mouths redrawn by the bridge, as `avsep separate` feeds the model (default), or real crops")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_import)
+
+    p = sub.add_parser("pack", help="the training pools, Opus-coded in one folder, for `avsep train --pack` on a machine "
+                                    "with no speech synthesiser (a GPU machine)")
+    p.add_argument("out", type=Path, metavar="OUT")
+    p.add_argument("--pool", type=int, default=3000, help="synthesised utterances (the pool `avsep train --pool N` mixes)")
+    p.add_argument("--recorded-pool", type=int, default=1500,
+                   help="recorded-speech utterances, training speakers only (0: none; then train with --recorded 0)")
+    p.add_argument("--seed", type=int, default=0, help="the pools' seed (avsep train's pool seed is 0)")
+    p.add_argument("--opus-level", type=float,
+                   help="libsndfile's Opus compression level, 0..1 (default 0.96: about 15 kbps, 3000 + 1500 utterances in about 45 MB)")
+    p.add_argument("--cache-dir", type=Path, help="where the pools are cached (default ~/.cache/avsep, or $AVSEP_CACHE)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_pack)

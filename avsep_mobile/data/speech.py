@@ -323,8 +323,20 @@ class Pool(Sequence):
     def seconds(self) -> float:
         return float(self.starts[-1]) / SAMPLE_RATE
 
-    def save(self, d: Path) -> None:
-        np.save(d / "audio.npy", self.pcm)
+    def save(self, d: Path, opus_level: float | None = None) -> None:
+        """audio.npy (int16, memory-mapped on load), or with opus_level one
+        Ogg Opus stream, audio.opus, at libsndfile's compression level (0..1;
+        0.96 is about 15 kbps for speech): a pool small enough to carry to a
+        machine that cannot synthesise it (data/pack.py)."""
+        if opus_level is None:
+            np.save(d / "audio.npy", self.pcm)
+        else:
+            import soundfile as sf
+
+            with sf.SoundFile(d / "audio.opus", "w", SAMPLE_RATE, 1, format="OGG", subtype="OPUS",
+                              compression_level=opus_level) as f:
+                for start in range(0, len(self.pcm), 60 * SAMPLE_RATE):  # a minute at a time: no float copy of hours
+                    f.write(np.asarray(self.pcm[start : start + 60 * SAMPLE_RATE]))
         np.savez(d / "index.npz", lengths=np.diff(self.starts), voice=self.voices, text=self.texts)
         (d / "meta.json").write_text(json.dumps(self.meta, indent=1))
 
@@ -332,7 +344,12 @@ class Pool(Sequence):
     def load(cls, d: Path) -> "Pool":
         with np.load(d / "index.npz", allow_pickle=False) as z:
             lengths, voices, texts = z["lengths"], z["voice"], z["text"]
-        pcm = np.load(d / "audio.npy", mmap_mode="r", allow_pickle=False)
+        if (d / "audio.npy").exists() or not (d / "audio.opus").exists():
+            pcm = np.load(d / "audio.npy", mmap_mode="r", allow_pickle=False)
+        else:  # decoded into memory: Opus keeps the length exactly (libsndfile trims the codec's pre-skip)
+            import soundfile as sf
+
+            pcm, _ = sf.read(d / "audio.opus", dtype="int16")
         if pcm.dtype != np.int16 or len(pcm) != lengths.sum():
             raise ValueError(f"{d}: audio does not match its index")
         pool = cls(pcm, lengths, voices, texts, json.loads((d / "meta.json").read_text()))
