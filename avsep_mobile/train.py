@@ -58,7 +58,8 @@ class TrainConfig:
     data_share: float = 0.5
     # a training pack (`avsep data pack`): its pools instead of the cache's, nothing synthesised (pool_size unused)
     pack: str | None = None
-    # loader processes per mixture stream: one keeps up with a CPU; a GPU wants most of the machine's cores
+    # loader processes in all, split between the streams by their share (at least one each): one per
+    # stream keeps up with a CPU; a GPU wants most of the machine's cores
     workers: int = 1
     # a wall-clock budget: the schedule ends at --steps or after this many minutes of training, whichever is first
     minutes: float | None = None
@@ -131,14 +132,17 @@ def batches(tc: TrainConfig, rank: int, world: int, cache_dir=None, start_step: 
 
     used = start_step * tc.batch * world  # per stream, at most this many seeds were drawn so far
 
-    def loader(dataset):  # workers render while the model trains
-        return iter(torch.utils.data.DataLoader(dataset, batch_size=tc.batch, num_workers=tc.workers, persistent_workers=True))
+    def loader(dataset, share: float):  # workers render while the model trains, tc.workers split by each stream's share
+        workers = max(1, round(tc.workers * share))
+        return iter(torch.utils.data.DataLoader(dataset, batch_size=tc.batch, num_workers=workers, persistent_workers=True))
 
     def base_seed(n: int) -> int:  # the 3-speaker stream starts half-way through the seed range: no shared seed
         return tc.seed * 1_000_003 + (n - 2) * TRAIN_SEED_LIMIT // 2 + used
 
     streams = {}
     own = tc.data_index is not None
+    clip_share = (1.0 if tc.data_share >= 1 else tc.data_share) if own else 0.0
+    speaker_share = {2: 1 - tc.three_speaker_prob, 3: tc.three_speaker_prob}
     if not own or tc.data_share < 1:
         if tc.pack is not None:
             from .data.pack import load_pack
@@ -157,12 +161,13 @@ def batches(tc: TrainConfig, rank: int, world: int, cache_dir=None, start_step: 
             streams[n] = loader(MixtureStream(pool, seconds=tc.seconds, speakers=n, base_seed=base_seed(n), rank=rank,
                                               world_size=world, perturb=tc.voice_perturb, room=tc.room_share,
                                               recorded=recorded, recorded_share=tc.recorded_share,
-                                              mouth_augment=tc.mouth_augment))
+                                              mouth_augment=tc.mouth_augment), (1 - clip_share) * speaker_share[n])
     if own:
         from .data.clips import ClipMixtureStream
 
         for n in (2, 3):
-            streams["clips", n] = loader(ClipMixtureStream(tc.data_index, tc.seconds, n, base_seed(n), rank, world))
+            streams["clips", n] = loader(ClipMixtureStream(tc.data_index, tc.seconds, n, base_seed(n), rank, world),
+                                         clip_share * speaker_share[n])
     rng = np.random.default_rng([tc.seed, rank, start_step])
 
     def endless():

@@ -37,8 +37,8 @@ def add_training_args(parser, **defaults: float) -> None:
                         help="mix from a training pack (`avsep data pack DIR`) instead of the cache: nothing is synthesised, "
                              "so it runs where no speech synthesiser is installed (a GPU machine)")
     parser.add_argument("--workers", type=int, default=1,
-                        help="data loader processes per mixture stream (two streams: 2 and 3 speakers); "
-                             "on a GPU machine about half its cores each")
+                        help="data loader processes in all, split between the mixture streams (2 and 3 speakers, "
+                             "pool and --data) by their share, at least one each; on a GPU machine, its cores less two")
     parser.add_argument("--minutes", type=float,
                         help="a wall-clock budget: the learning-rate schedule ends at --steps or after this many "
                              "minutes of training, whichever comes first, and the run saves and stops there")
