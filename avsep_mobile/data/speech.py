@@ -337,7 +337,8 @@ class Pool(Sequence):
                               compression_level=opus_level) as f:
                 for start in range(0, len(self.pcm), 60 * SAMPLE_RATE):  # a minute at a time: no float copy of hours
                     f.write(np.asarray(self.pcm[start : start + 60 * SAMPLE_RATE]))
-        np.savez(d / "index.npz", lengths=np.diff(self.starts), voice=self.voices, text=self.texts)
+        # compressed: the voice and text strings are most of it (1.8 MB -> about 0.2 MB for 3000 utterances)
+        np.savez_compressed(d / "index.npz", lengths=np.diff(self.starts), voice=self.voices, text=self.texts)
         (d / "meta.json").write_text(json.dumps(self.meta, indent=1))
 
     @classmethod
