@@ -53,6 +53,10 @@ REFUSED = [
     (["train", "--rooms", "1.5"], "--rooms is a share, within 0..1, got 1.5"),
     (["distill", "--teacher", "x.pt", "--recorded", "-0.1"], "--recorded is a share, within 0..1"),
     (["quantize", "--mixtures", "0"], "--mixtures must be >= 1"),
+    (["data", "pack", "x", "--pool", "1"], "need --pool >= 2"),
+    (["data", "pack", "x", "--opus-level", "1.5"], "--opus-level is libsndfile's compression level, within 0..1"),
+    (["train", "--workers", "0"], "--workers must be >= 1"),
+    (["train", "--minutes", "0"], "--minutes must be > 0"),
 ]
 
 

@@ -31,12 +31,14 @@ def write_pack(out, pool_size: int, pool_seed: int = 0, recorded_size: int = 0, 
     from .recorded import build_recorded_pool
     from .speech import build_pool
 
-    if not 0 <= opus_level <= 1:
+    out = Path(out)
+    if not 0 <= opus_level <= 1:  # checked before minutes of synthesis
         raise ValueError(f"--opus-level is libsndfile's compression level, within 0..1, got {opus_level:g}")
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{out} is a file: pass a directory for the pack")
     pools = {"speech": build_pool(cache_dir, pool_size, pool_seed, progress=progress)}
     if recorded_size > 0:
         pools["recorded"] = build_recorded_pool(cache_dir, recorded_size, pool_seed, progress=progress)
-    out = Path(out)
     info = {"version": PACK_VERSION, "opus_level": opus_level, "pools": {}}
     with atomic_dir(out) as tmp:
         for name, pool in pools.items():
