@@ -99,7 +99,8 @@ def cmd_pack(args) -> int:
 
 
 def add_parser(subparsers) -> None:
-    data = subparsers.add_parser("data", help="make labelled mixtures or a mouth track for a speech file; import your own clips")
+    data = subparsers.add_parser("data", help="make labelled mixtures or a mouth track for a speech file; import your own clips; "
+                                              "pack the training pools for a machine that cannot make them")
     sub = data.add_subparsers(dest="data_command", required=True)
 
     p = sub.add_parser("make", help="write mixtures as DIR/mix_NNNNNN/{mix.wav, s1.wav.., lips.npz}")
