@@ -90,7 +90,8 @@ def cmd_pack(args) -> int:
     if args.pool < 2 or args.recorded_pool < 0:
         raise ValueError(f"need --pool >= 2 and --recorded-pool >= 0, got {args.pool} and {args.recorded_pool}")
     level = {} if args.opus_level is None else {"opus_level": args.opus_level}
-    info = write_pack(args.out, args.pool, args.seed, args.recorded_pool, cache_dir=args.cache_dir, progress=not args.json, **level)
+    info = write_pack(args.out, args.pool, args.seed, args.recorded_pool, cache_dir=args.cache_dir, progress=not args.json,
+                      **level)
     mb = sum(p["bytes"] for p in info["pools"].values()) / 1e6
     text = f"wrote {args.out}: {mb:.1f} MB, " + ", ".join(
         f"{name} {p['utterances']} utterances / {p['hours']:.2f} h at {p['kbps']:g} kbps" for name, p in info["pools"].items())
@@ -140,7 +141,8 @@ def add_parser(subparsers) -> None:
                    help="recorded-speech utterances, training speakers only (0: none; then train with --recorded 0)")
     p.add_argument("--seed", type=int, default=0, help="the pools' seed (avsep train's pool seed is 0)")
     p.add_argument("--opus-level", type=float,
-                   help="libsndfile's Opus compression level, 0..1 (default 0.96: about 15 kbps, 3000 + 1500 utterances in about 45 MB)")
+                   help="libsndfile's Opus compression level, 0..1 (default 0.96: about 15 kbps; "
+                        "3000 + 1500 utterances in about 45 MB)")
     p.add_argument("--cache-dir", type=Path, help="where the pools are cached (default ~/.cache/avsep, or $AVSEP_CACHE)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_pack)
