@@ -28,9 +28,9 @@ DATA_MIX_FLAGS = (
 def add_training_args(parser, **defaults: float) -> None:
     """The shared flags on `parser`; data-mix `defaults` by field name
     (voice_perturb=0.5, ...), 0 where not given (data_share: 0.5)."""
+    defaults = {"data_share": 0.5, **defaults}
     for flag, field, text in DATA_MIX_FLAGS:
-        parser.add_argument(flag, dest=field, metavar="P", type=float,
-                            default=defaults.get(field, 0.5 if field == "data_share" else 0.0), help=text)
+        parser.add_argument(flag, dest=field, metavar="P", type=float, default=defaults.get(field, 0.0), help=text)
     parser.add_argument("--data", type=Path, metavar="INDEX",
                         help="also mix the user's own clips, imported by `avsep data import DIR --out INDEX`")
     parser.add_argument("--pack", type=Path, metavar="DIR",
@@ -46,7 +46,8 @@ def add_training_args(parser, **defaults: float) -> None:
 
 def training_config(args) -> dict:
     """TrainConfig fields from the flags add_training_args made; ValueError
-    (naming the flag) for a share outside 0..1 and the like."""
+    (naming the flag) for a share outside 0..1 and the like. A --pack is
+    checked where it is read (data/pack.py load_pack), before any training."""
     mix = {field: getattr(args, field) for _, field, _ in DATA_MIX_FLAGS}
     for flag, field, _ in DATA_MIX_FLAGS:
         if not 0 <= mix[field] <= 1:
@@ -55,7 +56,5 @@ def training_config(args) -> dict:
         raise ValueError(f"--workers must be >= 1, got {args.workers}")
     if args.minutes is not None and args.minutes <= 0:
         raise ValueError(f"--minutes must be > 0, got {args.minutes:g}")
-    if args.pack is not None and not (args.pack / "pack.json").is_file():
-        raise ValueError(f"--pack {args.pack} is not a training pack (no pack.json): make one with `avsep data pack {args.pack}`")
     return {**mix, "data_index": None if args.data is None else str(args.data),
             "pack": None if args.pack is None else str(args.pack), "workers": args.workers, "minutes": args.minutes}
