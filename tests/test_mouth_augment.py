@@ -30,6 +30,17 @@ def test_rules_are_seeded_and_cover_every_kind():
     assert {r.level for r in rules} == {"db", "linear", "band"} and {r.warp for r in rules} == {"gamma", "sigmoid", "affine"}
     assert {r.lag_frames for r in rules} == {-2, -1, 0, 1, 2}
     assert any(r.still for r in rules) and any(r.noise for r in rules) and not all(r.noise for r in rules)
+    shapeless = sum(r.spread_keep == 0.0 for r in rules) / len(rules)  # a jaw that only drops: steady width
+    assert 0.3 < shapeless < 0.5 and any(0.0 < r.spread_keep < 1.0 for r in rules)
+
+
+def test_a_shapeless_rule_keeps_the_neutral_width(pool):
+    x, fps = pool[0].audio, 25.0
+    t = np.arange(int(len(x) / 16000 * fps)) / fps
+    opening, spread = rule_features(x, 16000, t, _rule(spread_keep=0.0))
+    _, shaped = rule_features(x, 16000, t, _rule())
+    assert np.ptp(opening) > 0.5 and np.ptp(shaped) > 0.1
+    np.testing.assert_array_equal(spread, 0.5)
 
 
 def test_camera_artefacts_only_hold_earlier_frames_or_go_still():
