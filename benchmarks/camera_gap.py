@@ -3,9 +3,13 @@ held-out recorded-speech mixtures (`avsep eval`'s recorded_speech set) scored
 with their mouths made four ways, one factor at a time:
 
   rendered        the renderer's own speech -> mouth rule, as in training
+  bridge          the same rule (opening and width) drawn as the bridge
+                  draws: its slot's renderer, noise-free, no lag
+  steady width    the same with spread 0.5 throughout (a jaw that only drops)
   eval rule       the eval set's rule (data.mouth_augment.eval_rule_opening:
-                  jaw inertia, cube root), drawn by the bridge's renderer
-                  directly: a different rule, no camera
+                  jaw inertia, cube root) with a steady width (spread 0.5, as
+                  the talking face's jaw-only motion gives), drawn by the
+                  bridge's renderer directly: a different rule, no camera
   camera, own     the renderer's rule moving the talking face's jaw, through
                   face detector, face mesh and bridge: the camera, same rule
   camera, eval    the eval rule through the camera: `recorded_speech_camera`
@@ -41,13 +45,14 @@ def bridge_lips(openings: list[np.ndarray], times: np.ndarray, warm: bool) -> np
     return np.stack(out)
 
 
-def rendered_by_bridge(openings: list[np.ndarray], times: np.ndarray) -> np.ndarray:
-    """(N, T, 88, 88): each opening drawn by slot i's bridge renderer, neutral spread."""
+def rendered_by_bridge(openings: list[np.ndarray], times: np.ndarray, spreads: list | None = None) -> np.ndarray:
+    """(N, T, 88, 88): each opening drawn by slot i's bridge renderer (spread 0.5 unless given)."""
     from avsep_mobile.runtime.mouth_bridge import slot_seed
     from avsep_mobile.runtime.mouth_renderer import MouthRenderer
 
-    return np.stack([MouthRenderer(slot_seed(i), noise=False).frames(o, np.full_like(o, 0.5), times)
-                     for i, o in enumerate(openings)])
+    spreads = spreads or [np.full_like(o, 0.5) for o in openings]
+    return np.stack([MouthRenderer(slot_seed(i), noise=False).frames(o, sp, times)
+                     for i, (o, sp) in enumerate(zip(openings, spreads))])
 
 
 def main(argv=None) -> int:
@@ -67,11 +72,14 @@ def main(argv=None) -> int:
     model.eval()
     examples = heldout_examples(build_heldout_recorded_pool(), count=args.count)
     conditions = {"rendered": examples}
-    rows = {"eval rule": [], "camera, own": [], "camera, eval": [], "camera, warm": []}
+    rows = {"bridge": [], "steady width": [], "eval rule": [], "camera, own": [], "camera, eval": [], "camera, warm": []}
     for ex in examples:
         times = np.arange(ex.lips.shape[1]) / ex.fps
-        own = [speech_features(s, 16000, times)[0] for s in ex.sources]
+        features = [speech_features(s, 16000, times) for s in ex.sources]
+        own = [o for o, _ in features]
         ev = [eval_rule_opening(s, 16000, times) for s in ex.sources]
+        rows["bridge"].append(replace(ex, lips=rendered_by_bridge(own, times, [sp for _, sp in features])))
+        rows["steady width"].append(replace(ex, lips=rendered_by_bridge(own, times)))
         rows["eval rule"].append(replace(ex, lips=rendered_by_bridge(ev, times)))
         rows["camera, own"].append(replace(ex, lips=bridge_lips(own, times, warm=False)))
         rows["camera, eval"].append(replace(ex, lips=bridge_lips(ev, times, warm=False)))
@@ -82,10 +90,14 @@ def main(argv=None) -> int:
         res = evaluate(model, exs, desc=name)
         scores[name] = res["si_snri_db"]
         print(f"{name:14s} SI-SNRi {res['si_snri_db']:6.2f} dB  follows own lips {100 * res['follows_own_lips']:.0f}%", flush=True)
-    print(f"rule (rendered -> eval rule, no camera): {scores['eval rule'] - scores['rendered']:+.2f} dB")
-    print(f"camera (rendered -> camera, same rule):  {scores['camera, own'] - scores['rendered']:+.2f} dB")
-    print(f"both (rendered -> camera, eval rule):    {scores['camera, eval'] - scores['rendered']:+.2f} dB")
-    print(f"bridge warm-up (camera, eval -> warm):   {scores['camera, warm'] - scores['camera, eval']:+.2f} dB")
+    steps = [("the bridge's renderer (slot face, no lag)", "rendered", "bridge"),
+             ("a steady width", "bridge", "steady width"),
+             ("the opening measured by the face mesh", "steady width", "camera, own"),
+             ("the eval rule, through the camera", "camera, own", "camera, eval"),
+             ("the eval rule, drawn directly (steady width)", "steady width", "eval rule"),
+             ("bridge warm-up", "camera, eval", "camera, warm")]
+    for what, a, b in steps:
+        print(f"{what:46s} {scores[b] - scores[a]:+.2f} dB  ({a} -> {b})")
     return 0
 
 
