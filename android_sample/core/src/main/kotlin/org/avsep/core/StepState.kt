@@ -14,7 +14,7 @@ class StepState(val step: String, val spec: StepSpec, held: Set<String> = emptyS
     }
 
     fun reset() {
-        for (s in explicit) values[s.name] = FloatArray(s.size) { s.init }
+        for (s in explicit) values.getOrPut(s.name) { FloatArray(s.size) }.fill(s.init)
     }
 
     operator fun get(name: String): FloatArray = values.getValue(name)
@@ -30,12 +30,15 @@ class StepState(val step: String, val spec: StepSpec, held: Set<String> = emptyS
         return data + values
     }
 
-    /** Takes every X_out of [outputs] as the next X. */
+    /**
+     * Takes every X_out of [outputs] as the next X, copied into the state's own array: a runner may reuse
+     * its output arrays, and an audio thread at 100 calls a second allocates nothing here.
+     */
     fun update(outputs: Map<String, FloatArray>) {
         for (s in explicit) {
             val next = outputs[s.name + STATE_OUT] ?: throw BundleException("$step returned no '${s.name}$STATE_OUT'")
             if (next.size != s.size) throw BundleException("$step '${s.name}$STATE_OUT' has ${next.size} values, manifest says ${s.size}")
-            values[s.name] = next.copyOf()
+            next.copyInto(values.getValue(s.name))
         }
     }
 

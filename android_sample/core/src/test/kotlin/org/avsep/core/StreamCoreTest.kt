@@ -2,6 +2,7 @@ package org.avsep.core
 
 import org.junit.Assert.assertArrayEquals
 import org.junit.Assert.assertEquals
+import org.junit.Assert.assertSame
 import org.junit.Test
 import kotlin.random.Random
 
@@ -87,5 +88,19 @@ class StreamCoreTest {
         assertArrayEquals("a state without per_slot is left alone", FloatArray(4) { 9f }, st["ola"], 0f)
         st.reset()
         assertArrayEquals(FloatArray(6), st["dec"], 0f)
+    }
+
+    @Test
+    fun state_updates_in_place_and_owns_its_arrays() {
+        val m = BundleManifest.load(ToyBundle.write())
+        val st = StepState("av_step", m.signature("av_step"))
+        val dec = st["dec"]
+        val out = FloatArray(6) { it.toFloat() }
+        st.update(mapOf("dec_out" to out, "ola_out" to FloatArray(4), "speakers" to FloatArray(8)))
+        assertSame("no array is allocated per call", dec, st["dec"])
+        out.fill(7f) // the runner reuses its output array for the next call
+        assertArrayEquals(floatArrayOf(0f, 1f, 2f, 3f, 4f, 5f), st["dec"], 0f)
+        st.reset()
+        assertSame(dec, st["dec"])
     }
 }
