@@ -36,8 +36,8 @@ from .lips import video_frames
 HOP_S = 0.01  # analysis rate of every rule, as data/lips.py's
 BAND_HZ = (300.0, 3000.0)  # the formant band of the "band" level rule
 STILL_SHARE = 0.05  # tracks with a still mouth
-# Tracks whose width says nothing. benchmarks/camera_gap.py on the default model (20 recorded-speech
-# mixtures): drawing the renderer's own rule with a steady spread cost 1.7 dB of 2.5 lost through the camera
+# Tracks whose width says nothing. benchmarks/camera_gap.py on the default before it was trained with
+# them (20 recorded-speech mixtures): a steady width cost 1.65 dB of the camera set's 3.9
 SHAPELESS_SHARE = 0.4
 
 
