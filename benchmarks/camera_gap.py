@@ -30,19 +30,17 @@ from dataclasses import replace
 import numpy as np
 
 
-def bridge_lips(openings: list[np.ndarray], times: np.ndarray, warm: bool) -> np.ndarray:
-    """(N, T, 88, 88): each opening track moving the talking face's jaw, through
-    the camera path in bridge slot i; warm: the bridge sees the track once first."""
+def bridge_lips(openings: list[np.ndarray], times: np.ndarray, passes: int = 1) -> list[np.ndarray]:
+    """Each opening track moving the talking face's jaw, through the camera path
+    in bridge slot i, played `passes` times back to back: one (N, T, 88, 88) per
+    pass. The first pass is a cold bridge (each frame sees only the frames before
+    it); the second, a bridge whose range has seen the whole clip."""
     from avsep_mobile.data.talking_face import camera_lips
 
-    out = []
-    for i, o in enumerate(openings):
-        if warm:  # a track twice over, the second pass kept: the bridge's range has seen the whole clip
-            tt = np.concatenate([times, times + times[-1] + (times[1] - times[0])])
-            out.append(camera_lips(np.concatenate([o, o]), tt, slot=i)[len(times):])
-        else:
-            out.append(camera_lips(o, times, slot=i))
-    return np.stack(out)
+    n, step = len(times), times[1] - times[0]
+    tt = np.concatenate([times + k * (times[-1] + step) for k in range(passes)])
+    tracks = [camera_lips(np.tile(o, passes), tt, slot=i) for i, o in enumerate(openings)]
+    return [np.stack([t[k * n : (k + 1) * n] for t in tracks]) for k in range(passes)]
 
 
 def rendered_by_bridge(openings: list[np.ndarray], times: np.ndarray, spreads: list | None = None) -> np.ndarray:
@@ -81,9 +79,10 @@ def main(argv=None) -> int:
         rows["bridge"].append(replace(ex, lips=rendered_by_bridge(own, times, [sp for _, sp in features])))
         rows["steady width"].append(replace(ex, lips=rendered_by_bridge(own, times)))
         rows["eval rule"].append(replace(ex, lips=rendered_by_bridge(ev, times)))
-        rows["camera, own"].append(replace(ex, lips=bridge_lips(own, times, warm=False)))
-        rows["camera, eval"].append(replace(ex, lips=bridge_lips(ev, times, warm=False)))
-        rows["camera, warm"].append(replace(ex, lips=bridge_lips(ev, times, warm=True)))
+        cold, warm = bridge_lips(ev, times, passes=2)
+        rows["camera, own"].append(replace(ex, lips=bridge_lips(own, times)[0]))
+        rows["camera, eval"].append(replace(ex, lips=cold))
+        rows["camera, warm"].append(replace(ex, lips=warm))
     conditions.update(rows)
     scores = {}
     for name, exs in conditions.items():
