@@ -32,6 +32,19 @@ def test_rules_are_seeded_and_cover_every_kind():
     assert any(r.still for r in rules) and any(r.noise for r in rules) and not all(r.noise for r in rules)
     shapeless = sum(r.spread_keep == 0.0 for r in rules) / len(rules)  # a jaw that only drops: steady width
     assert 0.3 < shapeless < 0.5 and any(0.0 < r.spread_keep < 1.0 for r in rules)
+    rest = sum(r.rest_open > 0 for r in rules) / len(rules)  # a closed mouth that reads a little open
+    assert 0.2 < rest < 0.4
+
+
+def test_a_rest_reading_opens_a_closed_mouth_and_dips_just_above_it(pool):
+    x, fps = pool[0].audio, 25.0
+    t = np.arange(int(len(x) / 16000 * fps)) / fps
+    plain, _ = rule_features(x, 16000, t, _rule())
+    rest, _ = rule_features(x, 16000, t, _rule(rest_open=0.25, rest_dip=0.2))
+    closed, dip, open_ = plain == 0, np.abs(plain - 0.2) < 0.02, plain == 1
+    assert closed.any() and dip.any() and open_.any()
+    np.testing.assert_allclose(rest[closed], 0.25)
+    assert rest[dip].max() < 0.03 and np.all(rest[open_] == 1.0)
 
 
 def test_a_shapeless_rule_keeps_the_neutral_width(pool):

@@ -11,6 +11,11 @@ that rule, so training draws, per track, a MouthRule:
   smoothing    none, or a gaussian of 10-80 ms
   lag          -2..+2 camera frames on top of the renderer's own lag
   warp         gamma, sigmoid or affine-and-clip maps of the opening
+  rest         in REST_SHARE of tracks a closed mouth does not read as the
+               least open one: the opening dips to 0 a little above closed
+               and reads rest_open at rest, as a face mesh measures a mouth
+               whose lips part slightly as it starts to speak (the talking
+               face's gap/width: 0.170 closed, 0.138 at a tenth open)
   spread       the spectral-centroid shape kept only partly (a face mesh
                measures width, which follows the spectrum loosely), and in
                SHAPELESS_SHARE of tracks not at all (a jaw that only drops:
@@ -39,6 +44,7 @@ STILL_SHARE = 0.05  # tracks with a still mouth
 # Tracks whose width says nothing. benchmarks/camera_gap.py on the default before it was trained with
 # them (20 recorded-speech mixtures): a steady width cost 1.65 dB of the camera set's 3.9
 SHAPELESS_SHARE = 0.4
+REST_SHARE = 0.3
 
 
 @dataclass(frozen=True)
@@ -57,6 +63,8 @@ class MouthRule:
     drop: float  # chance per frame that a run of 1-5 frames is lost
     still: bool
     noise: bool  # sensor noise and flicker (the bridge draws noise-free)
+    rest_open: float = 0.0  # the opening a closed mouth reads as (0: closed reads closed)
+    rest_dip: float = 0.1  # the true opening that reads as 0 when rest_open > 0
 
 
 def draw_rule(rng: np.random.Generator) -> MouthRule:
@@ -67,7 +75,9 @@ def draw_rule(rng: np.random.Generator) -> MouthRule:
     return MouthRule(level, float(rng.uniform(18.0, 45.0)), float(rng.uniform(90.0, 99.5)), float(rng.uniform(0.5, 1.0)),
                      0.0 if rng.random() < 0.3 else float(rng.uniform(0.01, 0.08)), int(rng.integers(-2, 3)), warp,
                      float(a), float(b), 0.0 if rng.random() < SHAPELESS_SHARE else float(rng.uniform(0.0, 1.0)), float(rng.uniform(0.0, 0.1)),
-                     float(rng.uniform(0.0, 0.05)), bool(rng.random() < STILL_SHARE), bool(rng.random() < 0.5))
+                     float(rng.uniform(0.0, 0.05)), bool(rng.random() < STILL_SHARE), bool(rng.random() < 0.5),
+                     # drawn last: every earlier draw stays what it was before rest readings existed
+                     *((float(rng.uniform(0.1, 0.35)), float(rng.uniform(0.05, 0.3))) if rng.random() < REST_SHARE else ()))
 
 
 def _power_frames(speech: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
@@ -97,6 +107,14 @@ def _warp(o: np.ndarray, rule: MouthRule) -> np.ndarray:
     return np.clip(rule.warp_a * o + rule.warp_b, 0.0, 1.0)
 
 
+def _rest_reading(o: np.ndarray, rule: MouthRule) -> np.ndarray:
+    """A V near closed: rest_open at 0, 0 at rest_dip, then linear up to 1 at 1."""
+    if rule.rest_open <= 0:
+        return o
+    d = rule.rest_dip
+    return np.where(o < d, rule.rest_open * (1 - o / d), (o - d) / (1 - d))
+
+
 def rule_features(speech: np.ndarray, sample_rate: int, times: np.ndarray, rule: MouthRule) -> tuple[np.ndarray, np.ndarray]:
     """(opening, spread) in [0, 1] at `times` (s) by `rule`, before the camera's artefacts."""
     power, freqs = _power_frames(speech, sample_rate)
@@ -114,7 +132,7 @@ def rule_features(speech: np.ndarray, sample_rate: int, times: np.ndarray, rule:
     spread = np.clip(np.log(np.maximum(centroid, 1.0) / 300.0) / math.log(10.0), 0.0, 1.0)
     spread = 0.5 + rule.spread_keep * (np.where(opening > 0.05, spread, 0.5) - 0.5)
     sigma = rule.smooth_s / HOP_S
-    opening, spread = np.clip(_warp(_gauss(opening, sigma), rule), 0.0, 1.0), _gauss(spread, sigma)
+    opening, spread = np.clip(_rest_reading(_warp(_gauss(opening, sigma), rule), rule), 0.0, 1.0), _gauss(spread, sigma)
     t = np.arange(len(opening)) * HOP_S
     return np.interp(times, t, opening), np.interp(times, t, spread)
 
