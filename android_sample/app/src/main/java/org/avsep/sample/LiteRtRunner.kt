@@ -65,11 +65,18 @@ private class Step(val key: String, val spec: StepSpec, private val interpreter:
         return Port(t.name, tensor)
     }
 
+    // Built once (after init has bound the ports): no array or map per call. The outputs map holds each
+    // port's own array, overwritten by the next call (StepRunner's contract: the core copies what it keeps).
+    private val inBuffers: Map<String, Any> = ins.mapValues { it.value.buffer }
+    private val outBuffers: Map<String, Any> = outs.mapValues { it.value.buffer }
+    private val results: Map<String, FloatArray> = outs.mapValues { it.value.values }
+
     fun run(inputs: Map<String, FloatArray>): Map<String, FloatArray> {
         for ((name, port) in ins) port.write(inputs[name] ?: throw IllegalArgumentException("$key needs input '$name'"))
         outs.values.forEach { it.buffer.rewind() }
-        interpreter.runSignature(ins.mapValues { it.value.buffer as Any }, outs.mapValues { it.value.buffer as Any }, key)
-        return outs.mapValues { (_, p) -> p.read() }
+        interpreter.runSignature(inBuffers, outBuffers, key)
+        outs.values.forEach { it.read() }
+        return results
     }
 
     fun close() = interpreter.close()
@@ -82,6 +89,8 @@ private class Port(val name: String, tensor: Tensor) {
     private val zeroPoint = tensor.quantizationParams().zeroPoint
     private val size = tensor.numElements()
     val buffer: ByteBuffer = ByteBuffer.allocateDirect(tensor.numBytes()).order(ByteOrder.nativeOrder())
+    private val floats = buffer.asFloatBuffer() // a view made once; its own position is rewound per use
+    val values = FloatArray(size) // what read() fills, every call
 
     init {
         if (type != DataType.FLOAT32 && type != DataType.INT8 && type != DataType.UINT8) {
@@ -93,23 +102,23 @@ private class Port(val name: String, tensor: Tensor) {
         require(src.size == size) { "'$name' takes $size values, got ${src.size}" }
         buffer.rewind()
         when (type) {
-            DataType.FLOAT32 -> buffer.asFloatBuffer().put(src)
+            DataType.FLOAT32 -> { floats.rewind(); floats.put(src) }
             DataType.INT8 -> src.forEach { buffer.put(quantize(it, -128, 127).toByte()) }
             else -> src.forEach { buffer.put(quantize(it, 0, 255).toByte()) }
         }
         buffer.rewind()
     }
 
-    fun read(): FloatArray {
-        val dst = FloatArray(size)
+    /** The tensor's values into [values] (no allocation). */
+    fun read() {
+        val dst = values
         buffer.rewind()
         when (type) {
-            DataType.FLOAT32 -> buffer.asFloatBuffer().get(dst)
+            DataType.FLOAT32 -> { floats.rewind(); floats.get(dst) }
             DataType.INT8 -> for (i in dst.indices) dst[i] = (buffer.get().toInt() - zeroPoint) * scale
             else -> for (i in dst.indices) dst[i] = ((buffer.get().toInt() and 0xff) - zeroPoint) * scale
         }
         buffer.rewind()
-        return dst
     }
 
     private fun quantize(x: Float, lo: Int, hi: Int): Int = ((x / scale).roundToInt() + zeroPoint).coerceIn(lo, hi)

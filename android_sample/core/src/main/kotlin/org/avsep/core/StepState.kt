@@ -55,7 +55,11 @@ class StepState(val step: String, val spec: StepSpec, held: Set<String> = emptyS
 
 /** What runs the exported steps: LiteRT on Android, CoreML on Apple, recorded outputs in tests. Bound by name. */
 interface StepRunner : AutoCloseable {
-    /** One call of [step]: named inputs (its data and explicit states) -> named outputs (data and X_out). */
+    /**
+     * One call of [step]: named inputs (its data and explicit states) -> named outputs (data and X_out).
+     * The output arrays may be the runner's own, overwritten by its next call of [step] (no garbage on the
+     * audio thread): a caller copies what it keeps.
+     */
     fun run(step: String, inputs: Map<String, FloatArray>): Map<String, FloatArray>
 
     override fun close() {}

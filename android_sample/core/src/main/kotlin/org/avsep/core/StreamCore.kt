@@ -70,7 +70,8 @@ class StreamCore(
         lipState.resetSlots(reset ?: faceReset)
         val out = runner.run("lip_step", lipState.feeds(mapOf("crops" to crops)))
         lipState.update(out)
-        val emb = out["lip_emb"] ?: throw BundleException("lip_step returned no 'lip_emb'")
+        // a copy: the runner may reuse its output array on the next camera frame, and this one is held for chunks to come
+        val emb = (out["lip_emb"] ?: throw BundleException("lip_step returned no 'lip_emb'")).copyOf()
         posted.add(Posted(tNs, faces.copyOf(), emb))
         emb
     }
@@ -83,17 +84,20 @@ class StreamCore(
         }
         chunker.push(samples) { pcmQueue.addLast(it) }
         scheduler.audio(samples.size)
-        val spk = ArrayList<Map<String, FloatArray>>()
+        // each chunk's PCM copied out before the next call: the runner may reuse its output arrays
+        val spk = ArrayList<FloatArray>()
+        val res = ArrayList<FloatArray>()
         while (true) {
             val plan = scheduler.next() ?: break
-            spk.add(avStep(pcmQueue.removeFirst(), plan))
+            val o = avStep(pcmQueue.removeFirst(), plan)
+            spk.add(o.getValue("speakers").copyOf())
+            res.add(o.getValue("residual").copyOf())
         }
         val out = Array(speakers) { FloatArray(spk.size * chunkSamples) }
         val residual = FloatArray(spk.size * chunkSamples)
-        spk.forEachIndexed { c, o ->
-            val s = o.getValue("speakers")
+        spk.forEachIndexed { c, s ->
             for (slot in 0 until speakers) s.copyInto(out[slot], c * chunkSamples, slot * chunkSamples, (slot + 1) * chunkSamples)
-            o.getValue("residual").copyInto(residual, c * chunkSamples)
+            res[c].copyInto(residual, c * chunkSamples)
         }
         Separated(out, residual)
     }
