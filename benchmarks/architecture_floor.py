@@ -11,6 +11,7 @@ audio second (`avsep info`'s count) and the ratio to DTLN int8, at K hops
 per call (latency 25 + 10 (K - 1) ms; DTLN's is 32 ms).
 
     python benchmarks/architecture_floor.py [--rounds 15] [--per-round 20] [--json out.json] [--chunk-hops 1 2]
+                                           [--variants "1 fusion block" "decoder attention only"]
 """
 
 from __future__ import annotations
@@ -41,6 +42,10 @@ VARIANTS = {
     "1 audio layer, 1 fusion block": {"audio_layers": 1, "fusion_layers": 1},
     "no audio layer, 1 fusion block": {"audio_layers": 0, "fusion_layers": 1},
     "no audio layer, 1 fusion block, d 96": {"audio_layers": 0, "fusion_layers": 1, "d_model": 96, "n_heads": 3},
+    # one attention (the decoder's cross-attention, one row per slot and the residual), no fusion: near what
+    # every family with this front end keeps (STFT, audio CNN, masks and inverse STFT per slot, the lip step).
+    # With no attention at all (decoder_layers 0) XNNPACK fails to prepare the graph (litert 2.3.0)
+    "decoder attention only": {"audio_layers": 0, "fusion_layers": 0},
 }
 
 
@@ -65,6 +70,8 @@ def main(argv=None) -> int:
     add_interleaved_args(ap, dirs=False)
     ap.set_defaults(rounds=15)
     ap.add_argument("--chunk-hops", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS), metavar="NAME",
+                    help=f"the variants to time (default all: {'; '.join(VARIANTS)})")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     load_start = os.getloadavg()[0]
@@ -78,6 +85,8 @@ def main(argv=None) -> int:
                                      [{k: f[k] for k in ("pcm", *DTLNStep.STATES)} for f in dtln_calls])
         calls["dtln_split"] = SplitDTLN(TFLiteRunner(dtln["dtln_split_tflite_int8"], 1).run, dtln_calls)
         for i, (name, overrides) in enumerate(VARIANTS.items()):
+            if name not in args.variants:
+                continue
             torch.manual_seed(i)
             model = AVSep(ModelConfig.from_dict({**preset("mobile").to_dict(), **overrides})).eval()
             for k in args.chunk_hops:
