@@ -1,11 +1,17 @@
 """Where the lips path loses between rendered lips and a camera's: the same
 held-out recorded-speech mixtures (`avsep eval`'s recorded_speech set) scored
-with their mouths made seven ways, one factor at a time:
+with their mouths made eight ways, one factor at a time:
 
   rendered        the renderer's own speech -> mouth rule, as in training
   bridge          the same rule (opening and width) drawn as the bridge
                   draws: its slot's renderer, noise-free, no lag
   steady width    the same with spread 0.5 throughout (a jaw that only drops)
+  mesh curve      the same opening passed through the talking face's reading
+                  curve (gap/width as the face mesh measures it at 21 jaw
+                  drops, placed between its lowest and highest reading as a
+                  settled bridge places it): the mesh's static nonlinearity,
+                  its closed mouth reading higher than a slightly open one
+                  included, without the camera's frame-to-frame jitter
   eval rule       the eval set's rule (data.mouth_augment.eval_rule_opening:
                   jaw inertia, cube root) with a steady width (spread 0.5, as
                   the talking face's jaw-only motion gives), drawn by the
@@ -53,6 +59,20 @@ def rendered_by_bridge(openings: list[np.ndarray], times: np.ndarray, spreads: l
                      for i, (o, sp) in enumerate(zip(openings, spreads))])
 
 
+def mesh_curve(points: int = 21) -> tuple[np.ndarray, np.ndarray]:
+    """(openings, readings): the talking face's jaw dropped by each opening in
+    [0, 1], its inner-lip gap / mouth width as the face mesh measures it,
+    placed in [0, 1] between the lowest and highest reading."""
+    from avsep_mobile.data.talking_face import MAX_OPEN_PX, face_image, open_mouth
+    from avsep_mobile.runtime.faces import FaceDetector, FaceMesh, mouth
+
+    face, mesh = face_image(), FaceMesh()
+    box = FaceDetector()(face)[0]
+    openings = np.linspace(0.0, 1.0, points)
+    r = np.array([(lambda m: m.gap / m.width)(mouth(mesh(open_mouth(face, MAX_OPEN_PX * o), box))) for o in openings])
+    return openings, (r - r.min()) / (r.max() - r.min())
+
+
 def main(argv=None) -> int:
     from avsep_mobile import checkpoint
     from avsep_mobile.data.lips import speech_features
@@ -70,7 +90,10 @@ def main(argv=None) -> int:
     model.eval()
     examples = heldout_examples(build_heldout_recorded_pool(), count=args.count)
     conditions = {"rendered": examples}
-    rows = {"bridge": [], "steady width": [], "eval rule": [], "camera, own": [], "camera, eval": [], "camera, warm": []}
+    rows = {"bridge": [], "steady width": [], "mesh curve": [], "eval rule": [], "camera, own": [], "camera, eval": [],
+            "camera, warm": []}
+    curve = mesh_curve()
+    print("mesh curve (opening: reading):", " ".join(f"{o:.2f}:{r:.2f}" for o, r in zip(*curve)), flush=True)
     for ex in examples:
         times = np.arange(ex.lips.shape[1]) / ex.fps
         features = [speech_features(s, 16000, times) for s in ex.sources]
@@ -78,6 +101,7 @@ def main(argv=None) -> int:
         ev = [eval_rule_opening(s, 16000, times) for s in ex.sources]
         rows["bridge"].append(replace(ex, lips=rendered_by_bridge(own, times, [sp for _, sp in features])))
         rows["steady width"].append(replace(ex, lips=rendered_by_bridge(own, times)))
+        rows["mesh curve"].append(replace(ex, lips=rendered_by_bridge([np.interp(o, *curve) for o in own], times)))
         rows["eval rule"].append(replace(ex, lips=rendered_by_bridge(ev, times)))
         cold, warm = bridge_lips(ev, times, passes=2)
         rows["camera, own"].append(replace(ex, lips=bridge_lips(own, times)[0]))
@@ -92,6 +116,7 @@ def main(argv=None) -> int:
     steps = [("the bridge's renderer (slot face, no lag)", "rendered", "bridge"),
              ("a steady width", "bridge", "steady width"),
              ("the opening measured by the face mesh", "steady width", "camera, own"),
+             ("  of which the mesh's static reading curve", "steady width", "mesh curve"),
              ("the eval rule, through the camera", "camera, own", "camera, eval"),
              ("the eval rule, drawn directly (steady width)", "steady width", "eval rule"),
              ("bridge warm-up", "camera, eval", "camera, warm")]
