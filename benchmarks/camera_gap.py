@@ -69,7 +69,11 @@ def mesh_curve(points: int = 21) -> tuple[np.ndarray, np.ndarray]:
     face, mesh = face_image(), FaceMesh()
     box = FaceDetector()(face)[0]
     openings = np.linspace(0.0, 1.0, points)
-    r = np.array([(lambda m: m.gap / m.width)(mouth(mesh(open_mouth(face, MAX_OPEN_PX * o), box))) for o in openings])
+    r = []
+    for o in openings:
+        m = mouth(mesh(open_mouth(face, MAX_OPEN_PX * o), box))
+        r.append(m.gap / m.width)
+    r = np.array(r)
     return openings, (r - r.min()) / (r.max() - r.min())
 
 
