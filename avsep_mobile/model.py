@@ -129,6 +129,9 @@ def preset(name: str) -> ModelConfig:
 # ---------------------------------------------------------------- building blocks
 
 
+BATCH_NORM_STATS = ("running_mean", "running_var", "num_batches_tracked")  # buffers that are weights
+
+
 class WindowedAttention(nn.Module):
     """Multi-head attention of each query frame over the current and `window` past
     key frames, with a learned bias per head and relative distance (no absolute
@@ -545,6 +548,47 @@ class AVSep(nn.Module):
                 sd[f"{name}.strength"] = sp + torch.log(-torch.expm1(-sp))  # softplus inverse
         short.load_state_dict(sd)
         return short.train(self.training)
+
+    def with_hop(self, hop: int) -> "AVSep":
+        """A copy that hears a frame every `hop` samples, a whole multiple f of
+        its own hop, through a window of two hops, and attends over the same
+        time (attn_window / f frames): the start of a fine-tune to a lower frame
+        rate, which costs about 1 / f per audio second (README, "What graph
+        could reach DTLN's cost"). Weights keep their meaning where they can:
+        each relative-bias table keeps every f-th distance, each audio-video lag
+        prior its lag in seconds, the mask head's rows are interpolated to the
+        new bins; the STFT and mel buffers are the new config's own."""
+        old = self.cfg
+        f = hop // old.hop_length
+        if f < 2 or hop % old.hop_length or old.attn_window % f:
+            raise ValueError(f"hop must be a multiple (2 or more) of {old.hop_length} that divides the attention window "
+                             f"of {old.attn_window} hops, got {hop}")
+        win = 2 * hop
+        n_fft = 1 << (win - 1).bit_length()  # the next power of two: 640 -> 1024
+        cfg = ModelConfig.from_dict({**old.to_dict(), "hop_length": hop, "win_length": win, "n_fft": n_fft,
+                                     "attn_window": old.attn_window // f})
+        new = AVSep(cfg).to(self.mask_head.weight.device)
+        sd = new.state_dict()
+        sd.update({k: v.detach().clone() for k, v in self.named_parameters()})
+        sd.update({k: v.detach().clone() for k, v in self.named_buffers() if k.rsplit(".", 1)[-1] in BATCH_NORM_STATS})
+        for name, m in self.named_modules():
+            if isinstance(m, WindowedAttention) and not name.startswith("video."):
+                sd[f"{name}.rel_bias"] = m.rel_bias.detach()[:, ::f]  # index w is distance window - w
+            if isinstance(m, OffsetAttention) and not name.startswith("video."):
+                sd[f"{name}.offset"] = m.offset.detach() / f
+                # softplus(s) (lag - offset)^2 / window with lag = f lag': softplus(s') = f softplus(s)
+                sp = F.softplus(m.strength.detach()) * f
+                sd[f"{name}.strength"] = sp + torch.log(-torch.expm1(-sp))  # softplus inverse
+        # new bin k sits at old bin k * old n_fft / n_fft
+        pos = torch.arange(cfg.n_bins, dtype=torch.float32, device=sd["mask_head.weight"].device) * old.n_fft / n_fft
+        lo = pos.floor().long().clamp(max=old.n_bins - 1)
+        hi, frac = (lo + 1).clamp(max=old.n_bins - 1), (pos - lo).clamp(0, 1)
+        for k in ("mask_head.weight", "mask_head.bias"):
+            w = getattr(self.mask_head, k.split(".")[1]).detach()
+            fr = frac.reshape(-1, *([1] * (w.dim() - 1)))
+            sd[k] = w[lo] * (1 - fr) + w[hi] * fr
+        new.load_state_dict(sd)
+        return new.train(self.training)
 
     # ------------------------------------------------------------ the two steps
 

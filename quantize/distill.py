@@ -45,7 +45,8 @@ class DistillObjective:
         loss, snr = separation_loss(est, batch["sources"].to(dev), self.tc.spectral_weight)
         loss = self.w.sources * loss
         loss = loss - self.w.outputs * si_snr(est, t_est).mean()
-        loss = loss + self.w.masks * F.l1_loss(masks, t_masks)
+        if masks.shape == t_masks.shape:  # a student at another frame rate (AVSep.with_hop) has other frames and bins
+            loss = loss + self.w.masks * F.l1_loss(masks, t_masks)
         if self.w.features:
             loss = loss + self.w.features * F.mse_loss(emb, t_emb)
         return loss, snr

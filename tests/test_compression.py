@@ -124,3 +124,21 @@ def test_feature_matching_is_the_distance_between_lip_embeddings():
     assert torch.allclose(loss, torch.nn.functional.mse_loss(out[3], t_emb)) and loss > 0
     with pytest.raises(ValueError, match="width"):
         DistillObjective(teacher, tc, DistillWeights(features=1.0), replace(preset("tiny"), d_model=48).d_model)
+
+
+def test_a_student_at_half_the_frame_rate_learns_from_the_teachers_outputs():
+    """A with_hop student has other frames and bins than its teacher: the
+    objective leaves the mask term out and is the output distance alone."""
+    from avsep_mobile.metrics import si_snr
+
+    torch.manual_seed(0)
+    teacher = AVSep(preset("tiny")).eval()
+    student = teacher.with_hop(2 * teacher.cfg.hop_length).eval()
+    tc = TrainConfig(steps=1, batch=2, seconds=1.0)
+    objective = DistillObjective(teacher, tc, DistillWeights(sources=0.0, outputs=1.0, masks=10.0))
+    batch = next(_synthetic_batches(seed=3))
+    with torch.no_grad():
+        out = separate_batch(student, batch["mix"], batch["lips"], 25.0)
+        t_est = separate_batch(teacher, batch["mix"], batch["lips"], 25.0)[0]
+        assert out[2].shape[-1] == 2 * teacher.cfg.n_bins - 1
+        torch.testing.assert_close(objective(out, batch)[0], -si_snr(out[0], t_est).mean())

@@ -235,6 +235,36 @@ def test_a_shorter_attention_window_is_the_long_one_with_far_frames_masked(tiny_
 
 
 @torch.no_grad()
+def test_a_lower_frame_rate_keeps_what_each_weight_means(tiny_model, av_inputs):
+    """`with_hop(2 hops)`: the same weights, each relative bias at every other
+    distance, the audio-video lag prior the same in seconds, the mask head's
+    rows at the old bins' frequencies; the copy streams as it separates."""
+    from avsep_mobile.model import OffsetAttention
+
+    f = 2
+    slow = tiny_model.with_hop(f * tiny_model.cfg.hop_length)
+    assert (slow.cfg.hop_length, slow.cfg.win_length, slow.cfg.n_fft, slow.cfg.attn_window) == (320, 640, 1024, 3)
+    new = dict(slow.named_parameters())
+    for name, p in tiny_model.named_parameters():
+        q = new[name]
+        if name.endswith("rel_bias") and not name.startswith("video."):
+            assert torch.equal(q, p[:, ::f]), name
+        elif name.startswith("mask_head."):
+            assert q.shape[0] == 2 * p.shape[0] - 1 and torch.equal(q[::f], p), name  # new bin 2k is old bin k
+        elif not name.endswith((".offset", ".strength")):
+            assert torch.equal(q, p), name
+    modules = dict(slow.named_modules())
+    for name, m in tiny_model.named_modules():
+        if isinstance(m, OffsetAttention):  # the prior (bias less table) at lag j hops of f equals the old one at f j
+            m2 = modules[name]
+            torch.testing.assert_close((m2.bias() - m2.rel_bias), (m.bias() - m.rel_bias)[:, ::f], rtol=1e-5, atol=1e-6)
+    mix, lips, fps = av_inputs
+    assert snr_db(separate(slow, mix, lips, fps)["speakers"], stream_separate(slow, mix, lips, fps)["speakers"]) >= FLOAT_PARITY_DB
+    with pytest.raises(ValueError, match="hop must be a multiple"):
+        tiny_model.with_hop(200)
+
+
+@torch.no_grad()
 def test_a_batch_is_its_rows(tiny_model):
     """forward_audio on a batch of 3 (training) equals each row alone (every
     exported step has one row, where the slot broadcasts take a shorter path)."""
