@@ -132,6 +132,11 @@ def preset(name: str) -> ModelConfig:
 BATCH_NORM_STATS = ("running_mean", "running_var", "num_batches_tracked")  # buffers that are weights
 
 
+def _softplus_inverse(y: Tensor) -> Tensor:
+    """x with softplus(x) = y (y > 0): how a copy sets a strength to a new value."""
+    return y + torch.log(-torch.expm1(-y))
+
+
 class WindowedAttention(nn.Module):
     """Multi-head attention of each query frame over the current and `window` past
     key frames, with a learned bias per head and relative distance (no absolute
@@ -545,7 +550,7 @@ class AVSep(nn.Module):
             if isinstance(m, OffsetAttention) and m.window == self.cfg.attn_window:
                 # softplus(strength') / window = softplus(strength) / old window
                 sp = F.softplus(m.strength.detach()) * window / m.window
-                sd[f"{name}.strength"] = sp + torch.log(-torch.expm1(-sp))  # softplus inverse
+                sd[f"{name}.strength"] = _softplus_inverse(sp)
         short.load_state_dict(sd)
         return short.train(self.training)
 
@@ -578,15 +583,15 @@ class AVSep(nn.Module):
                 sd[f"{name}.offset"] = m.offset.detach() / f
                 # softplus(s) (lag - offset)^2 / window with lag = f lag': softplus(s') = f softplus(s)
                 sp = F.softplus(m.strength.detach()) * f
-                sd[f"{name}.strength"] = sp + torch.log(-torch.expm1(-sp))  # softplus inverse
+                sd[f"{name}.strength"] = _softplus_inverse(sp)
         # new bin k sits at old bin k * old n_fft / n_fft
         pos = torch.arange(cfg.n_bins, dtype=torch.float32, device=sd["mask_head.weight"].device) * old.n_fft / n_fft
         lo = pos.floor().long().clamp(max=old.n_bins - 1)
         hi, frac = (lo + 1).clamp(max=old.n_bins - 1), (pos - lo).clamp(0, 1)
-        for k in ("mask_head.weight", "mask_head.bias"):
-            w = getattr(self.mask_head, k.split(".")[1]).detach()
+        for part in ("weight", "bias"):
+            w = getattr(self.mask_head, part).detach()
             fr = frac.reshape(-1, *([1] * (w.dim() - 1)))
-            sd[k] = w[lo] * (1 - fr) + w[hi] * fr
+            sd[f"mask_head.{part}"] = w[lo] * (1 - fr) + w[hi] * fr
         new.load_state_dict(sd)
         return new.train(self.training)
 
