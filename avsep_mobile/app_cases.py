@@ -159,6 +159,7 @@ def schedule_cases() -> dict:
         _chunking_case("buffers_mixed", [1, 159, 160, 161, 479, 4800, 7]),
         _chunking_case("buffers_k4", [441, 441, 441, 441], chunk=640, delay=240),
         _chunking_case("exact_chunks", [160, 320]),
+        _chunking_case("buffers_hop20", [441, 160, 1024, 7], chunk=320, delay=320),  # the default's 20 ms hop, one hop a chunk
     ]
     return {"format": SCHEDULE_FORMAT, "generated_by": f"python -m avsep_mobile.app_cases --schedule {SCHEDULE_FILE}",
             "schedule": sched, "frame_gate": gates, "slot_faces": slots, "chunking": chunking}

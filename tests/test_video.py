@@ -312,16 +312,22 @@ def test_av_offset_moves_the_held_frame_by_the_offset(voices, tmp_path, capsys):
     """A face that appears at 1 s turns its slot active with the first frame
     showing it; --av-offset-ms places that frame on the audio clock the offset
     later (positive: the camera clock runs early), so the slot's output starts
-    exactly that much later or earlier."""
+    exactly that much later or earlier. A slot turns active on a chunk's
+    boundary, so the offset is taken as a whole number of chunks."""
+    from avsep_mobile import checkpoint
+
+    chunk_hops = 4
+    shift_ms = 2 * chunk_hops * checkpoint.load()[0].cfg.hop_length * 1000 // SR  # two chunks of the shipped model
     n = 2 * SR
     clip = write_clip(tmp_path / "late face.mp4", [voices[0][:n]], mix=voices[0][:n] + voices[1][:n],
                       faces_present=lambda i, t: t >= 1.0)
     onset = {}
-    for ms in (0, 200, -200):
-        rc, cap = _run(capsys, "separate", clip, "--out", tmp_path / f"o{ms}", "--chunk-hops", "4", "--max-speakers", "1",
-                       "--av-offset-ms", ms)
+    for ms in (0, shift_ms, -shift_ms):
+        rc, cap = _run(capsys, "separate", clip, "--out", tmp_path / f"o{ms}", "--chunk-hops", str(chunk_hops),
+                       "--max-speakers", "1", "--av-offset-ms", ms)
         assert rc == 0, cap.err
         y, _ = read_audio(tmp_path / f"o{ms}" / "speaker1.wav")
         onset[ms] = np.flatnonzero(y)[0] / SR  # an inactive slot outputs exact zeros
     assert 0.8 < onset[0] < 1.1, onset
-    assert onset[200] - onset[0] == pytest.approx(0.2, abs=1e-3) and onset[0] - onset[-200] == pytest.approx(0.2, abs=1e-3)
+    shift = shift_ms / 1000
+    assert onset[shift_ms] - onset[0] == pytest.approx(shift, abs=1e-3) and onset[0] - onset[-shift_ms] == pytest.approx(shift, abs=1e-3)
