@@ -554,7 +554,7 @@ class AVSep(nn.Module):
         short.load_state_dict(sd)
         return short.train(self.training)
 
-    def with_hop(self, hop: int) -> "AVSep":
+    def with_hop(self, hop: int, n_fft: int | None = None) -> "AVSep":
         """A copy that hears a frame every `hop` samples, a whole multiple f of
         its own hop, through a window of two hops, and attends over the same
         time (attn_window / f frames): the start of a fine-tune to a lower frame
@@ -562,14 +562,16 @@ class AVSep(nn.Module):
         could reach DTLN's cost"). Weights keep their meaning where they can:
         each relative-bias table keeps every f-th distance, each audio-video lag
         prior its lag in seconds, the mask head's rows are interpolated to the
-        new bins; the STFT and mel buffers are the new config's own."""
+        new bins; the STFT and mel buffers are the new config's own. n_fft:
+        default the next power of two above the window; the window itself
+        (640 at 20 ms) is a complete DFT of the frame with fewer bins."""
         old = self.cfg
         f = hop // old.hop_length
         if f < 2 or hop % old.hop_length or old.attn_window % f:
             raise ValueError(f"hop must be a multiple (2 or more) of {old.hop_length} that divides the attention window "
                              f"of {old.attn_window} hops, got {hop}")
         win = 2 * hop
-        n_fft = 1 << (win - 1).bit_length()  # the next power of two: 640 -> 1024
+        n_fft = n_fft or 1 << (win - 1).bit_length()  # the next power of two: 640 -> 1024
         cfg = ModelConfig.from_dict({**old.to_dict(), "hop_length": hop, "win_length": win, "n_fft": n_fft,
                                      "attn_window": old.attn_window // f})
         new = AVSep(cfg).to(self.mask_head.weight.device)

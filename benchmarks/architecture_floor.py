@@ -50,6 +50,14 @@ VARIANTS = {
     # half the frame rate: a 40 ms window every 20 ms (latency 40 ms at one hop per call), the same 160 ms of
     # attention (8 frames); every per-frame op runs 50 times a second instead of 100
     "1 fusion block, 20 ms hop": {"fusion_layers": 1, "hop_length": 320, "win_length": 640, "n_fft": 1024, "attn_window": 8},
+    # the shipped default's graph (the row above) with one thing cheaper each: a 640-point DFT (321 bins, not 513);
+    # a 22 x 22 mouth for the lip step (pool 4, not 2), which runs 25 times a second at any hop; no audio self-attention
+    "1 fusion block, 20 ms hop, n_fft 640": {"fusion_layers": 1, "hop_length": 320, "win_length": 640, "n_fft": 640,
+                                             "attn_window": 8},
+    "1 fusion block, 20 ms hop, video pool 4": {"fusion_layers": 1, "hop_length": 320, "win_length": 640, "n_fft": 1024,
+                                                "attn_window": 8, "video_pool": 4},
+    "no audio layer, 1 fusion block, 20 ms hop": {"audio_layers": 0, "fusion_layers": 1, "hop_length": 320, "win_length": 640,
+                                                  "n_fft": 1024, "attn_window": 8},
 }
 
 

@@ -59,6 +59,8 @@ def cmd_distill(args) -> int:
 
     if min(args.steps, args.batch) < 1 or args.seconds < 0.5 or args.lr <= 0 or args.features < 0:
         raise ValueError("need --steps, --batch >= 1, --seconds >= 0.5, --lr > 0, --features >= 0")
+    if args.student_n_fft and not args.student_hop:
+        raise ValueError("--student-n-fft sets the DFT of a --student-hop copy: give --student-hop too")
     tc = TrainConfig(steps=args.steps, batch=args.batch, seconds=args.seconds, lr=args.lr, seed=args.seed,
                      warmup=min(100, args.steps // 10), pool_size=args.pool, save_every=args.save_every, **training_config(args))
     teacher, _ = checkpoint.load(args.teacher)
@@ -67,7 +69,7 @@ def cmd_distill(args) -> int:
     else:
         student = AVSep(preset(args.student_preset))
     if args.student_hop:
-        student = student.with_hop(args.student_hop)
+        student = student.with_hop(args.student_hop, args.student_n_fft)
     path = distill(teacher, student.train(), tc, args.out, weights=DistillWeights(features=args.features))
     if os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 speaks for the run
         print(json.dumps({"checkpoint": str(path)}) if args.json else f"wrote {path}")
@@ -104,6 +106,9 @@ def add_parsers(sub) -> None:
     p.add_argument("--student-hop", type=int, metavar="SAMPLES",
                    help="start the student at this hop, a multiple of its own (model.AVSep.with_hop: 320 is 20 ms, half the frame "
                         "rate and about half the cost); it then learns from the teacher's outputs, not its masks")
+    p.add_argument("--student-n-fft", type=int, metavar="POINTS",
+                   help="with --student-hop: the student's DFT size (default the next power of two above its window of "
+                        "two hops; the window itself, e.g. 640, is a complete DFT with fewer bins and costs less)")
     add_training_args(p)  # the data mix 0 by default: mobile_fast.pt's first 11000 steps (its re-distillation and mobile_pruned.pt: MODEL_CARD.md)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_distill)

@@ -262,6 +262,14 @@ def test_a_lower_frame_rate_keeps_what_each_weight_means(tiny_model, av_inputs):
     assert snr_db(separate(slow, mix, lips, fps)["speakers"], stream_separate(slow, mix, lips, fps)["speakers"]) >= FLOAT_PARITY_DB
     with pytest.raises(ValueError, match="hop must be a multiple"):
         tiny_model.with_hop(200)
+    # the window itself as the DFT: 321 bins, each mask row interpolated at its frequency
+    tight = tiny_model.with_hop(f * tiny_model.cfg.hop_length, n_fft=640)
+    assert (tight.cfg.n_fft, tight.cfg.n_bins) == (640, 321)
+    k = torch.tensor([0, 5, 8, 320])  # new bin k sits at old bin k * 512 / 640: 0, 4, 6.4, 256
+    w = tiny_model.mask_head.weight
+    want = torch.stack([w[0], w[4], 0.6 * w[6] + 0.4 * w[7], w[256]])
+    torch.testing.assert_close(tight.mask_head.weight[k], want, rtol=1e-5, atol=1e-6)
+    assert snr_db(separate(tight, mix, lips, fps)["speakers"], stream_separate(tight, mix, lips, fps)["speakers"]) >= FLOAT_PARITY_DB
 
 
 @torch.no_grad()
