@@ -8,8 +8,8 @@ initialisation, BatchNorm statistics at their defaults); quality is not
 measured here: a variant worth having still needs training. Each row gives
 the windowed attentions the av_step holds, its LiteRT op count, its MACs per
 audio second (`avsep info`'s count) and the ratio to DTLN int8, at K hops
-per call (latency 25 + 10 (K - 1) ms at the shipped 10 ms hop, 40 + 20 (K -
-1) ms at 20 ms; DTLN's is 32 ms).
+per call (latency 25 + 10 (K - 1) ms at the preset's 10 ms hop, 40 + 20 (K -
+1) ms at the shipped default's 20 ms; DTLN's is 32 ms).
 
     python benchmarks/architecture_floor.py [--rounds 15] [--per-round 20] [--json out.json] [--chunk-hops 1 2]
                                            [--variants "1 fusion block" "decoder attention only"]
@@ -37,6 +37,7 @@ from anchor import (  # beside this script
 )
 
 # name -> overrides of the mobile preset; each drops a part of the per-frame graph
+HOP_20MS = {"fusion_layers": 1, "hop_length": 320, "win_length": 640, "n_fft": 1024, "attn_window": 8}  # the shipped default's graph
 VARIANTS = {
     "mobile (shipped)": {},
     "1 fusion block": {"fusion_layers": 1},
@@ -49,15 +50,12 @@ VARIANTS = {
     "decoder attention only": {"audio_layers": 0, "fusion_layers": 0},
     # half the frame rate: a 40 ms window every 20 ms (latency 40 ms at one hop per call), the same 160 ms of
     # attention (8 frames); every per-frame op runs 50 times a second instead of 100
-    "1 fusion block, 20 ms hop": {"fusion_layers": 1, "hop_length": 320, "win_length": 640, "n_fft": 1024, "attn_window": 8},
+    "1 fusion block, 20 ms hop": HOP_20MS,
     # the shipped default's graph (the row above) with one thing cheaper each: a 640-point DFT (321 bins, not 513);
     # a 22 x 22 mouth for the lip step (pool 4, not 2), which runs 25 times a second at any hop; no audio self-attention
-    "1 fusion block, 20 ms hop, n_fft 640": {"fusion_layers": 1, "hop_length": 320, "win_length": 640, "n_fft": 640,
-                                             "attn_window": 8},
-    "1 fusion block, 20 ms hop, video pool 4": {"fusion_layers": 1, "hop_length": 320, "win_length": 640, "n_fft": 1024,
-                                                "attn_window": 8, "video_pool": 4},
-    "no audio layer, 1 fusion block, 20 ms hop": {"audio_layers": 0, "fusion_layers": 1, "hop_length": 320, "win_length": 640,
-                                                  "n_fft": 1024, "attn_window": 8},
+    "1 fusion block, 20 ms hop, n_fft 640": {**HOP_20MS, "n_fft": 640},
+    "1 fusion block, 20 ms hop, video pool 4": {**HOP_20MS, "video_pool": 4},
+    "no audio layer, 1 fusion block, 20 ms hop": {**HOP_20MS, "audio_layers": 0},
 }
 
 
