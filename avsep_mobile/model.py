@@ -534,6 +534,18 @@ class AVSep(nn.Module):
         dev = self.mask_head.weight.device
         return {k: torch.zeros((s[0] * batch,) + tuple(s[1:]), device=dev) for k, s in shapes.items()}
 
+    def with_video_pool(self, pool: int) -> "AVSep":
+        """A copy whose lip step first averages the 88 x 88 mouth over pool x
+        pool pixels (4: a 22 x 22 mouth, a quarter of the stem's work at 2).
+        Every weight keeps its shape and meaning (the stem's convolutions
+        then see a coarser mouth; the embedding is a spatial mean): the start
+        of a fine-tune, architecture_floor's "video pool 4" lever."""
+        if pool < 1 or self.cfg.crop_size % pool:
+            raise ValueError(f"video pool must divide the {self.cfg.crop_size}-pixel crop, got {pool}")
+        new = AVSep(ModelConfig.from_dict({**self.cfg.to_dict(), "video_pool": pool})).to(self.mask_head.weight.device)
+        new.load_state_dict(self.state_dict())
+        return new.train(self.training)
+
     def with_attn_window(self, window: int) -> "AVSep":
         """A copy whose windowed attentions (audio, fusion, decoder) see `window`
         past frames: each relative-bias table keeps its nearest window + 1

@@ -56,6 +56,11 @@ VARIANTS = {
     "1 fusion block, 20 ms hop, n_fft 640": {**HOP_20MS, "n_fft": 640},
     "1 fusion block, 20 ms hop, video pool 4": {**HOP_20MS, "video_pool": 4},
     "no audio layer, 1 fusion block, 20 ms hop": {**HOP_20MS, "audio_layers": 0},
+    # the levers together, on the 640-point graph
+    "1 audio layer, 1 fusion block, 20 ms hop, n_fft 640": {**HOP_20MS, "n_fft": 640, "audio_layers": 1},
+    "no audio layer, 1 fusion block, 20 ms hop, n_fft 640": {**HOP_20MS, "n_fft": 640, "audio_layers": 0},
+    "1 audio layer, 1 fusion block, 20 ms hop, n_fft 640, video pool 4":
+        {**HOP_20MS, "n_fft": 640, "audio_layers": 1, "video_pool": 4},
 }
 
 

@@ -70,6 +70,8 @@ def cmd_distill(args) -> int:
         student = AVSep(preset(args.student_preset))
     if args.student_hop:
         student = student.with_hop(args.student_hop, args.student_n_fft)
+    if args.student_video_pool:
+        student = student.with_video_pool(args.student_video_pool)
     path = distill(teacher, student.train(), tc, args.out, weights=DistillWeights(features=args.features))
     if os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 speaks for the run
         print(json.dumps({"checkpoint": str(path)}) if args.json else f"wrote {path}")
@@ -109,6 +111,9 @@ def add_parsers(sub) -> None:
     p.add_argument("--student-n-fft", type=int, metavar="POINTS",
                    help="with --student-hop: the student's DFT size (default the next power of two above its window of "
                         "two hops; the window itself, e.g. 640, is a complete DFT with fewer bins and costs less)")
+    p.add_argument("--student-video-pool", type=int, metavar="PIXELS",
+                   help="start the student with its lip step averaging the mouth over this many pixels square "
+                        "(model.AVSep.with_video_pool: 4 is a 22 x 22 mouth, a cheaper lip step)")
     add_training_args(p)  # the data mix 0 by default: mobile_fast.pt's first 11000 steps (its re-distillation and mobile_pruned.pt: MODEL_CARD.md)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_distill)

@@ -20,6 +20,10 @@ from avsep_mobile.train import separate_batch
 # the stacks of residual blocks (state dict prefix -> config field); every
 # block is x + f(x), so removing one leaves a working model
 STACKS = {"audio.layers": "audio_layers", "video.layers": "video_layers", "fusion": "fusion_layers", "decoder": "decoder_layers"}
+# the audio encoder without self-attention is its CNN and projection alone (the
+# fusion block still attends over audio time): architecture_floor's cheapest
+# trained lever. The other stacks keep one block each.
+MAY_BE_EMPTY = {"audio.layers"}
 
 
 def drop_blocks(model: AVSep, names) -> AVSep:
@@ -29,7 +33,7 @@ def drop_blocks(model: AVSep, names) -> AVSep:
     counts, renames = {}, {}
     for stack, field in STACKS.items():
         kept = [i for i in range(getattr(cfg, field)) if f"{stack}.{i}" not in names]
-        if not kept:
+        if not kept and stack not in MAY_BE_EMPTY:
             raise ValueError(f"cannot remove every block of {stack}")
         counts[field] = len(kept)
         renames.update({f"{stack}.{old}.": f"{stack}.{new}." for new, old in enumerate(kept)})

@@ -2,6 +2,7 @@
 student towards its teacher."""
 
 import numpy as np
+import pytest
 import torch
 
 from avsep_mobile.info import model_info, weight_sparsity
@@ -79,6 +80,13 @@ def test_removing_a_block_that_adds_nothing_keeps_the_output():
     assert list(report["blocks_removed"]) == ["fusion.0"]
     kept = {k.replace("fusion.1.", "fusion.0."): v for k, v in model.state_dict().items() if not k.startswith("fusion.0.")}
     assert all(torch.equal(v, kept[k]) for k, v in named.state_dict().items())  # the last block's weights, renumbered
+
+    # the audio encoder may lose every attention (its CNN still feeds the fusion); a stack that must keep one may not
+    bare = drop_blocks(model, ["audio.layers.0", "audio.layers.1", "audio.layers.2"])
+    assert bare.cfg.audio_layers == 0 and len(bare.audio.layers) == 0
+    assert torch.isfinite(separate_batch(bare, batch["mix"], batch["lips"], 25.0)[0]).all()
+    with pytest.raises(ValueError, match="every block of fusion"):
+        drop_blocks(model, ["fusion.0", "fusion.1"])
 
 
 def test_magnitude_pruning_reaches_the_sparsity():

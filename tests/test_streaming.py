@@ -6,6 +6,7 @@ import copy
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from avsep_mobile.metrics import snr_db
 from avsep_mobile.model import WindowedAttention
@@ -270,6 +271,25 @@ def test_a_lower_frame_rate_keeps_what_each_weight_means(tiny_model, av_inputs):
     want = torch.stack([w[0], w[4], 0.6 * w[6] + 0.4 * w[7], w[256]])
     torch.testing.assert_close(tight.mask_head.weight[k], want, rtol=1e-5, atol=1e-6)
     assert snr_db(separate(tight, mix, lips, fps)["speakers"], stream_separate(tight, mix, lips, fps)["speakers"]) >= FLOAT_PARITY_DB
+
+
+@torch.no_grad()
+def test_a_coarser_mouth_keeps_every_weight(tiny_model, av_inputs):
+    """`with_video_pool(4)`: the same weights, a stem that first averages 4 x 4
+    pixels (a 22 x 22 mouth), and a copy that streams as it separates."""
+    coarse = tiny_model.with_video_pool(4)
+    assert coarse.cfg.video_pool == 4 and tiny_model.cfg.video_pool == 2
+    assert all(torch.equal(p, q) for p, q in zip(tiny_model.state_dict().values(), coarse.state_dict().values()))
+    crops = torch.rand(1, 1, 3, 1, 88, 88)
+    state = coarse.zero_state(coarse.lip_state_shapes(1))
+    want = tiny_model.video.blocks(tiny_model.video.stem[1:](F.avg_pool2d(crops.reshape(3, 1, 88, 88) - 0.5, 4)))
+    got = coarse.video.blocks(coarse.video.stem(crops.reshape(3, 1, 88, 88) - 0.5))
+    torch.testing.assert_close(got, want)
+    assert coarse.forward_lips(crops, state)[0].shape == (1, 1, 3, coarse.cfg.d_model)
+    mix, lips, fps = av_inputs
+    assert snr_db(separate(coarse, mix, lips, fps)["speakers"], stream_separate(coarse, mix, lips, fps)["speakers"]) >= FLOAT_PARITY_DB
+    with pytest.raises(ValueError, match="must divide"):
+        tiny_model.with_video_pool(5)
 
 
 @torch.no_grad()
