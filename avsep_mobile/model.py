@@ -546,6 +546,28 @@ class AVSep(nn.Module):
         new.load_state_dict(self.state_dict())
         return new.train(self.training)
 
+    def with_ffn_hidden(self, hidden: int) -> "AVSep":
+        """A copy whose feed-forwards have `hidden` units (at least today's):
+        the old units keep their weights, the new ones get fresh input weights
+        and zero output weights, so the copy computes exactly what this model
+        does until training moves them. At one hop per call a step's time
+        goes by op, not by multiply-add: wider matmuls are the same ops, the
+        capacity a cheaper graph can spend (architecture_floor "ffn 512")."""
+        old = self.cfg.ffn_hidden
+        if hidden < old:
+            raise ValueError(f"feed-forward units can only grow here ({old} now), got {hidden}: prune to shrink")
+        new = AVSep(ModelConfig.from_dict({**self.cfg.to_dict(), "ffn_dim": hidden})).to(self.mask_head.weight.device)
+        sd = new.state_dict()
+        sd.update({k: v for k, v in self.state_dict().items() if sd[k].shape == v.shape})
+        for name, m in self.named_modules():
+            if isinstance(m, FeedForward):
+                up, down = f"{name}.1", f"{name}.3"  # Linear(d, hidden), Linear(hidden, d)
+                sd[f"{up}.weight"][:old] = m[1].weight.detach()
+                sd[f"{up}.bias"][:old] = m[1].bias.detach()
+                sd[f"{down}.weight"].zero_()[:, :old] = m[3].weight.detach()
+        new.load_state_dict(sd)
+        return new.train(self.training)
+
     def with_attn_window(self, window: int) -> "AVSep":
         """A copy whose windowed attentions (audio, fusion, decoder) see `window`
         past frames: each relative-bias table keeps its nearest window + 1

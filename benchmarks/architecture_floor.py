@@ -61,6 +61,11 @@ VARIANTS = {
     "no audio layer, 1 fusion block, 20 ms hop, n_fft 640": {**HOP_20MS, "n_fft": 640, "audio_layers": 0},
     "1 audio layer, 1 fusion block, 20 ms hop, n_fft 640, video pool 4":
         {**HOP_20MS, "n_fft": 640, "audio_layers": 1, "video_pool": 4},
+    "no audio layer, 1 fusion block, 20 ms hop, n_fft 640, video pool 4":
+        {**HOP_20MS, "n_fft": 640, "audio_layers": 0, "video_pool": 4},
+    # the same ops with twice the feed-forward units: where a call's time is per op, not per multiply-add
+    "no audio layer, 1 fusion block, 20 ms hop, n_fft 640, video pool 4, ffn 512":
+        {**HOP_20MS, "n_fft": 640, "audio_layers": 0, "video_pool": 4, "ffn_dim": 512},
 }
 
 

@@ -72,6 +72,8 @@ def cmd_distill(args) -> int:
         student = student.with_hop(args.student_hop, args.student_n_fft)
     if args.student_video_pool:
         student = student.with_video_pool(args.student_video_pool)
+    if args.student_ffn_hidden:
+        student = student.with_ffn_hidden(args.student_ffn_hidden)
     path = distill(teacher, student.train(), tc, args.out, weights=DistillWeights(features=args.features))
     if os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 speaks for the run
         print(json.dumps({"checkpoint": str(path)}) if args.json else f"wrote {path}")
@@ -114,6 +116,9 @@ def add_parsers(sub) -> None:
     p.add_argument("--student-video-pool", type=int, metavar="PIXELS",
                    help="start the student with its lip step averaging the mouth over this many pixels square "
                         "(model.AVSep.with_video_pool: 4 is a 22 x 22 mouth, a cheaper lip step)")
+    p.add_argument("--student-ffn-hidden", type=int, metavar="UNITS",
+                   help="start the student with this many feed-forward units, its own kept and the new ones' outputs at zero "
+                        "(model.AVSep.with_ffn_hidden: the same ops, more capacity)")
     add_training_args(p)  # the data mix 0 by default: mobile_fast.pt's first 11000 steps (its re-distillation and mobile_pruned.pt: MODEL_CARD.md)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_distill)

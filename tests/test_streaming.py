@@ -293,6 +293,19 @@ def test_a_coarser_mouth_keeps_every_weight(tiny_model, av_inputs):
 
 
 @torch.no_grad()
+def test_wider_feed_forwards_compute_the_same_until_trained(tiny_model, av_inputs):
+    wide = tiny_model.with_ffn_hidden(2 * tiny_model.cfg.ffn_hidden)
+    assert wide.cfg.ffn_hidden == 2 * tiny_model.cfg.ffn_hidden
+    assert wide.fusion[0].self_attn.ffn[1].weight.shape[0] == wide.cfg.ffn_hidden
+    mix, lips, fps = av_inputs
+    want, got = separate(tiny_model, mix, lips, fps)["speakers"], separate(wide, mix, lips, fps)["speakers"]
+    assert snr_db(want, got) >= FLOAT_PARITY_DB
+    assert wide.fusion[0].self_attn.ffn[1].weight[tiny_model.cfg.ffn_hidden :].abs().sum() > 0  # new units live, outputs zero
+    with pytest.raises(ValueError, match="can only grow"):
+        tiny_model.with_ffn_hidden(tiny_model.cfg.ffn_hidden - 1)
+
+
+@torch.no_grad()
 def test_a_batch_is_its_rows(tiny_model):
     """forward_audio on a batch of 3 (training) equals each row alone (every
     exported step has one row, where the slot broadcasts take a shorter path)."""
