@@ -536,10 +536,12 @@ class AVSep(nn.Module):
 
     def with_video_pool(self, pool: int) -> "AVSep":
         """A copy whose lip step first averages the 88 x 88 mouth over pool x
-        pool pixels (4: a 22 x 22 mouth, a quarter of the stem's work at 2).
-        Every weight keeps its shape and meaning (the stem's convolutions
-        then see a coarser mouth; the embedding is a spatial mean): the start
-        of a fine-tune, architecture_floor's "video pool 4" lever."""
+        pool pixels (4: a 22 x 22 mouth; the blocks after the stem then see a
+        quarter of the pixels they see at 2, while the stem itself, with the
+        pool folded into its convolution on export, does the same work).
+        Every weight keeps its shape and meaning (the convolutions see a
+        coarser mouth; the embedding is a spatial mean): the start of a
+        fine-tune, architecture_floor's "video pool 4" lever."""
         if pool < 1 or self.cfg.crop_size % pool:
             raise ValueError(f"video pool must divide the {self.cfg.crop_size}-pixel crop, got {pool}")
         new = AVSep(ModelConfig.from_dict({**self.cfg.to_dict(), "video_pool": pool})).to(self.mask_head.weight.device)
