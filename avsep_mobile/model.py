@@ -534,6 +534,12 @@ class AVSep(nn.Module):
         dev = self.mask_head.weight.device
         return {k: torch.zeros((s[0] * batch,) + tuple(s[1:]), device=dev) for k, s in shapes.items()}
 
+    def _reshaped(self, **changes) -> "AVSep":
+        """A freshly initialised model of this config with `changes`, on this
+        model's device and in its train/eval mode: each with_* copy below
+        builds one and loads its weights into it."""
+        return AVSep(ModelConfig.from_dict({**self.cfg.to_dict(), **changes})).to(self.mask_head.weight.device).train(self.training)
+
     def with_video_pool(self, pool: int) -> "AVSep":
         """A copy whose lip step first averages the 88 x 88 mouth over pool x
         pool pixels (4: a 22 x 22 mouth; the blocks after the stem then see a
@@ -544,9 +550,9 @@ class AVSep(nn.Module):
         fine-tune, architecture_floor's "video pool 4" lever."""
         if pool < 1 or self.cfg.crop_size % pool:
             raise ValueError(f"video pool must divide the {self.cfg.crop_size}-pixel crop, got {pool}")
-        new = AVSep(ModelConfig.from_dict({**self.cfg.to_dict(), "video_pool": pool})).to(self.mask_head.weight.device)
+        new = self._reshaped(video_pool=pool)
         new.load_state_dict(self.state_dict())
-        return new.train(self.training)
+        return new
 
     def with_ffn_hidden(self, hidden: int) -> "AVSep":
         """A copy whose feed-forwards have `hidden` units (at least today's):
@@ -558,7 +564,7 @@ class AVSep(nn.Module):
         old = self.cfg.ffn_hidden
         if hidden < old:
             raise ValueError(f"feed-forward units can only grow here ({old} now), got {hidden}: prune to shrink")
-        new = AVSep(ModelConfig.from_dict({**self.cfg.to_dict(), "ffn_dim": hidden})).to(self.mask_head.weight.device)
+        new = self._reshaped(ffn_dim=hidden)
         sd = new.state_dict()
         sd.update({k: v for k, v in self.state_dict().items() if sd[k].shape == v.shape})
         for name, m in self.named_modules():
@@ -568,7 +574,7 @@ class AVSep(nn.Module):
                 sd[f"{up}.bias"][:old] = m[1].bias.detach()
                 sd[f"{down}.weight"].zero_()[:, :old] = m[3].weight.detach()
         new.load_state_dict(sd)
-        return new.train(self.training)
+        return new
 
     def with_attn_window(self, window: int) -> "AVSep":
         """A copy whose windowed attentions (audio, fusion, decoder) see `window`
@@ -578,7 +584,7 @@ class AVSep(nn.Module):
         shorter window: a shorter cache is less state to copy every hop."""
         if window < 1 or window > self.cfg.attn_window:
             raise ValueError(f"attn_window must be 1..{self.cfg.attn_window} (the model's own), got {window}")
-        short = AVSep(ModelConfig.from_dict({**self.cfg.to_dict(), "attn_window": window})).to(self.mask_head.weight.device)
+        short = self._reshaped(attn_window=window)
         sd = self.state_dict()
         for name, m in self.named_modules():
             if isinstance(m, WindowedAttention) and m.window == self.cfg.attn_window:
@@ -588,7 +594,7 @@ class AVSep(nn.Module):
                 sp = F.softplus(m.strength.detach()) * window / m.window
                 sd[f"{name}.strength"] = _softplus_inverse(sp)
         short.load_state_dict(sd)
-        return short.train(self.training)
+        return short
 
     def with_hop(self, hop: int, n_fft: int | None = None) -> "AVSep":
         """A copy that hears a frame every `hop` samples, a whole multiple f of
@@ -608,9 +614,7 @@ class AVSep(nn.Module):
                              f"of {old.attn_window} hops, got {hop}")
         win = 2 * hop
         n_fft = n_fft or 1 << (win - 1).bit_length()  # the next power of two: 640 -> 1024
-        cfg = ModelConfig.from_dict({**old.to_dict(), "hop_length": hop, "win_length": win, "n_fft": n_fft,
-                                     "attn_window": old.attn_window // f})
-        new = AVSep(cfg).to(self.mask_head.weight.device)
+        new = self._reshaped(hop_length=hop, win_length=win, n_fft=n_fft, attn_window=old.attn_window // f)
         sd = new.state_dict()
         sd.update({k: v.detach().clone() for k, v in self.named_parameters()})
         sd.update({k: v.detach().clone() for k, v in self.named_buffers() if k.rsplit(".", 1)[-1] in BATCH_NORM_STATS})
@@ -623,7 +627,7 @@ class AVSep(nn.Module):
                 sp = F.softplus(m.strength.detach()) * f
                 sd[f"{name}.strength"] = _softplus_inverse(sp)
         # new bin k sits at old bin k * old n_fft / n_fft
-        pos = torch.arange(cfg.n_bins, dtype=torch.float32, device=sd["mask_head.weight"].device) * old.n_fft / n_fft
+        pos = torch.arange(new.cfg.n_bins, dtype=torch.float32, device=sd["mask_head.weight"].device) * old.n_fft / n_fft
         lo = pos.floor().long().clamp(max=old.n_bins - 1)
         hi, frac = (lo + 1).clamp(max=old.n_bins - 1), (pos - lo).clamp(0, 1)
         for part in ("weight", "bias"):
@@ -631,7 +635,7 @@ class AVSep(nn.Module):
             fr = frac.reshape(-1, *([1] * (w.dim() - 1)))
             sd[f"mask_head.{part}"] = w[lo] * (1 - fr) + w[hi] * fr
         new.load_state_dict(sd)
-        return new.train(self.training)
+        return new
 
     # ------------------------------------------------------------ the two steps
 
