@@ -70,9 +70,9 @@ def cmd_distill(args) -> int:
         student = AVSep(preset(args.student_preset))
     if args.student_hop:
         student = student.with_hop(args.student_hop, args.student_n_fft)
-    if args.student_video_pool:
+    if args.student_video_pool is not None:  # 1 is a real choice (no pool), not "unset"
         student = student.with_video_pool(args.student_video_pool)
-    if args.student_ffn_hidden:
+    if args.student_ffn_hidden is not None:
         student = student.with_ffn_hidden(args.student_ffn_hidden)
     path = distill(teacher, student.train(), tc, args.out, weights=DistillWeights(features=args.features))
     if os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 speaks for the run
