@@ -551,7 +551,16 @@ class AVSep(nn.Module):
         if pool < 1 or self.cfg.crop_size % pool:
             raise ValueError(f"video pool must divide the {self.cfg.crop_size}-pixel crop, got {pool}")
         new = self._reshaped(video_pool=pool)
-        new.load_state_dict(self.state_dict())
+        # the stem is Sequential(pool if > 1, conv, norm, relu): its layers move by one where the pool comes or goes
+        shift = (pool > 1) - (self.cfg.video_pool > 1)
+        stem = "video.stem."
+        sd = {}
+        for k, v in self.state_dict().items():
+            if k.startswith(stem):
+                i, rest = k[len(stem) :].split(".", 1)
+                k = f"{stem}{int(i) + shift}.{rest}"
+            sd[k] = v
+        new.load_state_dict(sd)
         return new
 
     def with_ffn_hidden(self, hidden: int) -> "AVSep":

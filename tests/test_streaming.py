@@ -290,6 +290,9 @@ def test_a_coarser_mouth_keeps_every_weight(tiny_model, av_inputs):
     assert snr_db(separate(coarse, mix, lips, fps)["speakers"], stream_separate(coarse, mix, lips, fps)["speakers"]) >= FLOAT_PARITY_DB
     with pytest.raises(ValueError, match="must divide"):
         tiny_model.with_video_pool(5)
+    # no pool at all (the stem's layers move up by one) and back: the same weights
+    back = tiny_model.with_video_pool(1).with_video_pool(2)
+    assert all(torch.equal(p, q) for p, q in zip(tiny_model.state_dict().values(), back.state_dict().values()))
 
 
 @torch.no_grad()
