@@ -14,7 +14,7 @@ from avsep_mobile.model import AVSep
 from avsep_mobile.quiet import library_prints
 from avsep_mobile.streaming import step_modules
 
-from .folds import LITERT_FOLDS, fold
+from .folds import LITERT_FOLDS, fold, for_precision
 from .steps import NamedStep, check_precision, metadata, sample_inputs
 
 MODEL_FILE = "avsep.tflite"
@@ -40,7 +40,8 @@ def convert(model: AVSep, speakers: int, chunk_hops: int, out_dir, precision: st
     replaces the precision's default, or a callable(bytes) -> bytes applied to
     the float flatbuffer (ai-edge-quantizer, quantize.int8); the hook for
     compressed exports.
-    folds: the exact folds (export.folds) applied to a copy of the model first.
+    folds: the exact folds (export.folds) applied to a copy of the model
+    first, less those its precision leaves out (folds.for_precision).
     """
     post = quant_config if callable(quant_config) else None
     quant_config = None if post is not None else quant_config
@@ -48,7 +49,7 @@ def convert(model: AVSep, speakers: int, chunk_hops: int, out_dir, precision: st
         check_precision(precision)
     import litert_torch
 
-    steps = step_modules(fold(model, folds), speakers, chunk_hops)
+    steps = step_modules(fold(model, for_precision(folds, precision)), speakers, chunk_hops)
     conv = None
     for name, step in steps.items():
         conv = (litert_torch if conv is None else conv).signature(name, NamedStep(step), sample_kwargs=sample_inputs(step.sig))

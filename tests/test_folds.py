@@ -44,6 +44,7 @@ def _worst_snr(ref: dict, got: dict) -> float:
 
 
 @pytest.mark.parametrize("which", [("layernorm",), ("attn_scale",), ("const_bias",), ("layernorm_ops",), ("softplus_tail",),
+                                   ("softplus_short",),
                                    ("single_query",), ("pool_conv",), ("twiddle_blocks",), ("sdpa",), folds.FOLDS, folds.LITERT_FOLDS,
                                    folds.COREML18_FOLDS])
 def test_folded_steps_match_unfolded(tiny_model, which):
@@ -121,6 +122,24 @@ def test_softplus_tail_keeps_the_relative_accuracy_of_softplus():
     assert ((got - ref).abs() / ref).max() < 1e-5
     naive = torch.log(1.0 + torch.exp(x)).double()
     assert ((naive - ref).abs() / ref).max() > 0.5  # what the fold is for: the naive form loses the tail
+
+
+def test_short_tail_softplus_is_within_half_a_percent_and_only_int8_and_int4_take_it():
+    """int8 and int4 exports take the one-term tail: relative error under
+    e / 2 <= 0.005 anywhere (the tail included, which plain log(1 + exp(x))
+    loses), and scaled like the model's activation; fp32 and fp16 keep the
+    exact tail."""
+    x = torch.linspace(-87.0, 40.0, 100001)
+    ref = nn.functional.softplus(x.double()) * 2.0**3
+    got = folds.ShortTailSoftplus(3)(x).double()
+    assert ((got - ref).abs() / ref).max() < 0.0051
+    for precision in ("int8", "int4"):
+        chosen = folds.for_precision(folds.LITERT_FOLDS, precision)
+        assert "softplus_short" in chosen and "softplus_tail" not in chosen
+    for precision in ("fp32", "fp16"):
+        assert folds.for_precision(folds.LITERT_FOLDS, precision) == folds.LITERT_FOLDS
+    assert "twiddle_blocks" not in folds.for_precision(folds.FOLDS, "int4")
+    assert folds.for_precision(folds.FOLDS, "int8") == folds.FOLDS
 
 
 @pytest.mark.parametrize("hops", [1, 2, 50])
