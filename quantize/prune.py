@@ -22,8 +22,10 @@ from avsep_mobile.train import separate_batch
 STACKS = {"audio.layers": "audio_layers", "video.layers": "video_layers", "fusion": "fusion_layers", "decoder": "decoder_layers"}
 # the audio encoder without self-attention is its CNN and projection alone (the
 # fusion block still attends over audio time): architecture_floor's cheapest
-# trained lever. The other stacks keep one block each.
-MAY_BE_EMPTY = {"audio.layers"}
+# trained lever. The lip encoder without it is its CNN and temporal conv (the
+# fusion's audio-to-video attention still sees a window of lip frames). The
+# fusion and decoder stacks keep one block each.
+MAY_BE_EMPTY = {"audio.layers", "video.layers"}
 
 
 def drop_blocks(model: AVSep, names) -> AVSep:

@@ -85,6 +85,9 @@ def test_removing_a_block_that_adds_nothing_keeps_the_output():
     bare = drop_blocks(model, ["audio.layers.0", "audio.layers.1", "audio.layers.2"])
     assert bare.cfg.audio_layers == 0 and len(bare.audio.layers) == 0
     assert torch.isfinite(separate_batch(bare, batch["mix"], batch["lips"], 25.0)[0]).all()
+    lips_only_cnn = drop_blocks(model, [f"video.layers.{i}" for i in range(model.cfg.video_layers)])  # so may the lip encoder
+    assert lips_only_cnn.cfg.video_layers == 0 and len(lips_only_cnn.video.layers) == 0
+    assert torch.isfinite(separate_batch(lips_only_cnn, batch["mix"], batch["lips"], 25.0)[0]).all()
     with pytest.raises(ValueError, match="every block of fusion"):
         drop_blocks(model, ["fusion.0", "fusion.1"])
 

@@ -28,6 +28,19 @@ def test_streaming_matches_offline(tiny_model, av_inputs, chunk_hops):
     assert snr_db(offline["residual"], stream["residual"]) >= FLOAT_PARITY_DB
 
 
+def test_streaming_matches_offline_without_self_attention(tiny_model, av_inputs):
+    """The audio and lip encoders may lose every self-attention block
+    (`avsep prune --drop`): the states that remain still stream."""
+    from avsep_mobile.quantize.prune import drop_blocks
+
+    cfg = tiny_model.cfg
+    bare = drop_blocks(tiny_model, [f"audio.layers.{i}" for i in range(cfg.audio_layers)] + [f"video.layers.{i}" for i in range(cfg.video_layers)])
+    mix, lips, fps = av_inputs
+    offline, stream = separate(bare, mix, lips, fps), stream_separate(bare, mix, lips, fps)
+    assert np.abs(offline["speakers"]).max() > 1e-3
+    assert snr_db(offline["speakers"], stream["speakers"]) >= FLOAT_PARITY_DB
+
+
 def test_offline_is_causal(tiny_model, av_inputs):
     mix, lips, fps = av_inputs
     whole = separate(tiny_model, mix, lips, fps)["speakers"]
