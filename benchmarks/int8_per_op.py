@@ -163,13 +163,14 @@ def main(argv=None) -> int:
         result["keep_float"] = list(keep_float)
 
         # the whole av_step: fp32, default dynamic int8, int8 only where it won
+        # (every conv float, static=(): this script studies FULLY_CONNECTED alone)
         with _quiet():
             fp32_path = tflite.convert(model, 2, 1, tmp, "fp32")[0]
         content = fp32_path.read_bytes()
         whole = {"fp32": fp32_path, "int8_default": tmp / "int8_default.tflite", "int8_selective": tmp / "int8_selective.tflite"}
         with _quiet():
-            whole["int8_default"].write_bytes(tflite_hook({}, model, keep_float=(), mode="dynamic")(content))
-            whole["int8_selective"].write_bytes(tflite_hook({}, model, keep_float=keep_float, mode="dynamic")(content))
+            whole["int8_default"].write_bytes(tflite_hook({}, model, keep_float=(), mode="dynamic", static=())(content))
+            whole["int8_selective"].write_bytes(tflite_hook({}, model, keep_float=keep_float, mode="dynamic", static=())(content))
         vec = vectors.make(model, 2, 1, seconds=2.0)
         feeds = record_feeds(model, 2, 1, vec, signature.signatures(model, 2, 1))["av_step"]
         ref = TorchRunner(model, 2, 1)

@@ -116,7 +116,8 @@ def export_packed(model, out: Path, calib_many: list[dict]) -> dict[str, Path]:
     paths["tflite_fp32"], paths["tflite_int8"] = out / "packed_fp32.tflite", out / "packed_int8.tflite"
     paths["tflite_fp32"].write_bytes(fp32)
     with _quiet():
-        paths["tflite_int8"].write_bytes(int8.tflite_hook({}, model, mode="dynamic")(fp32))
+        # static=(): the packed signature has no calibration feeds, so both files keep every conv float
+        paths["tflite_int8"].write_bytes(int8.tflite_hook({}, model, mode="dynamic", static=())(fp32))
     for kind, folds in (("onnx_fp32", FOLDS), ("onnx_int8", ())):
         s = PackedAVStep(step_modules(fold(model, folds), 2, 1)["av_step"])
         d = out / f"packed_{kind}"
@@ -147,7 +148,7 @@ def export_many(model, out: Path, onnx_hook) -> dict[str, Path]:
     with _quiet():
         paths["tflite_fp32"] = tflite.convert(model, 2, 1, out / "tflite_fp32", "fp32")[0]
         paths["tflite_int8"] = out / "tflite_int8" / tflite.MODEL_FILE
-        paths["tflite_int8"].write_bytes(int8.tflite_hook({}, model, mode="dynamic")(paths["tflite_fp32"].read_bytes()))
+        paths["tflite_int8"].write_bytes(int8.tflite_hook({}, model, mode="dynamic", static=())(paths["tflite_fp32"].read_bytes()))
         onnx_target.convert(model, 2, 1, out / "onnx_fp32", "fp32")
         onnx_target.convert(model, 2, 1, out / "onnx_int8", "int8", quantize=onnx_hook)
     paths["onnx_fp32"], paths["onnx_int8"] = out / "onnx_fp32" / "av_step.onnx", out / "onnx_int8" / "av_step.onnx"

@@ -34,7 +34,7 @@ KEEP_FLOAT_MAX_DROP_DB = 0.1
 KEEP_8BIT_MIN_SNR_DB = KEEP_FLOAT_MIN_SNR_DB
 KEEP_8BIT_MAX_DROP_DB = KEEP_FLOAT_MAX_DROP_DB
 SCHEMES = {"w8a8": "weights int8 per channel, layer inputs int8 per tensor (calibrated)",
-           "dynamic": "weights int8 per channel, Linear inputs int8 per tensor at run time, convs weight-only",
+           "dynamic": "weights int8 per channel, Linear inputs int8 per tensor at run time, convs weight-only but the audio CNN's last (inputs int8 per tensor, calibrated)",
            "weights": "weight-only int8 per channel",
            "int4": f"Linear weights int4 in blocks of {int4.BLOCK}, inputs int8 per tensor at run time (the android int4 export)"}
 

@@ -103,7 +103,7 @@ class DynamicInputQuant:
 # What each shipped int8 scheme does to one layer: (weights int8, input quantization)
 INPUT_QUANT = {
     "w8a8": "static",      # ios w8a8, android/onnx static: calibrated per-tensor inputs
-    "dynamic": "dynamic",  # android default: Linear inputs per tensor at run time, convs weight-only
+    "dynamic": "dynamic",  # android default: Linear inputs per tensor at run time, convs weight-only but int8.static_convs (calibrated inputs)
     "weights": None,       # ios weights: weight-only
 }
 
@@ -136,15 +136,18 @@ def quantize(model: AVSep, calibrate, keep_float=(), activations: bool = True, s
     scheme = scheme or ("w8a8" if activations else "weights")
     if scheme not in INPUT_QUANT:
         raise ValueError(f"unknown int8 scheme {scheme!r}: {', '.join(INPUT_QUANT)}")
+    from .int8 import static_convs
+
     q = fold_batchnorm(copy.deepcopy(model).eval())
     chosen = quantizable_layers(q, keep_float)
     if layers is not None:
         chosen = {n: chosen[n] for n in layers}
+    static_in_dynamic = {f"{n}.conv" for n in static_convs(model)} if INPUT_QUANT[scheme] == "dynamic" else set()
     hooks = []
     with torch.no_grad():
         for name, layer in chosen.items():
             layer.weight.copy_(fake_quant_weight(layer.weight))
-            if INPUT_QUANT[scheme] == "static":
+            if INPUT_QUANT[scheme] == "static" or name in static_in_dynamic:
                 hooks.append(InputQuant(*(ranges[name] if ranges else (float("inf"), float("-inf")))))
                 layer.register_forward_pre_hook(hooks[-1])
             elif INPUT_QUANT[scheme] == "dynamic" and isinstance(layer, nn.Linear):
