@@ -174,6 +174,32 @@ def test_int8_weights_shrink_the_files(int8_bundles, android_bundle):
     assert q < f
 
 
+def test_android_dynamic_runs_the_audio_cnns_last_conv_in_int8(int8_bundles, tiny_model):
+    """The dynamic scheme's static conv: av_step's CONV_2D of that layer reads
+    an int8 input through a QUANTIZE and writes int8; every other conv of
+    either step stays float compute over int8-stored weights."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    from avsep_mobile.export.litert_modules import _load
+
+    (static,) = int8.static_convs(tiny_model)
+    scope = f"CausalConv2d_{static.rsplit('.', 1)[1]}/"
+    ops = {v: k for k, v in schema.BuiltinOperator.__dict__.items() if not k.startswith("_")}
+    model = _load((int8_bundles["android"][0] / "avsep.tflite").read_bytes())
+    seen = {}
+    for sd in model.signatureDefs:
+        g = model.subgraphs[sd.subgraphIndex]
+        for op in g.operators:
+            code = model.operatorCodes[op.opcodeIndex]
+            if ops[max(code.builtinCode, code.deprecatedBuiltinCode)] in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+                name = g.tensors[op.outputs[0]].name.decode()
+                seen[name] = schema.TensorType.INT8 == g.tensors[op.inputs[0]].type == g.tensors[op.outputs[0]].type
+    assert [int8_io for name, int8_io in seen.items() if scope in name] == [True]
+    assert not any(int8_io for name, int8_io in seen.items() if scope not in name)
+    manifest = json.loads((int8_bundles["android"][0] / "manifest.json").read_text())
+    assert f"static int8: {static}" in manifest["quantization"]["scheme"]
+
+
 @pytest.mark.parametrize("scheme", ["w8a8", "dynamic"])
 def test_sensitivity_lists_every_quantizable_layer(tiny_model, scheme):
     """Measured in the simulation of a scheme the exports ship."""
