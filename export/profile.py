@@ -33,6 +33,7 @@ import tempfile
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -91,23 +92,47 @@ def _split(call: list[float], parts: dict[str, list[float]]) -> dict:
 # ---------------------------------------------------------------- LiteRT
 
 
-def _litert_op_counts(path: Path, subgraph: int) -> Counter:
+class LiteRTOp(NamedTuple):
+    type: str  # builtin operator, e.g. CONV_2D
+    input_type: str  # tensor type of its first input, e.g. INT8 ("" where it has none)
+    output_type: str
+    output: str  # its first output tensor's name (carries the torch module scope)
+
+
+def litert_ops(path, subgraph: int) -> list[LiteRTOp]:
+    """One subgraph's ops in execution order, read from the flatbuffer."""
     from ai_edge_litert import schema_py_generated as schema
 
-    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+    ops = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+    types = {v: k for k, v in vars(schema.TensorType).items() if not k.startswith("_")}
     m = schema.Model.GetRootAs(Path(path).read_bytes(), 0)
-    g, counts = m.Subgraphs(subgraph), Counter()
+    g, out = m.Subgraphs(subgraph), []
     for i in range(g.OperatorsLength()):
-        code = m.OperatorCodes(g.Operators(i).OpcodeIndex())
-        counts[names.get(max(code.BuiltinCode(), code.DeprecatedBuiltinCode()), "CUSTOM")] += 1
-    return counts
+        op = g.Operators(i)
+        code = m.OperatorCodes(op.OpcodeIndex())
+        first_in = op.Inputs(0) if op.InputsLength() else -1
+        first_out = g.Tensors(op.Outputs(0))
+        out.append(LiteRTOp(ops.get(max(code.BuiltinCode(), code.DeprecatedBuiltinCode()), "CUSTOM"),
+                            types[g.Tensors(first_in).Type()] if first_in >= 0 else "",
+                            types[first_out.Type()], first_out.Name().decode()))
+    return out
+
+
+def litert_signatures(path) -> dict[str, int]:
+    """Signature name -> subgraph index of a .tflite."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    m = schema.Model.GetRootAs(Path(path).read_bytes(), 0)
+    return {m.SignatureDefs(i).SignatureKey().decode(): m.SignatureDefs(i).SubgraphIndex() for i in range(m.SignatureDefsLength())}
+
+
+def _litert_op_counts(path: Path, subgraph: int) -> Counter:
+    return Counter(op.type for op in litert_ops(path, subgraph))
 
 
 def litert_step_op_counts(path, step: str) -> Counter:
     """Ops by type in one signature's subgraph of a .tflite."""
-    from ai_edge_litert.interpreter import Interpreter
-
-    return _litert_op_counts(Path(path), Interpreter(model_path=str(path)).get_signature_runner(step)._subgraph_index)
+    return _litert_op_counts(Path(path), litert_signatures(path)[step])
 
 
 def profile_litert(path, step: str, calls: list[dict], threads: int, repeats: int) -> dict:

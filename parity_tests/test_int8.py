@@ -178,22 +178,14 @@ def test_android_dynamic_runs_the_audio_cnns_last_conv_in_int8(int8_bundles, tin
     """The dynamic scheme's static conv: av_step's CONV_2D of that layer reads
     an int8 input through a QUANTIZE and writes int8; every other conv of
     either step stays float compute over int8-stored weights."""
-    from ai_edge_litert import schema_py_generated as schema
-
-    from avsep_mobile.export.litert_modules import _load
+    from avsep_mobile.export.profile import litert_ops, litert_signatures
 
     (static,) = int8.static_convs(tiny_model)
     scope = f"CausalConv2d_{static.rsplit('.', 1)[1]}/"
-    ops = {v: k for k, v in schema.BuiltinOperator.__dict__.items() if not k.startswith("_")}
-    model = _load((int8_bundles["android"][0] / "avsep.tflite").read_bytes())
-    seen = {}
-    for sd in model.signatureDefs:
-        g = model.subgraphs[sd.subgraphIndex]
-        for op in g.operators:
-            code = model.operatorCodes[op.opcodeIndex]
-            if ops[max(code.builtinCode, code.deprecatedBuiltinCode)] in ("CONV_2D", "DEPTHWISE_CONV_2D"):
-                name = g.tensors[op.outputs[0]].name.decode()
-                seen[name] = schema.TensorType.INT8 == g.tensors[op.inputs[0]].type == g.tensors[op.outputs[0]].type
+    path = int8_bundles["android"][0] / "avsep.tflite"
+    seen = {op.output: op.input_type == op.output_type == "INT8"
+            for sub in litert_signatures(path).values() for op in litert_ops(path, sub)
+            if op.type in ("CONV_2D", "DEPTHWISE_CONV_2D")}
     assert [int8_io for name, int8_io in seen.items() if scope in name] == [True]
     assert not any(int8_io for name, int8_io in seen.items() if scope not in name)
     manifest = json.loads((int8_bundles["android"][0] / "manifest.json").read_text())
