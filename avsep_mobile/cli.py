@@ -13,7 +13,7 @@ from .train_flags import add_training_args
 
 
 def _model_args(p: argparse.ArgumentParser, presets: bool = True) -> None:
-    p.add_argument("--checkpoint", type=Path, help="a checkpoint written by avsep (default: the shipped mobile_fast.pt; mobile.pt is the full model)")
+    p.add_argument("--checkpoint", type=Path, help="a checkpoint written by avsep (default: the shipped mobile_lean.pt; mobile.pt is the full model)")
     if presets:
         p.add_argument("--preset", choices=["base", "mobile", "tiny"], help="an untrained preset instead of a checkpoint")
 

@@ -151,7 +151,7 @@ def cmd_bench(args) -> int:
 def add_parsers(sub) -> None:
     p = sub.add_parser("export", help="convert to an app bundle (model files, manifest, test vectors, parity report)")
     p.add_argument("target", metavar="{ios,android,onnx}", help="ios: CoreML; android: LiteRT/TFLite; onnx: ONNX")
-    p.add_argument("--checkpoint", type=Path, help="a checkpoint written by avsep (default: the shipped mobile_fast.pt; mobile.pt is the full model)")
+    p.add_argument("--checkpoint", type=Path, help="a checkpoint written by avsep (default: the shipped mobile_lean.pt; mobile.pt is the full model)")
     p.add_argument("--preset", choices=["base", "mobile", "tiny"], help=argparse.SUPPRESS)  # tests: random weights
     p.add_argument("--out", type=Path, help="bundle dir (default: dist/<target>)")
     p.add_argument("--precision", choices=PRECISIONS, help="default: int8 for ios and android, fp32 for onnx")

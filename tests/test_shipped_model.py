@@ -18,7 +18,7 @@ from avsep_mobile.pipeline import separate
 
 MIN_SI_SNRI_DB = 5.0  # on 6 mixtures; the model card reports 50
 MIN_DROP_WHEN_SWAPPED_DB = 5.0
-SHIPPED_NAMES = ("mobile", "mobile_pruned", "mobile_fast", "mobile_fast_10ms")  # checkpoints/<name>.pt
+SHIPPED_NAMES = ("mobile", "mobile_pruned", "mobile_fast", "mobile_fast_10ms", "mobile_lean")  # checkpoints/<name>.pt
 SAME_OUTPUT_DB = 100.0  # float32 rounding only (thread count changes summation order)
 
 
