@@ -29,17 +29,22 @@ LABEL_DEPTH = 3  # module path components kept: "audio/SelfAttentionBlock0/attn"
 LEAVES = {"Linear", "Conv1d", "Conv2d", "BatchNorm2d", "ReLU", "GELU", "AvgPool2d", "Softplus", "ScaledSoftplus", "TailExactSoftplus"}
 
 
+STEP_ROOT = "~"  # what a shipped .tflite calls the step wrapper every module path starts with (tflite.compact_name)
+
+
 def module_label(tensor_name: str, depth: int = LABEL_DEPTH) -> str | None:
     """'pkg.NamedStep/pkg.AVStep_step/pkg.model.FusionBlock_0/pkg.folds.FoldedOffsetAttention_a2v;3'
     -> 'FusionBlock0/a2v'; ops of the step's own code -> '(step)'; a name
     without a module path (a signature output's) -> None."""
     path = tensor_name.split(";")[0]
+    if path == STEP_ROOT:  # a shipped file's name for the step's own code (tflite.compact_name)
+        return "(step)"
     if "/" not in path:
         return None
     parts = []
     for comp in path.split("/"):
         cls_attr = comp.rsplit(".", 1)[-1]
-        if "_" not in cls_attr or cls_attr.endswith("_step") or cls_attr.startswith("NamedStep"):
+        if comp == STEP_ROOT or "_" not in cls_attr or cls_attr.endswith("_step") or cls_attr.startswith("NamedStep"):
             continue
         cls, attr = cls_attr.split("_", 1)
         parts.append((cls, f"{cls}{attr}" if re.fullmatch(r"\d+", attr) else attr))

@@ -15,6 +15,7 @@ from avsep_mobile.quiet import library_prints
 from avsep_mobile.streaming import step_modules
 
 from .folds import LITERT_FOLDS, fold, for_precision
+from .litert_modules import STEP_ROOT
 from .steps import NamedStep, check_precision, metadata, sample_inputs
 
 MODEL_FILE = "avsep.tflite"
@@ -65,15 +66,21 @@ def convert(model: AVSep, speakers: int, chunk_hops: int, out_dir, precision: st
 
 # litert-torch names a tensor after the module path that made it, each part
 # package-qualified ("avsep_mobile.model.FusionBlock_0/torch.nn.modules.linear.Linear_q;3"):
-# 132 KB of an 811 KB int4 file. The qualifiers go; the class and attribute
-# names stay, so litert_modules.module_label reads the same module.
+# 132 KB of an 811 KB int4 file. The qualifiers go, and so does the step
+# wrapper every path starts with ("NamedStep/AVStep_step", the same in a whole
+# subgraph: 12 KB more), written STEP_ROOT; the class and attribute names
+# stay, so litert_modules.module_label reads the same module.
 _QUALIFIER = re.compile(r"(?<![\w.])(?:[a-z_][a-z0-9_]*\.)+(?=[A-Z])")
+_STEP_WRAPPER = re.compile(r"(?:^|(?<=;))NamedStep/[A-Za-z0-9]+_step(?=[/;]|$)")
 
 
 def compact_name(name: str) -> str:
-    """A module-path tensor name without its package qualifiers; any other
-    name (a signature's input or output, a constant's) as it is."""
-    return _QUALIFIER.sub("", name) if "/" in name else name  # every ";"-joined path of a fused op's name
+    """A module-path tensor name without its package qualifiers and its step
+    wrapper; any other name (a signature's input or output, a constant's) as
+    it is."""
+    if "/" not in name:
+        return name
+    return _STEP_WRAPPER.sub(STEP_ROOT, _QUALIFIER.sub("", name))  # every ";"-joined path of a fused op's name
 
 
 def as_shipped(flatbuffer: bytes, meta: dict[str, str]) -> bytes:

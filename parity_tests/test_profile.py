@@ -38,21 +38,23 @@ def test_profile_splits_each_step_and_names_its_ops(target, kind, request):
 
 
 def test_shipped_tensor_names_are_compact_and_keep_their_module(android_bundle):
-    """The .tflite as shipped drops the package qualifiers from litert-torch's
-    module-path tensor names (a sixth of a 4-bit file), and the module each
-    name points at is the same."""
+    """The .tflite as shipped drops the package qualifiers and the step wrapper
+    from litert-torch's module-path tensor names (a sixth of a 4-bit file),
+    and the module each name points at is the same."""
     from ai_edge_litert.tools import flatbuffer_utils
 
     from avsep_mobile.export import tflite
     from avsep_mobile.export.litert_modules import module_label
 
-    assert tflite.compact_name(LONG_NAME) == "NamedStep/AVStep_step/FusionBlock_0/FoldedOffsetAttention_a2v/Linear_q;3"
+    assert tflite.compact_name(LONG_NAME) == "~/FusionBlock_0/FoldedOffsetAttention_a2v/Linear_q;3"
     assert module_label(tflite.compact_name(LONG_NAME)) == module_label(LONG_NAME)
     assert tflite.compact_name("serving_default_pcm:0") == "serving_default_pcm:0"  # not a module path: as it is
+    step_code = "avsep_mobile.export.steps.NamedStep/avsep_mobile.streaming.AVStep_step;41"
+    assert tflite.compact_name(step_code) == "~;41" and module_label("~;41") == module_label(step_code) == "(step)"
     out, _ = android_bundle
     m = flatbuffer_utils.convert_bytearray_to_object(bytearray((out / tflite.MODEL_FILE).read_bytes()))
     names = [t.name.decode() for g in m.subgraphs for t in g.tensors]
-    assert any("/" in n for n in names) and not [n for n in names if "avsep_mobile." in n or "torch.nn." in n]
+    assert any("/" in n for n in names) and not [n for n in names if "avsep_mobile." in n or "torch.nn." in n or "NamedStep" in n]
 
 
 def test_module_labels_name_the_torch_module():
