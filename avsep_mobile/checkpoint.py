@@ -13,7 +13,7 @@ from .model import AVSep, ModelConfig, preset
 
 # The default model: the lean student (20 ms hop, n_fft 640, no audio
 # self-attention, a 22 x 22 mouth), distilled from mobile.pt (MODEL_CARD.md):
-# within 0.2 dB of mobile_fast.pt, the previous default, at about 0.77x its
+# within 0.2 dB of mobile_fast.pt, the previous default, at about 0.83x its
 # android int8 cost. mobile.pt (the full model, its teacher), mobile_fast.pt
 # and mobile_fast_10ms.pt stay for --checkpoint.
 SHIPPED = Path(__file__).parent / "checkpoints" / "mobile_lean.pt"
