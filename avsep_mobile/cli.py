@@ -83,24 +83,28 @@ def _eval_sets(args) -> dict:
         if not paths:
             raise ValueError(f"{args.data} holds no mixtures (DIR/<name>/mix.wav): make some with `avsep data make`")
         return {"data": [read_example(p) for p in paths[: args.count]]}
-    from .data.mixtures import heldout_examples
+    from .data.mixtures import heldout_examples, scaled
     from .data.mouth_augment import eval_rule_opening
     from .data.recorded import build_heldout_recorded_pool
     from .data.speech import build_eval_pool, build_unseen_voice_pool
     from .data.talking_face import camera_example
+    from .export.levels import GATE_LEVELS, gain
 
     # training-family voices reading unseen sentences; then a voice family no training pool contains; then
     # the unseen sentences again, each mixture in its own simulated room (target: direct path + early reflections)
     eval_pool = build_eval_pool()
     recorded = heldout_examples(build_heldout_recorded_pool(), count=args.count, speakers=args.speakers)
-    return {"unseen_sentences": heldout_examples(eval_pool, count=args.count, speakers=args.speakers),
+    sentences = heldout_examples(eval_pool, count=args.count, speakers=args.speakers)
+    return {"unseen_sentences": sentences,
             "unseen_voices": heldout_examples(build_unseen_voice_pool(), count=args.count, speakers=args.speakers),
             "reverberant": heldout_examples(eval_pool, count=args.count, speakers=args.speakers, room=1.0),
             # people reading letters, syllables and phrases (data.recorded), speakers no training pool holds
             "recorded_speech": recorded,
             # the same mixtures, each mouth a real face's (data.talking_face) whose jaw moves by a rule no training
             # track used (data.mouth_augment.eval_rule_opening), through the face mesh and bridge as `avsep separate`
-            "recorded_speech_camera": [camera_example(ex, eval_rule_opening) for ex in recorded]}
+            "recorded_speech_camera": [camera_example(ex, eval_rule_opening) for ex in recorded],
+            # the unseen sentences at the device band's quiet gate level, -45 dBFS RMS (a soft or distant talker)
+            "quiet": [scaled(ex, gain(ex.mix, GATE_LEVELS["quiet"])) for ex in sentences]}
 
 
 def _eval_line(name: str, res: dict) -> str:
@@ -294,7 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("eval", help="SI-SNR improvement, PESQ-WB, ESTOI, lips swapped, lip following: unseen sentences, unseen voices, reverberant rooms, recorded speech (rendered lips and a camera's)")
+    p = sub.add_parser("eval", help="SI-SNR improvement, PESQ-WB, ESTOI, lips swapped, lip following: unseen sentences, unseen voices, reverberant rooms, recorded speech (rendered lips and a camera's), quiet speech")
     _model_args(p)
     p.add_argument("--data", type=Path, help="a dir of mixtures (default: the built-in held-out set)")
     p.add_argument("--count", type=int, default=50)

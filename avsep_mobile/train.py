@@ -53,6 +53,8 @@ class TrainConfig:
     recorded_pool_size: int = 3000
     # chance per mouth track of a rule other than the renderer's (data.mouth_augment); `avsep train` defaults to 0.5
     mouth_augment: float = 0.0
+    # share of mixtures at a quiet level (data.mixtures.QUIET_LEVEL_DB); 0 by default
+    quiet_share: float = 0.0
     # an index of the user's own clips (`avsep data import`), and the share of batches mixed from it (1: it alone)
     data_index: str | None = None
     data_share: float = 0.5
@@ -161,7 +163,7 @@ def batches(tc: TrainConfig, rank: int, world: int, cache_dir=None, start_step: 
             streams[n] = loader(MixtureStream(pool, seconds=tc.seconds, speakers=n, base_seed=base_seed(n), rank=rank,
                                               world_size=world, perturb=tc.voice_perturb, room=tc.room_share,
                                               recorded=recorded, recorded_share=tc.recorded_share,
-                                              mouth_augment=tc.mouth_augment), (1 - clip_share) * speaker_share[n])
+                                              mouth_augment=tc.mouth_augment, quiet=tc.quiet_share), (1 - clip_share) * speaker_share[n])
     if own:
         from .data.clips import ClipMixtureStream
 

@@ -21,6 +21,9 @@ DATA_MIX_FLAGS = (
     ("--mouth-augment", "mouth_augment",
      "chance per mouth track that it moves by another rule, as a measured mouth does: level rule, "
      "smoothing, +-2 frames of lag, warps, held and dropped frames, a still mouth (0 = renderer's rule)"),
+    ("--quiet", "quiet_share",
+     "share of mixtures 12 to 36 dB quieter than the usual levels, a soft or distant talker down to about "
+     "-50 dBFS RMS (0 = usual levels only)"),
     ("--data-share", "data_share", "with --data: the share of batches mixed from INDEX (1 = INDEX alone, no built-in pool)"),
 )
 

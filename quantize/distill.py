@@ -24,6 +24,14 @@ class DistillWeights:
     features: float = 0.0
 
 
+# a mixture quieter than this (RMS, dBFS) reaches the teacher raised to it, and
+# the teacher's speakers come back scaled down: the teacher trained on mixtures
+# down to about -30 dBFS (data.mixtures.LEVEL_DB) and separates quieter ones
+# worse (2 dB of SI-SNRi at -45 dBFS), so a quiet mixture (--quiet) gets the
+# teacher's best as its target; louder mixtures reach it as they are
+TEACHER_MIN_RMS_DBFS = -30.0
+
+
 class DistillObjective:
     """(student outputs, batch) -> (loss, SI-SNR to the sources); the teacher
     runs on the same batch without gradients."""
@@ -41,7 +49,11 @@ class DistillObjective:
         dev = est.device
         self.teacher.to(dev)
         with torch.no_grad():
-            t_est, _, t_masks, t_emb = separate_batch(self.teacher, batch["mix"].to(dev), batch["lips"].to(dev), float(batch["fps"][0]))
+            mix = batch["mix"].to(dev)
+            rms = mix.pow(2).mean(-1, keepdim=True).sqrt().clamp_min(1e-8)
+            lift = (10 ** (TEACHER_MIN_RMS_DBFS / 20) / rms).clamp_min(1.0)  # (B, 1): 1 at usual levels
+            t_est, _, t_masks, t_emb = separate_batch(self.teacher, mix * lift, batch["lips"].to(dev), float(batch["fps"][0]))
+            t_est = t_est / lift.unsqueeze(-1)
         loss, snr = separation_loss(est, batch["sources"].to(dev), self.tc.spectral_weight)
         loss = self.w.sources * loss
         loss = loss - self.w.outputs * si_snr(est, t_est).mean()

@@ -144,7 +144,7 @@ def test_eval_reports_unseen_sentences_and_unseen_voices_and_writes_listening_ma
     out = tmp_path / "listen"
     assert main(["eval", "--preset", "tiny", "--count", "1", "--listen", "1", "--out", str(out), "--json"]) == 0
     res = json.loads(capsys.readouterr().out)
-    assert sorted(res) == ["recorded_speech", "recorded_speech_camera", "reverberant", "unseen_sentences", "unseen_voices"]
+    assert sorted(res) == ["quiet", "recorded_speech", "recorded_speech_camera", "reverberant", "unseen_sentences", "unseen_voices"]
     assert all(r["mixtures"] == 1 and np.isfinite(r["si_snri_db"]) for r in res.values())
     assert json.loads((out / "results.json").read_text()) == res
     for name in res:

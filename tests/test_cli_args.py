@@ -107,13 +107,13 @@ def test_train_and_distill_take_the_same_data_mix(tmp_path, monkeypatch):
     teacher = tmp_path / "teacher.pt"
     checkpoint.save(teacher, AVSep(preset("tiny")), {})
     mix = ["--voice-perturb", "0.1", "--rooms", "0.2", "--recorded", "0.3", "--mouth-augment", "0.4", "--data-share", "0.6",
-           "--data", str(tmp_path / "index")]
+           "--quiet", "0.7", "--data", str(tmp_path / "index")]
     assert main(["train", "--preset", "tiny", "--out", str(tmp_path / "a"), *mix]) == 0
     assert main(["distill", "--teacher", str(teacher), "--student-preset", "tiny", "--out", str(tmp_path / "b"), *mix]) == 0
     for tc in seen.values():
-        got = (tc.voice_perturb, tc.room_share, tc.recorded_share, tc.mouth_augment, tc.data_share, tc.data_index)
-        assert got == (0.1, 0.2, 0.3, 0.4, 0.6, str(tmp_path / "index"))
+        got = (tc.voice_perturb, tc.room_share, tc.recorded_share, tc.mouth_augment, tc.data_share, tc.quiet_share, tc.data_index)
+        assert got == (0.1, 0.2, 0.3, 0.4, 0.6, 0.7, str(tmp_path / "index"))
     seen.clear()
     assert main(["distill", "--teacher", str(teacher), "--student-preset", "tiny", "--out", str(tmp_path / "c")]) == 0
     tc = seen["distill"]
-    assert (tc.voice_perturb, tc.room_share, tc.recorded_share, tc.mouth_augment, tc.data_index) == (0, 0, 0, 0, None)
+    assert (tc.voice_perturb, tc.room_share, tc.recorded_share, tc.mouth_augment, tc.quiet_share, tc.data_index) == (0, 0, 0, 0, 0, None)

@@ -137,6 +137,34 @@ def test_feature_matching_is_the_distance_between_lip_embeddings():
         DistillObjective(teacher, tc, DistillWeights(features=1.0), replace(preset("tiny"), d_model=48).d_model)
 
 
+def test_a_quiet_mixture_reaches_the_teacher_at_its_trained_level(monkeypatch):
+    """Below TEACHER_MIN_RMS_DBFS the teacher hears the mixture raised to it
+    and its speakers come back at the mixture's level; louder mixtures reach
+    it unchanged."""
+    import avsep_mobile.quantize.distill as distill_module
+
+    torch.manual_seed(0)
+    teacher = AVSep(preset("tiny")).eval()
+    objective = DistillObjective(teacher, TrainConfig(steps=1, batch=2, seconds=1.0), DistillWeights(sources=0.0, masks=0.0))
+    batch = next(_synthetic_batches(seed=3))
+    heard = []
+    real = distill_module.separate_batch
+
+    def spy(model, mix, lips, fps):
+        if model is teacher:
+            heard.append(mix.clone())
+        return real(model, mix, lips, fps)
+
+    monkeypatch.setattr(distill_module, "separate_batch", spy)
+    rms_db = lambda x: 20 * torch.log10(x.pow(2).mean(-1).sqrt())  # noqa: E731
+    for level_db in (-60.0, -20.0):
+        quiet = dict(batch, mix=batch["mix"] / batch["mix"].pow(2).mean(-1, keepdim=True).sqrt() * 10 ** (level_db / 20))
+        with torch.no_grad():
+            objective(separate_batch(teacher, quiet["mix"], quiet["lips"], 25.0), quiet)
+        expect = max(level_db, distill_module.TEACHER_MIN_RMS_DBFS)
+        assert torch.allclose(rms_db(heard[-1]), torch.full((2,), expect), atol=0.01)
+
+
 def test_a_student_at_half_the_frame_rate_learns_from_the_teachers_outputs():
     """A with_hop student has other frames and bins than its teacher: the
     objective leaves the mask term out and is the output distance alone."""

@@ -250,6 +250,21 @@ def test_perturbation_is_off_by_default_and_changes_only_voices(pool, example):
     assert np.array_equal(first(on.sources), first(example.sources))
 
 
+def test_quiet_share_is_off_by_default_and_changes_only_the_level(pool, example):
+    from avsep_mobile.data.mixtures import LEVEL_DB, QUIET_LEVEL_DB
+
+    off = make_example(pool, seed=3, speakers=2, seconds=3.0, quiet=0.0)
+    assert np.array_equal(off.mix, example.mix)
+    on = make_example(pool, seed=3, speakers=2, seconds=3.0, quiet=1.0)
+    # one gain moved: the same mixture, between 0 and 48 dB quieter, its sources with it
+    ratio_db = 20 * np.log10(np.linalg.norm(on.mix) / np.linalg.norm(example.mix))
+    assert QUIET_LEVEL_DB[0] - LEVEL_DB[1] <= ratio_db < 0
+    assert np.allclose(on.mix * (np.linalg.norm(example.mix) / np.linalg.norm(on.mix)), example.mix, atol=1e-5)
+    assert np.allclose(on.sources / on.mix.std(), example.sources / example.mix.std(), atol=1e-4)
+    levels = [20 * np.log10(make_example(pool, seed=s, seconds=1.0, quiet=q).mix.std()) for q in (0.0, 1.0) for s in range(6)]
+    assert max(levels[6:]) < max(levels[:6]) and min(levels[6:]) < min(levels[:6])
+
+
 def test_speakers_always_have_distinct_voices():
     same = [Utterance(np.ones(16000, np.float32) * 0.1, "espeak:en+m1:p50:s150", f"t{i}") for i in range(4)]
     with pytest.raises(ValueError, match="distinct voices"):

@@ -130,9 +130,16 @@ def _active_rms(x: np.ndarray) -> float:
     return float(np.sqrt(np.mean(x[np.abs(x) > 1e-4] ** 2))) if np.any(np.abs(x) > 1e-4) else 0.0
 
 
+# a mixture's overall level (dB on the sources' -20 dBFS): quiet to loud recordings; `quiet`
+# draws from the second range, a soft or distant talker down to about -50 dBFS RMS (the device
+# band's quiet gate is -45: export/levels.py), which the first range never reaches
+LEVEL_DB = (-12.0, 6.0)
+QUIET_LEVEL_DB = (-36.0, -12.0)
+
+
 def make_example(pool: list[Utterance], seed: int, speakers: int = 2, seconds: float = 4.0,
                  fps: float | None = 25.0, perturb: float = 0.0, room: float = 0.0, recorded=None,
-                 recorded_share: float = 0.0, mouth_augment: float = 0.0) -> Example:
+                 recorded_share: float = 0.0, mouth_augment: float = 0.0, quiet: float = 0.0) -> Example:
     """A mixture of `speakers` distinct voices; fps None draws 25 or 30.
     perturb: the chance that each speaker's voice is perturbed (training
     only); room: the chance that the mixture is heard in a reverberant room
@@ -142,8 +149,9 @@ def make_example(pool: list[Utterance], seed: int, speakers: int = 2, seconds: f
     human speech, data.recorded) instead of `pool`, voices still distinct;
     mouth_augment: the chance that each mouth track moves by a rule drawn
     from data.mouth_augment instead of the renderer's own (the face, light
-    and head motion stay). Each draws from its own generator: at 0 the
-    mixture is exactly as without it."""
+    and head motion stay); quiet: the chance that the mixture's overall
+    level is drawn from QUIET_LEVEL_DB instead of LEVEL_DB. Each draws from
+    its own generator: at 0 the mixture is exactly as without it."""
     if speakers < 1:
         raise ValueError(f"speakers must be at least 1, got {speakers}")
     rng = np.random.default_rng([seed, 0x313])
@@ -176,7 +184,11 @@ def make_example(pool: list[Utterance], seed: int, speakers: int = 2, seconds: f
     if rng.random() < 0.7:
         snr_db = rng.uniform(10, 30)
         noise = _noise(rng, n) * _active_rms(speech) * 10 ** (-snr_db / 20)
-    gain = 10 ** (rng.uniform(-12, 6) / 20)  # overall level: quiet to loud recordings
+    gain = 10 ** (rng.uniform(*LEVEL_DB) / 20)
+    if quiet > 0:
+        qrng = np.random.default_rng([seed, 0x9e7])
+        if qrng.random() < quiet:
+            gain = 10 ** (qrng.uniform(*QUIET_LEVEL_DB) / 20)
     sources, noise = sources * gain, noise * gain
     mix = (sources if heard is None else heard * gain).sum(0) + noise
     peak = max(np.abs(mix).max(), np.abs(sources).max())
@@ -187,6 +199,11 @@ def make_example(pool: list[Utterance], seed: int, speakers: int = 2, seconds: f
     lips = np.stack([render_augmented(s, SAMPLE_RATE, fps, face, mrng) if mouth_augment > 0 and mrng.random() < mouth_augment
                      else render_lips(s, SAMPLE_RATE, fps, seed=face) for s, face in zip(sources, faces)])
     return Example(mix.astype(np.float32), sources.astype(np.float32), lips, float(fps), f"seed_{seed}")
+
+
+def scaled(ex: Example, g: float) -> Example:
+    """The same mixture g times as loud (its sources with it)."""
+    return Example((ex.mix * g).astype(np.float32), (ex.sources * g).astype(np.float32), ex.lips, ex.fps, ex.name)
 
 
 def heldout_examples(pool: list[Utterance], count: int = 50, speakers: int = 2, seconds: float = 4.0,
@@ -262,10 +279,11 @@ class MixtureStream(torch.utils.data.IterableDataset):
 
     def __init__(self, pool: list[Utterance], seconds: float = 2.5, speakers: int = 2, base_seed: int = 0,
                  rank: int = 0, world_size: int = 1, fps: float = 25.0, perturb: float = 0.0, room: float = 0.0,
-                 recorded=None, recorded_share: float = 0.0, mouth_augment: float = 0.0):
+                 recorded=None, recorded_share: float = 0.0, mouth_augment: float = 0.0, quiet: float = 0.0):
         super().__init__()
         self.pool, self.seconds, self.speakers, self.fps, self.perturb = pool, seconds, speakers, fps, perturb
         self.room, self.recorded, self.recorded_share, self.mouth_augment = room, recorded, recorded_share, mouth_augment
+        self.quiet = quiet
         self.base_seed, self.rank, self.world_size = base_seed, rank, world_size
 
     def seeds(self):
@@ -279,7 +297,7 @@ class MixtureStream(torch.utils.data.IterableDataset):
     def __iter__(self):
         for seed in self.seeds():
             yield _as_tensors(make_example(self.pool, seed, self.speakers, self.seconds, self.fps, self.perturb, self.room,
-                                           self.recorded, self.recorded_share, self.mouth_augment))
+                                           self.recorded, self.recorded_share, self.mouth_augment, self.quiet))
 
 
 class ExampleDirDataset(torch.utils.data.Dataset):
