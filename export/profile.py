@@ -94,7 +94,7 @@ def _split(call: list[float], parts: dict[str, list[float]]) -> dict:
 
 class LiteRTOp(NamedTuple):
     type: str  # builtin operator, e.g. CONV_2D
-    input_type: str  # tensor type of its first input, e.g. INT8 ("" where it has none)
+    input_type: str  # tensor type of its first input, e.g. INT8 ("" where it has none; likewise below)
     output_type: str
     output: str  # its first output tensor's name (carries the torch module scope)
 
@@ -110,11 +110,11 @@ def litert_ops(path, subgraph: int) -> list[LiteRTOp]:
     for i in range(g.OperatorsLength()):
         op = g.Operators(i)
         code = m.OperatorCodes(op.OpcodeIndex())
-        first_in = op.Inputs(0) if op.InputsLength() else -1
-        first_out = g.Tensors(op.Outputs(0))
+        first_in = op.Inputs(0) if op.InputsLength() else -1  # -1 also marks an omitted optional input
+        first_out = g.Tensors(op.Outputs(0)) if op.OutputsLength() else None  # ASSIGN_VARIABLE writes none
         out.append(LiteRTOp(ops.get(max(code.BuiltinCode(), code.DeprecatedBuiltinCode()), "CUSTOM"),
                             types[g.Tensors(first_in).Type()] if first_in >= 0 else "",
-                            types[first_out.Type()], first_out.Name().decode()))
+                            types[first_out.Type()] if first_out else "", first_out.Name().decode() if first_out else ""))
     return out
 
 
