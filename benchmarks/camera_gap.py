@@ -16,6 +16,8 @@ with their mouths made eight ways, one factor at a time:
                   jaw inertia, cube root) with a steady width (spread 0.5, as
                   the talking face's jaw-only motion gives), drawn by the
                   bridge's renderer directly: a different rule, no camera
+  eval, no inertia     the same rule without its attack/release follower
+  eval, no cube root   the same rule without its cube root (linear)
   camera, own     the renderer's rule moving the talking face's jaw, through
                   face detector, face mesh and bridge: the camera, same rule
   camera, eval    the eval rule through the camera: `recorded_speech_camera`
@@ -94,8 +96,8 @@ def main(argv=None) -> int:
     model.eval()
     examples = heldout_examples(build_heldout_recorded_pool(), count=args.count)
     conditions = {"rendered": examples}
-    rows = {"bridge": [], "steady width": [], "mesh curve": [], "eval rule": [], "camera, own": [], "camera, eval": [],
-            "camera, warm": []}
+    rows = {"bridge": [], "steady width": [], "mesh curve": [], "eval rule": [], "eval, no inertia": [],
+            "eval, no cube root": [], "camera, own": [], "camera, eval": [], "camera, warm": []}
     curve = mesh_curve()
     print("mesh curve (opening: reading):", " ".join(f"{o:.2f}:{r:.2f}" for o, r in zip(*curve)), flush=True)
     for ex in examples:
@@ -107,6 +109,8 @@ def main(argv=None) -> int:
         rows["steady width"].append(replace(ex, lips=rendered_by_bridge(own, times)))
         rows["mesh curve"].append(replace(ex, lips=rendered_by_bridge([np.interp(o, *curve) for o in own], times)))
         rows["eval rule"].append(replace(ex, lips=rendered_by_bridge(ev, times)))
+        for name, half in (("eval, no inertia", {"inertia": False}), ("eval, no cube root", {"cube_root": False})):
+            rows[name].append(replace(ex, lips=rendered_by_bridge([eval_rule_opening(s, 16000, times, **half) for s in ex.sources], times)))
         cold, warm = bridge_lips(ev, times, passes=2)
         rows["camera, own"].append(replace(ex, lips=bridge_lips(own, times)[0]))
         rows["camera, eval"].append(replace(ex, lips=cold))
@@ -116,13 +120,15 @@ def main(argv=None) -> int:
     for name, exs in conditions.items():
         res = evaluate(model, exs, desc=name)
         scores[name] = res["si_snri_db"]
-        print(f"{name:14s} SI-SNRi {res['si_snri_db']:6.2f} dB  follows own lips {100 * res['follows_own_lips']:.0f}%", flush=True)
+        print(f"{name:18s} SI-SNRi {res['si_snri_db']:6.2f} dB  follows own lips {100 * res['follows_own_lips']:.0f}%", flush=True)
     steps = [("the bridge's renderer (slot face, no lag)", "rendered", "bridge"),
              ("a steady width", "bridge", "steady width"),
              ("the opening measured by the face mesh", "steady width", "camera, own"),
              ("  of which the mesh's static reading curve", "steady width", "mesh curve"),
              ("the eval rule, through the camera", "camera, own", "camera, eval"),
              ("the eval rule, drawn directly (steady width)", "steady width", "eval rule"),
+             ("  its jaw inertia (the rule without -> with)", "eval, no inertia", "eval rule"),
+             ("  its cube root (the rule without -> with)", "eval, no cube root", "eval rule"),
              ("bridge warm-up", "camera, eval", "camera, warm")]
     for what, a, b in steps:
         print(f"{what:46s} {scores[b] - scores[a]:+.2f} dB  ({a} -> {b})")

@@ -106,6 +106,12 @@ def test_eval_rule_opens_faster_than_it_closes():
     fall = t[np.argmax((o < 0.5) & (t > 1.0))] - 1.0  # from its end to half closed
     assert rise <= 0.05 and fall >= 0.2  # tens of ms to open, hundreds to close
 
+    # each half left out on its own: no follower closes as fast as it opens; no cube root opens less
+    still = eval_rule_opening(burst, sr, t, inertia=False)
+    assert t[np.argmax((still < 0.5) & (t > 1.0))] - 1.0 <= 0.05
+    linear = eval_rule_opening(burst, sr, t, cube_root=False)
+    assert np.allclose(linear ** (1 / 3), o, atol=1e-6)
+
 
 def test_camera_path_follows_the_rule(pool):
     """The talking face's jaw, moved by the eval rule, through detector, mesh and bridge."""

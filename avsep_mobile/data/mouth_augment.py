@@ -177,17 +177,22 @@ def render_augmented(speech: np.ndarray, sample_rate: int, fps: float, seed: int
 EVAL_ATTACK_S, EVAL_RELEASE_S = 0.015, 0.15  # a jaw that opens fast and closes slowly
 
 
-def eval_rule_opening(speech: np.ndarray, sample_rate: int, times: np.ndarray) -> np.ndarray:
+def eval_rule_opening(speech: np.ndarray, sample_rate: int, times: np.ndarray,
+                      inertia: bool = True, cube_root: bool = True) -> np.ndarray:
     """Opening in [0, 1] at `times` (s): the amplitude through an attack/release
     follower (jaw inertia), over its 95th percentile, cube root. No training
-    rule is asymmetric in time or this compressive (training powers >= 0.5)."""
+    rule is asymmetric in time or this compressive (training powers >= 0.5).
+    inertia / cube_root False leave that half out (benchmarks/camera_gap.py
+    splits what the rule costs between them)."""
     power, _ = _power_frames(speech, sample_rate)
-    amp = np.sqrt(power.mean(axis=1))
-    up, down = 1 - math.exp(-HOP_S / EVAL_ATTACK_S), 1 - math.exp(-HOP_S / EVAL_RELEASE_S)
-    env, e = np.zeros_like(amp), 0.0
-    for i, a in enumerate(amp):
-        e += (up if a > e else down) * (a - e)
-        env[i] = e
+    env = np.sqrt(power.mean(axis=1))
+    if inertia:
+        up, down = 1 - math.exp(-HOP_S / EVAL_ATTACK_S), 1 - math.exp(-HOP_S / EVAL_RELEASE_S)
+        amp, env, e = env, np.zeros_like(env), 0.0
+        for i, a in enumerate(amp):
+            e += (up if a > e else down) * (a - e)
+            env[i] = e
     loud = np.percentile(env, 95)
-    opening = np.cbrt(np.clip(env / loud, 0.0, 1.0)) if loud > 1e-5 else np.zeros_like(env)
+    opening = np.clip(env / loud, 0.0, 1.0) if loud > 1e-5 else np.zeros_like(env)
+    opening = np.cbrt(opening) if cube_root else opening
     return np.interp(times, np.arange(len(opening)) * HOP_S, opening)
