@@ -1,6 +1,6 @@
 """Where the lips path loses between rendered lips and a camera's: the same
 held-out recorded-speech mixtures (`avsep eval`'s recorded_speech set) scored
-with their mouths made eight ways, one factor at a time:
+with their mouths made ten ways, one factor at a time:
 
   rendered        the renderer's own speech -> mouth rule, as in training
   bridge          the same rule (opening and width) drawn as the bridge
@@ -27,7 +27,8 @@ with their mouths made eight ways, one factor at a time:
     python benchmarks/camera_gap.py [--checkpoint CK] [--count 20]
 
 Prints SI-SNRi per condition and the differences that isolate each step:
-renderer, width, face-mesh opening, rule, bridge warm-up.
+renderer, width, face-mesh opening, rule (its inertia and its cube root),
+bridge warm-up.
 """
 
 from __future__ import annotations
