@@ -177,6 +177,17 @@ def render_augmented(speech: np.ndarray, sample_rate: int, fps: float, seed: int
 EVAL_ATTACK_S, EVAL_RELEASE_S = 0.015, 0.15  # a jaw that opens fast and closes slowly
 
 
+def _follow(x: np.ndarray, attack_s: float, release_s: float) -> np.ndarray:
+    """x (one value per HOP_S) through a one-pole follower that rises with
+    time constant attack_s and falls with release_s."""
+    up, down = 1 - math.exp(-HOP_S / attack_s), 1 - math.exp(-HOP_S / release_s)
+    out, e = np.zeros_like(x), 0.0
+    for i, a in enumerate(x):
+        e += (up if a > e else down) * (a - e)
+        out[i] = e
+    return out
+
+
 def eval_rule_opening(speech: np.ndarray, sample_rate: int, times: np.ndarray,
                       inertia: bool = True, cube_root: bool = True) -> np.ndarray:
     """Opening in [0, 1] at `times` (s): the amplitude through an attack/release
@@ -185,13 +196,8 @@ def eval_rule_opening(speech: np.ndarray, sample_rate: int, times: np.ndarray,
     inertia / cube_root False leave that half out (benchmarks/camera_gap.py
     splits what the rule costs between them)."""
     power, _ = _power_frames(speech, sample_rate)
-    env = np.sqrt(power.mean(axis=1))
-    if inertia:
-        up, down = 1 - math.exp(-HOP_S / EVAL_ATTACK_S), 1 - math.exp(-HOP_S / EVAL_RELEASE_S)
-        amp, env, e = env, np.zeros_like(env), 0.0
-        for i, a in enumerate(amp):
-            e += (up if a > e else down) * (a - e)
-            env[i] = e
+    amp = np.sqrt(power.mean(axis=1))
+    env = _follow(amp, EVAL_ATTACK_S, EVAL_RELEASE_S) if inertia else amp
     loud = np.percentile(env, 95)
     opening = np.clip(env / loud, 0.0, 1.0) if loud > 1e-5 else np.zeros_like(env)
     opening = np.cbrt(opening) if cube_root else opening
